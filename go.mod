@@ -1,0 +1,3 @@
+module github.com/shoalhq/shoal
+
+go 1.26

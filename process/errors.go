@@ -1,0 +1,37 @@
+package process
+
+import (
+	"errors"
+	"fmt"
+)
+
+var (
+	// ErrNoProcess means the target process does not exist (never did, or
+	// has exited).
+	ErrNoProcess = errors.New("no such process")
+	// ErrStopped means the process stopped before it handled the message.
+	ErrStopped = errors.New("process stopped")
+	// ErrUnknownKind means a Spec names a kind that is not registered.
+	ErrUnknownKind = errors.New("unknown process kind")
+	// ErrKindExists means a kind was registered twice.
+	ErrKindExists = errors.New("process kind already registered")
+	// ErrShutdown means the runtime is shutting down or has shut down.
+	ErrShutdown = errors.New("runtime shut down")
+	// ErrInvalid means an argument or configuration value is invalid.
+	ErrInvalid = errors.New("invalid argument")
+)
+
+// PanicError is the exit reason of a process whose handler panicked. The
+// caller whose message caused the panic receives it as the call's error.
+type PanicError struct {
+	// Process is the name or ref of the process that panicked.
+	Process string
+	// Value is what was passed to panic.
+	Value any
+	// Stack is the goroutine stack at the panic.
+	Stack string
+}
+
+func (e *PanicError) Error() string {
+	return fmt.Sprintf("process %s panicked: %v", e.Process, e.Value)
+}

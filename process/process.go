@@ -1,0 +1,406 @@
+package process
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"sync"
+	"time"
+)
+
+type status uint8
+
+const (
+	stIdle   status = iota // no activation; mailbox empty
+	stActive               // an activation runs or is about to (or Init runs)
+	stDead                 // exited; sends fail
+)
+
+type msgKind uint8
+
+const (
+	kindCall msgKind = iota
+	kindCast
+	kindInfo
+	kindTimer
+	kindStop
+)
+
+type envelope struct {
+	kind msgKind
+	msg  any
+	call *call // kindCall only
+}
+
+type result struct {
+	val any
+	err error
+}
+
+type call struct {
+	ctx context.Context
+	ch  chan result // buffered 1: the handler never blocks on a gone caller
+}
+
+type stopMsg struct{ reason error }
+
+type timerMsg struct {
+	id  TimerID
+	msg any
+}
+
+type timerEntry struct {
+	id TimerID
+	t  Timer
+}
+
+// Process is the local handle of a running (or exited) process. Its methods
+// are safe for concurrent use and may be called from any goroutine,
+// including other processes' handlers.
+type Process struct {
+	rt       *Runtime
+	id       uint64
+	name     string
+	behavior Behavior
+	onExit   func(*Process, error)
+
+	mu     sync.Mutex
+	st     status
+	queue  []envelope
+	spare  []envelope // reused batch buffer; only while active
+	done   chan struct{}
+	reason error
+
+	// Owned by the goroutine running the process's handlers.
+	timers     []timerEntry
+	selfStop   bool
+	selfReason error
+}
+
+// Ref returns the process's reference.
+func (p *Process) Ref() Ref { return Ref{Node: p.rt.node, ID: p.id} }
+
+// Name returns the name given at spawn ("" if none).
+func (p *Process) Name() string { return p.name }
+
+// Behavior returns the process's behavior value. Reading its state from
+// outside the process's handlers is a data race; use a call instead.
+func (p *Process) Behavior() Behavior { return p.behavior }
+
+// String returns the process's name, or its ref if it has none.
+func (p *Process) String() string {
+	if p.name != "" {
+		return p.name
+	}
+	return p.Ref().String()
+}
+
+// Alive reports whether the process has not exited.
+func (p *Process) Alive() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.st != stDead
+}
+
+// Done returns a channel closed when the process has exited.
+func (p *Process) Done() <-chan struct{} {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.doneLocked()
+}
+
+func (p *Process) doneLocked() chan struct{} {
+	if p.done == nil {
+		p.done = make(chan struct{})
+		if p.st == stDead {
+			close(p.done)
+		}
+	}
+	return p.done
+}
+
+// Err returns the exit reason once the process has exited: nil for a normal
+// stop, ErrShutdown, a *PanicError, or the reason given to Stop.
+func (p *Process) Err() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.reason
+}
+
+// Call sends msg to the process's HandleCall and waits for the reply or for
+// ctx to end. A call whose ctx has ended before the process reaches it is
+// skipped.
+func (p *Process) Call(ctx context.Context, msg any) (any, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("call %s: %w", p, err)
+	}
+	c := &call{ctx: ctx, ch: make(chan result, 1)}
+	if err := p.enqueue(envelope{kind: kindCall, msg: msg, call: c}); err != nil {
+		return nil, fmt.Errorf("call %s: %w", p, err)
+	}
+	select {
+	case r := <-c.ch:
+		return r.val, r.err
+	case <-ctx.Done():
+		return nil, fmt.Errorf("call %s: %w", p, ctx.Err())
+	}
+}
+
+// Cast sends msg to the process's HandleCast without waiting. It fails only
+// if the process has exited.
+func (p *Process) Cast(msg any) error {
+	if err := p.enqueue(envelope{kind: kindCast, msg: msg}); err != nil {
+		return fmt.Errorf("cast to %s: %w", p, err)
+	}
+	return nil
+}
+
+// Send sends msg to the process's HandleInfo without waiting. It fails only
+// if the process has exited.
+func (p *Process) Send(msg any) error {
+	if err := p.enqueue(envelope{kind: kindInfo, msg: msg}); err != nil {
+		return fmt.Errorf("send to %s: %w", p, err)
+	}
+	return nil
+}
+
+// Stop asks the process to stop after the messages already in its mailbox
+// and waits until it has exited or ctx ends. reason nil is a normal stop.
+// Stopping an exited process returns nil.
+func (p *Process) Stop(ctx context.Context, reason error) error {
+	done := p.Done()
+	if err := p.enqueue(envelope{kind: kindStop, msg: stopMsg{reason: reason}}); err != nil {
+		return nil // already dead
+	}
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("stop %s: %w", p, ctx.Err())
+	}
+}
+
+// enqueue appends e to the mailbox and starts an activation if the process
+// was idle.
+func (p *Process) enqueue(e envelope) error {
+	p.mu.Lock()
+	switch p.st {
+	case stDead:
+		p.mu.Unlock()
+		return ErrNoProcess
+	case stActive:
+		p.queue = append(p.queue, e)
+		p.mu.Unlock()
+		return nil
+	}
+	p.queue = append(p.queue, e)
+	p.st = stActive
+	p.rt.active.Add(1)
+	p.mu.Unlock()
+	go p.run()
+	return nil
+}
+
+// run is an activation: it drains the mailbox and returns when it is empty
+// or the process exits.
+func (p *Process) run() {
+	defer p.rt.active.Done()
+	for {
+		p.mu.Lock()
+		if len(p.queue) == 0 {
+			p.st = stIdle
+			p.queue, p.spare = nil, nil // an idle process holds no buffers
+			p.mu.Unlock()
+			return
+		}
+		batch := p.queue
+		p.queue = p.spare
+		p.spare = nil
+		p.mu.Unlock()
+		for i := range batch {
+			e := batch[i]
+			batch[i] = envelope{}
+			if stop, reason, panicked := p.handle(e); stop {
+				p.exit(reason, panicked, batch[i+1:])
+				return
+			}
+		}
+		p.spare = batch[:0]
+	}
+}
+
+// handle runs one message and reports whether the process must exit.
+func (p *Process) handle(e envelope) (stop bool, reason error, panicked bool) {
+	self := Self{p}
+	ctx := p.rt.ctx
+	switch e.kind {
+	case kindCall:
+		if e.call.ctx.Err() != nil {
+			return false, nil, false // the caller has given up
+		}
+		var val any
+		var err error
+		perr := p.protect(func() { val, err = p.behavior.HandleCall(e.call.ctx, self, e.msg) })
+		if perr != nil {
+			e.call.ch <- result{err: perr}
+			return true, perr, true
+		}
+		e.call.ch <- result{val: val, err: err}
+	case kindCast:
+		if perr := p.protect(func() { p.behavior.HandleCast(ctx, self, e.msg) }); perr != nil {
+			return true, perr, true
+		}
+	case kindInfo:
+		if perr := p.protect(func() { p.behavior.HandleInfo(ctx, self, e.msg) }); perr != nil {
+			return true, perr, true
+		}
+	case kindTimer:
+		tm := e.msg.(*timerMsg)
+		if !p.forgetTimer(tm.id) {
+			return false, nil, false // cancelled after it fired
+		}
+		if perr := p.protect(func() { p.behavior.HandleInfo(ctx, self, tm.msg) }); perr != nil {
+			return true, perr, true
+		}
+	case kindStop:
+		return true, e.msg.(stopMsg).reason, false
+	}
+	if p.selfStop {
+		return true, p.selfReason, false
+	}
+	return false, nil, false
+}
+
+// protect runs f and turns a panic into a logged *PanicError.
+func (p *Process) protect(f func()) (perr *PanicError) {
+	defer func() {
+		if v := recover(); v != nil {
+			perr = &PanicError{Process: p.String(), Value: v, Stack: string(debug.Stack())}
+			p.rt.log.Error("process panicked", "process", p.String(), "ref", p.Ref().String(),
+				"panic", fmt.Sprint(v), "stack", perr.Stack)
+		}
+	}()
+	f()
+	return nil
+}
+
+func (p *Process) init(ctx context.Context, in Initializer) error {
+	var err error
+	if perr := p.protect(func() { err = in.Init(ctx, Self{p}) }); perr != nil {
+		return perr
+	}
+	if p.selfStop {
+		return fmt.Errorf("stopped during init: %w", errors.Join(ErrStopped, p.selfReason))
+	}
+	return err
+}
+
+// abandon removes a process whose Init failed; nothing else has seen it
+// run.
+func (p *Process) abandon(reason error) {
+	p.stopTimers()
+	p.mu.Lock()
+	p.st = stDead
+	p.reason = reason
+	rest := p.queue
+	p.queue = nil
+	done := p.done
+	p.mu.Unlock()
+	p.failAll(rest, reason)
+	p.rt.remove(p)
+	if done != nil {
+		close(done)
+	}
+	p.rt.active.Done()
+}
+
+// exit ends the process: Terminate (unless it panicked), timers, pending
+// messages failed, removal, OnExit, then Done closes.
+func (p *Process) exit(reason error, panicked bool, rest []envelope) {
+	if t, ok := p.behavior.(Terminator); ok && !panicked {
+		_ = p.protect(func() { t.Terminate(p.rt.ctx, Self{p}, reason) })
+	}
+	p.stopTimers()
+	p.mu.Lock()
+	p.st = stDead
+	p.reason = reason
+	rest = append(rest, p.queue...)
+	p.queue, p.spare = nil, nil
+	done := p.done
+	p.mu.Unlock()
+	p.failAll(rest, reason)
+	p.rt.remove(p)
+	if p.onExit != nil {
+		p.onExit(p, reason)
+	}
+	if done != nil {
+		close(done)
+	}
+}
+
+func (p *Process) failAll(rest []envelope, reason error) {
+	for _, e := range rest {
+		if e.kind != kindCall {
+			continue
+		}
+		err := fmt.Errorf("call %s: %w", p, ErrStopped)
+		if reason != nil {
+			err = fmt.Errorf("call %s: %w (%w)", p, ErrStopped, reason)
+		}
+		e.call.ch <- result{err: err}
+	}
+}
+
+func (p *Process) sendAfter(d time.Duration, msg any) TimerID {
+	id := TimerID(p.rt.timerID.Add(1))
+	tm := &timerMsg{id: id, msg: msg}
+	t := p.rt.clock.AfterFunc(d, func() {
+		_ = p.enqueue(envelope{kind: kindTimer, msg: tm})
+	})
+	p.timers = append(p.timers, timerEntry{id: id, t: t})
+	return id
+}
+
+// forgetTimer removes id from the pending timers and reports whether it was
+// there.
+func (p *Process) forgetTimer(id TimerID) bool {
+	for i, te := range p.timers {
+		if te.id == id {
+			last := len(p.timers) - 1
+			p.timers[i] = p.timers[last]
+			p.timers[last] = timerEntry{}
+			p.timers = p.timers[:last]
+			if len(p.timers) == 0 {
+				p.timers = nil
+			}
+			return true
+		}
+	}
+	return false
+}
+
+func (p *Process) cancelTimer(id TimerID) bool {
+	for _, te := range p.timers {
+		if te.id == id {
+			te.t.Stop()
+			return p.forgetTimer(id)
+		}
+	}
+	return false
+}
+
+func (p *Process) stopTimers() {
+	for _, te := range p.timers {
+		te.t.Stop()
+	}
+	p.timers = nil
+}
+
+// MailboxLen returns the number of messages waiting in the mailbox (not
+// counting the one being handled).
+func (p *Process) MailboxLen() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.queue)
+}

@@ -1,0 +1,315 @@
+package process
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Ref names a process: the node it runs on and an id unique on that node.
+// Refs are comparable values and may be serialised; the zero Ref names no
+// process.
+type Ref struct {
+	// Node is the name of the node the process runs on.
+	Node string
+	// ID is unique among the processes a runtime has ever started (ids start
+	// at a random value, so a restarted node does not reuse old ids).
+	ID uint64
+}
+
+// IsZero reports whether r is the zero Ref.
+func (r Ref) IsZero() bool { return r.Node == "" && r.ID == 0 }
+
+// String formats r as <node.id>, id in hexadecimal.
+func (r Ref) String() string {
+	return "<" + r.Node + "." + strconv.FormatUint(r.ID, 16) + ">"
+}
+
+// Clock is the source of timers for SendAfter. Tests inject a fake one.
+type Clock interface {
+	// AfterFunc calls f in its own goroutine after d, unless the returned
+	// timer is stopped first.
+	AfterFunc(d time.Duration, f func()) Timer
+}
+
+// Timer is a pending Clock.AfterFunc call.
+type Timer interface {
+	// Stop prevents the call if it has not started; it reports whether it
+	// did so.
+	Stop() bool
+}
+
+// TimerID identifies a timer set with Self.SendAfter.
+type TimerID uint64
+
+type realClock struct{}
+
+func (realClock) AfterFunc(d time.Duration, f func()) Timer { return time.AfterFunc(d, f) }
+
+// Config configures a Runtime.
+type Config struct {
+	// Node is this node's name, used in every Ref the runtime hands out.
+	Node string
+	// Clock provides timers; nil means the real clock.
+	Clock Clock
+	// Logger receives panics and lifecycle events; nil discards them.
+	Logger *slog.Logger
+}
+
+// DefaultConfig returns a Config for a node named "local".
+func DefaultConfig() Config {
+	return Config{Node: "local"}
+}
+
+// Validate reports whether c is usable.
+func (c Config) Validate() error {
+	if c.Node == "" {
+		return fmt.Errorf("process config: %w: empty node name", ErrInvalid)
+	}
+	return nil
+}
+
+const shardCount = 64
+
+type tableShard struct {
+	mu    sync.RWMutex
+	procs map[uint64]*Process
+	_     [32]byte // keep shards on separate cache lines
+}
+
+// Runtime runs the processes of one node. All methods are safe for
+// concurrent use.
+type Runtime struct {
+	node   string
+	kinds  *Kinds
+	clock  Clock
+	log    *slog.Logger
+	ctx    context.Context // handed to casts and infos; ends at shutdown
+	cancel context.CancelFunc
+
+	nextID  atomic.Uint64
+	timerID atomic.Uint64
+	count   atomic.Int64
+	closed  atomic.Bool
+	active  sync.WaitGroup // running activations
+	shards  [shardCount]tableShard
+
+	shutdownOnce sync.Once
+	shutdownDone chan struct{}
+}
+
+// NewRuntime returns a running runtime that creates processes from kinds.
+func NewRuntime(cfg Config, kinds *Kinds) (*Runtime, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if kinds == nil {
+		return nil, fmt.Errorf("new runtime: %w: nil kinds", ErrInvalid)
+	}
+	rt := &Runtime{
+		node:         cfg.Node,
+		kinds:        kinds,
+		clock:        cfg.Clock,
+		log:          cfg.Logger,
+		shutdownDone: make(chan struct{}),
+	}
+	if rt.clock == nil {
+		rt.clock = realClock{}
+	}
+	if rt.log == nil {
+		rt.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	rt.log = rt.log.With("node", cfg.Node)
+	rt.ctx, rt.cancel = context.WithCancel(context.Background())
+	var seed [8]byte
+	if _, err := rand.Read(seed[:]); err != nil {
+		return nil, fmt.Errorf("new runtime: seed process ids: %w", err)
+	}
+	rt.nextID.Store(binary.LittleEndian.Uint64(seed[:]) >> 1)
+	for i := range rt.shards {
+		rt.shards[i].procs = make(map[uint64]*Process)
+	}
+	return rt, nil
+}
+
+// Node returns the node name of this runtime.
+func (rt *Runtime) Node() string { return rt.node }
+
+// Kinds returns the runtime's kind table.
+func (rt *Runtime) Kinds() *Kinds { return rt.kinds }
+
+// Len returns the number of live processes.
+func (rt *Runtime) Len() int { return int(rt.count.Load()) }
+
+// SpawnOptions are optional settings for Spawn and Start.
+type SpawnOptions struct {
+	// Name is shown in logs and errors; the runtime does not index it.
+	Name string
+	// OnExit, if set, is called once after the process has exited and been
+	// removed from the runtime, before Process.Done closes. It runs on the
+	// process's last goroutine and must not block for long.
+	OnExit func(p *Process, reason error)
+}
+
+// Spawn creates a process from spec and starts it. If the behavior
+// implements Initializer, Init runs before Spawn returns and its error
+// fails the spawn.
+func (rt *Runtime) Spawn(ctx context.Context, spec Spec, opts SpawnOptions) (*Process, error) {
+	b, err := rt.kinds.New(spec)
+	if err != nil {
+		return nil, err
+	}
+	return rt.Start(ctx, b, opts)
+}
+
+// Start starts a process running b, which need not come from a kind (such
+// a process cannot be re-created elsewhere). See Spawn.
+func (rt *Runtime) Start(ctx context.Context, b Behavior, opts SpawnOptions) (*Process, error) {
+	if b == nil {
+		return nil, fmt.Errorf("start process: %w: nil behavior", ErrInvalid)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("start process %q: %w", opts.Name, err)
+	}
+	p := &Process{
+		rt:       rt,
+		id:       rt.nextID.Add(1),
+		name:     opts.Name,
+		behavior: b,
+		onExit:   opts.OnExit,
+		st:       stActive, // no activation may start before Init is done
+	}
+	sh := &rt.shards[p.id%shardCount]
+	sh.mu.Lock()
+	if rt.closed.Load() {
+		sh.mu.Unlock()
+		return nil, fmt.Errorf("start process %q: %w", opts.Name, ErrShutdown)
+	}
+	sh.procs[p.id] = p
+	// Init counts as an activation, so Shutdown waits for it.
+	rt.active.Add(1)
+	sh.mu.Unlock()
+	rt.count.Add(1)
+
+	if in, ok := b.(Initializer); ok {
+		if err := p.init(ctx, in); err != nil {
+			p.abandon(err)
+			return nil, fmt.Errorf("start process %s: init: %w", p, err)
+		}
+	}
+	p.mu.Lock()
+	if len(p.queue) == 0 {
+		p.st = stIdle
+		p.mu.Unlock()
+		rt.active.Done()
+	} else {
+		p.mu.Unlock()
+		go p.run()
+	}
+	return p, nil
+}
+
+// Lookup returns the local process named by ref.
+func (rt *Runtime) Lookup(ref Ref) (*Process, bool) {
+	if ref.Node != rt.node {
+		return nil, false
+	}
+	sh := &rt.shards[ref.ID%shardCount]
+	sh.mu.RLock()
+	p, ok := sh.procs[ref.ID]
+	sh.mu.RUnlock()
+	return p, ok
+}
+
+func (rt *Runtime) lookup(ref Ref) (*Process, error) {
+	p, ok := rt.Lookup(ref)
+	if !ok {
+		return nil, fmt.Errorf("process %s: %w", ref, ErrNoProcess)
+	}
+	return p, nil
+}
+
+// Call sends msg to the process named by ref and waits for its reply or
+// for ctx to end.
+func (rt *Runtime) Call(ctx context.Context, ref Ref, msg any) (any, error) {
+	p, err := rt.lookup(ref)
+	if err != nil {
+		return nil, err
+	}
+	return p.Call(ctx, msg)
+}
+
+// Cast sends msg to the process named by ref without waiting.
+func (rt *Runtime) Cast(ref Ref, msg any) error {
+	p, err := rt.lookup(ref)
+	if err != nil {
+		return err
+	}
+	return p.Cast(msg)
+}
+
+// Send sends msg to the HandleInfo of the process named by ref.
+func (rt *Runtime) Send(ref Ref, msg any) error {
+	p, err := rt.lookup(ref)
+	if err != nil {
+		return err
+	}
+	return p.Send(msg)
+}
+
+// Stop stops the process named by ref and waits until it has exited or ctx
+// ends. Messages sent before the stop are handled first.
+func (rt *Runtime) Stop(ctx context.Context, ref Ref, reason error) error {
+	p, err := rt.lookup(ref)
+	if err != nil {
+		return err
+	}
+	return p.Stop(ctx, reason)
+}
+
+func (rt *Runtime) remove(p *Process) {
+	sh := &rt.shards[p.id%shardCount]
+	sh.mu.Lock()
+	delete(sh.procs, p.id)
+	sh.mu.Unlock()
+	rt.count.Add(-1)
+}
+
+// Shutdown stops every process with reason ErrShutdown and waits until all
+// have exited or ctx ends. New spawns fail from the moment it is called.
+// It is idempotent; later calls wait for the first to finish.
+func (rt *Runtime) Shutdown(ctx context.Context) error {
+	rt.shutdownOnce.Do(func() {
+		rt.closed.Store(true)
+		for i := range rt.shards {
+			sh := &rt.shards[i]
+			sh.mu.RLock()
+			procs := make([]*Process, 0, len(sh.procs))
+			for _, p := range sh.procs {
+				procs = append(procs, p)
+			}
+			sh.mu.RUnlock()
+			for _, p := range procs {
+				_ = p.enqueue(envelope{kind: kindStop, msg: stopMsg{reason: ErrShutdown}})
+			}
+		}
+		go func() {
+			rt.active.Wait()
+			rt.cancel()
+			close(rt.shutdownDone)
+		}()
+	})
+	select {
+	case <-rt.shutdownDone:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("runtime shutdown: %w", ctx.Err())
+	}
+}

@@ -1,0 +1,151 @@
+package process
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// Behavior is the code of a process. The runtime calls its methods one at a
+// time, never concurrently, from whichever goroutine is draining the
+// process's mailbox; a Behavior therefore needs no locking for its own state.
+//
+// Handlers may call other processes (they may block), but a process that
+// calls itself waits until its context ends.
+type Behavior interface {
+	// HandleCall handles a synchronous request. ctx is the caller's context:
+	// its deadline is the caller's. The returned value and error reach the
+	// caller as they are.
+	HandleCall(ctx context.Context, self Self, msg any) (reply any, err error)
+	// HandleCast handles an asynchronous message. ctx ends when the runtime
+	// shuts down.
+	HandleCast(ctx context.Context, self Self, msg any)
+	// HandleInfo handles a message the process sent itself (Self.SendAfter)
+	// or any other info message sent with Process.Send.
+	HandleInfo(ctx context.Context, self Self, msg any)
+}
+
+// Initializer is implemented by a Behavior that needs to act before its
+// first message, for example to set its first timer. Init runs on the
+// spawning goroutine, before Spawn returns; an error from Init fails the
+// spawn and the process never runs.
+type Initializer interface {
+	Init(ctx context.Context, self Self) error
+}
+
+// Terminator is implemented by a Behavior that needs to clean up when it is
+// stopped. Terminate is not called after a panic. reason is nil for a normal
+// stop.
+type Terminator interface {
+	Terminate(ctx context.Context, self Self, reason error)
+}
+
+// Spec says how to create a process: the kind (a Factory registered under
+// that name on every node) and its serialised arguments. A Spec is plain
+// data: it can be stored and sent to another node.
+type Spec struct {
+	// Kind names a Factory registered in Kinds.
+	Kind string
+	// Args are the kind's arguments in whatever encoding the kind's Factory
+	// reads; nil is allowed.
+	Args []byte
+}
+
+// Factory creates a fresh Behavior from a Spec's arguments. It must not
+// block; use Initializer for work that must precede the first message.
+type Factory func(args []byte) (Behavior, error)
+
+// Kinds is the table of process kinds of a node. Register every kind at
+// startup, the same on every node. Safe for concurrent use.
+type Kinds struct {
+	mu        sync.RWMutex
+	factories map[string]Factory
+}
+
+// NewKinds returns an empty kind table.
+func NewKinds() *Kinds {
+	return &Kinds{factories: make(map[string]Factory)}
+}
+
+// Register adds a kind. Registering a name twice, an empty name or a nil
+// factory is an error.
+func (k *Kinds) Register(kind string, f Factory) error {
+	if kind == "" {
+		return fmt.Errorf("register kind: %w: empty name", ErrInvalid)
+	}
+	if f == nil {
+		return fmt.Errorf("register kind %q: %w: nil factory", kind, ErrInvalid)
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if _, dup := k.factories[kind]; dup {
+		return fmt.Errorf("register kind %q: %w", kind, ErrKindExists)
+	}
+	k.factories[kind] = f
+	return nil
+}
+
+// New creates a Behavior for spec.
+func (k *Kinds) New(spec Spec) (Behavior, error) {
+	k.mu.RLock()
+	f, ok := k.factories[spec.Kind]
+	k.mu.RUnlock()
+	if !ok {
+		return nil, fmt.Errorf("create process of kind %q: %w", spec.Kind, ErrUnknownKind)
+	}
+	b, err := f(spec.Args)
+	if err != nil {
+		return nil, fmt.Errorf("create process of kind %q: %w", spec.Kind, err)
+	}
+	if b == nil {
+		return nil, fmt.Errorf("create process of kind %q: %w: factory returned nil", spec.Kind, ErrInvalid)
+	}
+	return b, nil
+}
+
+// Has reports whether kind is registered.
+func (k *Kinds) Has(kind string) bool {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	_, ok := k.factories[kind]
+	return ok
+}
+
+// Self is what a handler knows of its own process. It is valid only inside
+// that process's handlers (and Init and Terminate); its timer and stop
+// methods must not be called from other goroutines.
+type Self struct{ p *Process }
+
+// Ref returns the process's reference.
+func (s Self) Ref() Ref { return s.p.Ref() }
+
+// Name returns the name the process was spawned with ("" if none).
+func (s Self) Name() string { return s.p.name }
+
+// Process returns the process's handle, to give to other processes.
+func (s Self) Process() *Process { return s.p }
+
+// Logger returns the runtime's logger with this process's name or ref.
+func (s Self) Logger() *slog.Logger { return s.p.rt.log.With("process", s.p.String()) }
+
+// SendAfter delivers msg to this process's HandleInfo after d, unless the
+// timer is cancelled first or the process stops. It does not block.
+func (s Self) SendAfter(d time.Duration, msg any) TimerID {
+	return s.p.sendAfter(d, msg)
+}
+
+// CancelTimer cancels a timer set by SendAfter. It reports whether the timer
+// was still pending; after it returns, that timer's message is never
+// handled.
+func (s Self) CancelTimer(id TimerID) bool {
+	return s.p.cancelTimer(id)
+}
+
+// Stop asks the runtime to stop this process once the current handler
+// returns. reason nil means a normal stop.
+func (s Self) Stop(reason error) {
+	s.p.selfStop = true
+	s.p.selfReason = reason
+}
