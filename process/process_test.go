@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/shoalhq/shoal/process"
+	"github.com/shoalhq/shoal/process/processtest"
 )
 
 // recorder is a behavior that records every message it handles.
@@ -284,57 +285,6 @@ func (panicky) HandleCall(context.Context, process.Self, any) (any, error) { pan
 func (panicky) HandleCast(context.Context, process.Self, any)              { panic("cast") }
 func (panicky) HandleInfo(context.Context, process.Self, any)              { panic("info") }
 
-// fakeClock records timers and fires them on demand.
-type fakeClock struct {
-	mu     sync.Mutex
-	timers []*fakeTimer
-}
-
-type fakeTimer struct {
-	d       time.Duration
-	f       func()
-	stopped bool
-	fired   bool
-	mu      *sync.Mutex
-}
-
-func (c *fakeClock) AfterFunc(d time.Duration, f func()) process.Timer {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	t := &fakeTimer{d: d, f: f, mu: &c.mu}
-	c.timers = append(c.timers, t)
-	return t
-}
-
-func (t *fakeTimer) Stop() bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	was := !t.stopped && !t.fired
-	t.stopped = true
-	return was
-}
-
-func (c *fakeClock) fire(i int) {
-	c.mu.Lock()
-	t := c.timers[i]
-	run := !t.stopped && !t.fired
-	t.fired = true
-	c.mu.Unlock()
-	if run {
-		t.f()
-	}
-}
-
-func (c *fakeClock) durations() []time.Duration {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var ds []time.Duration
-	for _, t := range c.timers {
-		ds = append(ds, t.d)
-	}
-	return ds
-}
-
 // timerUser sets and cancels timers on request.
 type timerUser struct {
 	recorder
@@ -363,7 +313,7 @@ func (u *timerUser) HandleCall(_ context.Context, self process.Self, msg any) (a
 }
 
 func TestTimersWithFakeClock(t *testing.T) {
-	clock := &fakeClock{}
+	clock := &processtest.FakeClock{}
 	cfg := process.DefaultConfig()
 	cfg.Clock = clock
 	rt := newRuntime(t, cfg)
@@ -373,10 +323,10 @@ func TestTimersWithFakeClock(t *testing.T) {
 
 	id1, _ := p.Call(ctx, setTimer{150 * time.Millisecond, "first"})
 	id2, _ := p.Call(ctx, setTimer{3 * time.Second, "second"})
-	if ds := clock.durations(); len(ds) != 2 || ds[0] != 150*time.Millisecond || ds[1] != 3*time.Second {
-		t.Fatalf("timer durations = %v", ds)
+	if ts := clock.Timers(); len(ts) != 2 || ts[0].Duration() != 150*time.Millisecond || ts[1].Duration() != 3*time.Second {
+		t.Fatalf("timers = %v", ts)
 	}
-	clock.fire(0)
+	clock.Timers()[0].Fire()
 	eventually(t, 5*time.Second, "first timer delivered", func() bool {
 		_, infos := u.snapshot()
 		return len(infos) == 1 && infos[0] == "first"
@@ -389,9 +339,9 @@ func TestTimersWithFakeClock(t *testing.T) {
 	if ok, _ := p.Call(ctx, cancelTimer{id2.(process.TimerID)}); ok != true {
 		t.Fatal("cancelling a pending timer reported not pending")
 	}
-	clock.fire(1) // stopped: does nothing
+	clock.Timers()[1].Fire() // stopped: does nothing
 	id3, _ := p.Call(ctx, setTimer{time.Second, "third"})
-	clock.fire(2)
+	clock.Timers()[2].Fire()
 	// Fired and queued (or handled); now cancel: if it is still queued, the
 	// message must be dropped, and in any case no duplicate.
 	p.Call(ctx, cancelTimer{id3.(process.TimerID)})
@@ -410,7 +360,7 @@ func TestTimersWithFakeClock(t *testing.T) {
 }
 
 func TestCancelAfterFireDropsMessage(t *testing.T) {
-	clock := &fakeClock{}
+	clock := &processtest.FakeClock{}
 	cfg := process.DefaultConfig()
 	cfg.Clock = clock
 	rt := newRuntime(t, cfg)
@@ -428,7 +378,7 @@ func TestCancelAfterFireDropsMessage(t *testing.T) {
 		res <- ok
 	}()
 	<-u.entered
-	clock.fire(0)
+	clock.Timers()[0].Fire()
 	eventually(t, 5*time.Second, "timer message queued", func() bool { return p.MailboxLen() == 1 })
 	close(u.release)
 	if ok := <-res; ok != true {
