@@ -1,0 +1,259 @@
+// Package httpapi serves House Party over HTTP: the seed's routes (/hello,
+// /scenario/small, /scenario/big, /stats/tldr) in plain text or JSON, and
+// beyond the seed a custom scenario and JSON lists of people and rooms.
+//
+// Every route answers GET (and HEAD); another method gets 405 with an Allow
+// header, and an unknown path gets 404 with the body "not found".
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/shoalhq/shoal/houseparty"
+)
+
+// Cluster tells the API which node it runs on and which nodes it is
+// connected to.
+type Cluster interface {
+	// Self returns this node's name.
+	Self() string
+	// Nodes returns the names of the other connected nodes.
+	Nodes() []string
+}
+
+// SingleNode is a Cluster of one node.
+type SingleNode string
+
+// Self returns the node's name.
+func (s SingleNode) Self() string { return string(s) }
+
+// Nodes returns no nodes.
+func (SingleNode) Nodes() []string { return nil }
+
+// Config configures the API.
+type Config struct {
+	// Greeting is the body of GET /hello; empty means "world".
+	Greeting string
+	// Logger receives request errors; nil discards them.
+	Logger *slog.Logger
+	// RequestTimeout bounds the work of one request; 0 means 30s.
+	RequestTimeout time.Duration
+}
+
+// DefaultConfig returns the default configuration.
+func DefaultConfig() Config {
+	return Config{Greeting: "world", RequestTimeout: 30 * time.Second}
+}
+
+// API is the House Party HTTP API. Its handler is safe for concurrent use.
+type API struct {
+	greeting string
+	log      *slog.Logger
+	timeout  time.Duration
+	party    *houseparty.Party
+	cluster  Cluster
+	routes   map[string]http.HandlerFunc
+}
+
+// New returns the API for party on cluster.
+func New(cfg Config, party *houseparty.Party, cluster Cluster) (*API, error) {
+	if party == nil || cluster == nil {
+		return nil, errors.New("new http api: party and cluster are required")
+	}
+	a := &API{
+		greeting: cfg.Greeting,
+		log:      cfg.Logger,
+		timeout:  cfg.RequestTimeout,
+		party:    party,
+		cluster:  cluster,
+	}
+	if a.greeting == "" {
+		a.greeting = "world"
+	}
+	if a.log == nil {
+		a.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if a.timeout <= 0 {
+		a.timeout = 30 * time.Second
+	}
+	a.routes = map[string]http.HandlerFunc{
+		"/hello":           a.hello,
+		"/scenario/small":  a.scenario(func(url.Values) (houseparty.Scenario, error) { return houseparty.Small, nil }),
+		"/scenario/big":    a.scenario(func(url.Values) (houseparty.Scenario, error) { return houseparty.Big, nil }),
+		"/scenario/custom": a.scenario(parseCustom),
+		"/stats/tldr":      a.tldr,
+		"/people":          a.people,
+		"/rooms":           a.rooms,
+	}
+	return a, nil
+}
+
+// Handler returns the API's HTTP handler.
+func (a *API) Handler() http.Handler { return http.HandlerFunc(a.serve) }
+
+func (a *API) serve(w http.ResponseWriter, r *http.Request) {
+	h, ok := a.routes[r.URL.Path]
+	if !ok {
+		text(w, http.StatusNotFound, "not found")
+		return
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		text(w, http.StatusMethodNotAllowed, "method not allowed")
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), a.timeout)
+	defer cancel()
+	h(w, r.WithContext(ctx))
+}
+
+func text(w http.ResponseWriter, status int, body string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = io.WriteString(w, body)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	_ = enc.Encode(v)
+}
+
+func wantsJSON(r *http.Request) bool {
+	return strings.Contains(r.Header.Get("Accept"), "application/json")
+}
+
+func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
+	a.log.Error("request failed", "path", r.URL.Path, "err", err)
+	text(w, http.StatusInternalServerError, "internal error: "+err.Error())
+}
+
+func (a *API) hello(w http.ResponseWriter, _ *http.Request) {
+	text(w, http.StatusOK, a.greeting)
+}
+
+func (a *API) scenario(parse func(url.Values) (houseparty.Scenario, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		s, err := parse(r.URL.Query())
+		if err == nil {
+			err = s.Validate()
+		}
+		if err != nil {
+			text(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		if err := a.party.Start(r.Context(), s); err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		a.tldr(w, r)
+	}
+}
+
+// Custom scenario parameters and their defaults (the small scenario's).
+var customParams = []string{"rooms", "room_max", "people", "person_max", "delay_ms"}
+
+func parseCustom(q url.Values) (houseparty.Scenario, error) {
+	for k := range q {
+		known := false
+		for _, p := range customParams {
+			known = known || k == p
+		}
+		if !known {
+			return houseparty.Scenario{}, fmt.Errorf("unknown parameter %q (known: %s)", k, strings.Join(customParams, ", "))
+		}
+	}
+	s := houseparty.Small
+	delayMS := int(s.WanderDelay.Milliseconds())
+	for _, f := range []struct {
+		name string
+		dst  *int
+	}{
+		{"rooms", &s.Rooms}, {"room_max", &s.RoomMax}, {"people", &s.People},
+		{"person_max", &s.PersonMax}, {"delay_ms", &delayMS},
+	} {
+		vs, ok := q[f.name]
+		if !ok {
+			continue
+		}
+		if len(vs) != 1 {
+			return houseparty.Scenario{}, fmt.Errorf("parameter %s given %d times", f.name, len(vs))
+		}
+		n, err := strconv.Atoi(vs[0])
+		if err != nil {
+			return houseparty.Scenario{}, fmt.Errorf("parameter %s: %q is not a whole number", f.name, vs[0])
+		}
+		*f.dst = n
+	}
+	if delayMS < int(houseparty.MinWanderDelay.Milliseconds()) || delayMS > int(houseparty.MaxWanderDelay.Milliseconds()) {
+		return houseparty.Scenario{}, fmt.Errorf("%w: delay_ms must be between %d and %d, got %d", houseparty.ErrInvalidScenario,
+			houseparty.MinWanderDelay.Milliseconds(), houseparty.MaxWanderDelay.Milliseconds(), delayMS)
+	}
+	s.WanderDelay = time.Duration(delayMS) * time.Millisecond
+	return s, nil
+}
+
+// tldrJSON is the JSON form of /stats/tldr.
+type tldrJSON struct {
+	Self  string           `json:"self"`
+	Nodes []string         `json:"nodes"`
+	Stats houseparty.Stats `json:"stats"`
+}
+
+func (a *API) tldr(w http.ResponseWriter, r *http.Request) {
+	st, err := a.party.Stats(r.Context())
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	nodes := a.cluster.Nodes()
+	if nodes == nil {
+		nodes = []string{}
+	}
+	if wantsJSON(r) {
+		writeJSON(w, http.StatusOK, tldrJSON{Self: a.cluster.Self(), Nodes: nodes, Stats: st})
+		return
+	}
+	text(w, http.StatusOK, TLDRText(a.cluster.Self(), nodes, st))
+}
+
+// TLDRText renders the stats as the seed's plain text: this node, the
+// connected nodes, and the stats as one map, keys in alphabetical order.
+func TLDRText(self string, nodes []string, st houseparty.Stats) string {
+	return fmt.Sprintf("self: %s\nnodes: [%s]\n\n%%{avg_fullness: %.1f, avg_wanderlust_completion: %.1f, "+
+		"people_in_rooms: %d, people_left_party: %d, people_waiting_to_enter_party: %d, "+
+		"total_people: %d, total_rooms: %d}\n",
+		self, strings.Join(nodes, ", "),
+		st.AvgFullness, st.AvgWanderlustCompletion,
+		st.PeopleInRooms, st.PeopleLeftParty, st.PeopleWaitingToEnterParty,
+		st.TotalPeople, st.TotalRooms)
+}
+
+func (a *API) people(w http.ResponseWriter, r *http.Request) {
+	people, err := a.party.People(r.Context())
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, people)
+}
+
+func (a *API) rooms(w http.ResponseWriter, r *http.Request) {
+	rooms, err := a.party.Rooms(r.Context())
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, rooms)
+}
