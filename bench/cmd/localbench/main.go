@@ -1,0 +1,355 @@
+// Command localbench compares Shoal's process runtime and registry with
+// Proto.Actor-Go on one node, on the same workloads, in the same run:
+//
+//   - idle: spawn N named (registered) processes that hold an int counter
+//     and stay idle; report live heap bytes per process and spawns/s;
+//   - cast: one sender sends M asynchronous messages to one process; report
+//     messages/s once the last is handled;
+//   - call: K sequential request/reply round trips to one process; report
+//     round trips/s.
+//
+// Each measurement runs in a fresh child process so that one system's
+// garbage never counts against the other; the table shows the median of
+// -runs runs and the ratio Shoal / Proto.Actor.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/shoalhq/shoal/process"
+	"github.com/shoalhq/shoal/registry"
+)
+
+type result struct {
+	BytesPerProc float64 `json:"bytes_per_proc,omitempty"`
+	PerSecond    float64 `json:"per_second"`
+	Goroutines   int     `json:"goroutines,omitempty"`
+}
+
+type system interface {
+	SpawnIdle(n int) error
+	CastN(n int) error
+	CallN(n int) error
+	Close()
+}
+
+func main() {
+	child := flag.String("child", "", "internal: run one measurement, system:workload")
+	n := flag.Int("n", 1_000_000, "idle processes to spawn")
+	casts := flag.Int("casts", 2_000_000, "messages in the cast workload")
+	calls := flag.Int("calls", 200_000, "round trips in the call workload")
+	runs := flag.Int("runs", 3, "runs of each measurement (median reported)")
+	flag.Parse()
+	if *child != "" {
+		res, err := measure(*child, *n, *casts, *calls)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		_ = json.NewEncoder(os.Stdout).Encode(res)
+		return
+	}
+	if err := compare(*n, *casts, *calls, *runs); err != nil {
+		fmt.Fprintln(os.Stderr, "localbench:", err)
+		os.Exit(1)
+	}
+}
+
+func newSystem(name string) (system, error) {
+	switch name {
+	case "shoal":
+		return newShoalSystem()
+	case "protoactor":
+		return newProtoSystem(), nil
+	}
+	return nil, fmt.Errorf("unknown system %q", name)
+}
+
+func heap() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
+}
+
+func measure(spec string, n, casts, calls int) (result, error) {
+	var sysName, workload string
+	for i := range spec {
+		if spec[i] == ':' {
+			sysName, workload = spec[:i], spec[i+1:]
+		}
+	}
+	s, err := newSystem(sysName)
+	if err != nil {
+		return result{}, err
+	}
+	defer s.Close()
+	var res result
+	switch workload {
+	case "idle":
+		base := heap()
+		start := time.Now()
+		if err := s.SpawnIdle(n); err != nil {
+			return result{}, err
+		}
+		el := time.Since(start)
+		after := heap()
+		res.PerSecond = float64(n) / el.Seconds()
+		res.BytesPerProc = float64(after-base) / float64(n)
+		res.Goroutines = runtime.NumGoroutine()
+	case "cast":
+		_ = s.CastN(1000) // warm up: spawn the target
+		start := time.Now()
+		if err := s.CastN(casts); err != nil {
+			return result{}, err
+		}
+		res.PerSecond = float64(casts) / time.Since(start).Seconds()
+	case "call":
+		_ = s.CallN(1000)
+		start := time.Now()
+		if err := s.CallN(calls); err != nil {
+			return result{}, err
+		}
+		res.PerSecond = float64(calls) / time.Since(start).Seconds()
+	default:
+		return result{}, fmt.Errorf("unknown workload %q", workload)
+	}
+	runtime.KeepAlive(s)
+	return res, nil
+}
+
+func runChild(spec string, n, casts, calls int) (result, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return result{}, err
+	}
+	cmd := exec.Command(self, "-child", spec, "-n", strconv.Itoa(n), "-casts", strconv.Itoa(casts), "-calls", strconv.Itoa(calls))
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return result{}, fmt.Errorf("%s: %w", spec, err)
+	}
+	var res result
+	if err := json.Unmarshal(out, &res); err != nil {
+		return result{}, fmt.Errorf("%s: decode %q: %w", spec, out, err)
+	}
+	return res, nil
+}
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+func compare(n, casts, calls, runs int) error {
+	type row struct {
+		name, unit string
+		workload   string
+		pick       func(result) float64
+		higher     bool // higher is better
+	}
+	rows := []row{
+		{fmt.Sprintf("bytes per idle registered process (%d)", n), "B", "idle", func(r result) float64 { return r.BytesPerProc }, false},
+		{fmt.Sprintf("spawn+register rate (%d)", n), "/s", "idle", func(r result) float64 { return r.PerSecond }, true},
+		{fmt.Sprintf("local cast throughput (%d msgs)", casts), "msg/s", "cast", func(r result) float64 { return r.PerSecond }, true},
+		{fmt.Sprintf("local call round trips (%d sequential)", calls), "/s", "call", func(r result) float64 { return r.PerSecond }, true},
+	}
+	results := map[string][]result{}
+	for run := range runs {
+		for _, w := range []string{"idle", "cast", "call"} {
+			for _, sys := range []string{"shoal", "protoactor"} {
+				res, err := runChild(sys+":"+w, n, casts, calls)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(os.Stderr, "run %d %s:%s %+v\n", run+1, sys, w, res)
+				results[sys+":"+w] = append(results[sys+":"+w], res)
+			}
+		}
+	}
+	fmt.Printf("GOMAXPROCS=%d, %s, median of %d runs, each in a fresh process\n\n", runtime.GOMAXPROCS(0), runtime.Version(), runs)
+	fmt.Println("| workload | Shoal | Proto.Actor-Go | Shoal / Proto.Actor |")
+	fmt.Println("|---|---:|---:|---:|")
+	for _, r := range rows {
+		var med [2]float64
+		for i, sys := range []string{"shoal", "protoactor"} {
+			var xs []float64
+			for _, res := range results[sys+":"+r.workload] {
+				xs = append(xs, r.pick(res))
+			}
+			med[i] = median(xs)
+		}
+		ratio := med[0] / med[1]
+		verdict := "better"
+		if (r.higher && ratio < 1) || (!r.higher && ratio > 1) {
+			verdict = "worse"
+		}
+		fmt.Printf("| %s | %s %s | %s %s | %.2fx (%s) |\n", r.name, human(med[0]), r.unit, human(med[1]), r.unit, ratio, verdict)
+	}
+	return nil
+}
+
+func human(x float64) string {
+	switch {
+	case x >= 1e6:
+		return fmt.Sprintf("%.2fM", x/1e6)
+	case x >= 1e4:
+		return fmt.Sprintf("%.1fk", x/1e3)
+	}
+	return fmt.Sprintf("%.0f", x)
+}
+
+// Shoal side.
+
+type shoalIdle struct{ count int }
+
+type (
+	shoalInc struct{}
+	shoalAsk struct{}
+	shoalArm struct {
+		n    int
+		done chan struct{}
+	}
+)
+
+func (c *shoalIdle) HandleCall(context.Context, process.Self, any) (any, error) {
+	c.count++
+	return c.count, nil
+}
+func (c *shoalIdle) HandleCast(context.Context, process.Self, any) { c.count++ }
+func (c *shoalIdle) HandleInfo(context.Context, process.Self, any) {}
+
+type shoalCastTarget struct {
+	count, target int
+	done          chan struct{}
+}
+
+func (c *shoalCastTarget) HandleCall(context.Context, process.Self, any) (any, error) {
+	return nil, nil
+}
+func (c *shoalCastTarget) HandleCast(_ context.Context, _ process.Self, msg any) {
+	switch m := msg.(type) {
+	case shoalInc:
+		c.count++
+		if c.count == c.target {
+			close(c.done)
+		}
+	case shoalArm:
+		c.count, c.target, c.done = 0, m.n, m.done
+	}
+}
+func (c *shoalCastTarget) HandleInfo(context.Context, process.Self, any) {}
+
+type shoalSystem struct {
+	rt       *process.Runtime
+	reg      *registry.Registry
+	castProc *process.Process
+	callProc *process.Process
+	nextIdle int
+	idleSpec process.Spec
+	castSpec process.Spec
+	ctx      context.Context
+}
+
+func newShoalSystem() (*shoalSystem, error) {
+	kinds := process.NewKinds()
+	if err := kinds.Register("idle", func([]byte) (process.Behavior, error) { return &shoalIdle{}, nil }); err != nil {
+		return nil, err
+	}
+	if err := kinds.Register("cast", func([]byte) (process.Behavior, error) { return &shoalCastTarget{}, nil }); err != nil {
+		return nil, err
+	}
+	rt, err := process.NewRuntime(process.Config{Node: "bench@127.0.0.1"}, kinds)
+	if err != nil {
+		return nil, err
+	}
+	reg, err := registry.New(registry.DefaultConfig(), rt)
+	if err != nil {
+		return nil, err
+	}
+	return &shoalSystem{rt: rt, reg: reg, idleSpec: process.Spec{Kind: "idle"}, castSpec: process.Spec{Kind: "cast"}, ctx: context.Background()}, nil
+}
+
+// SpawnIdle registers n names "p-<i>", each a new idle process.
+func (s *shoalSystem) SpawnIdle(n int) error {
+	for i := range n {
+		if _, err := s.reg.Register(s.ctx, "p-"+strconv.Itoa(s.nextIdle+i), s.idleSpec); err != nil {
+			return err
+		}
+	}
+	s.nextIdle += n
+	return nil
+}
+
+func (s *shoalSystem) handle(name string, spec process.Spec) (*process.Process, error) {
+	ref, err := s.reg.Register(s.ctx, name, spec)
+	if err != nil {
+		return nil, err
+	}
+	p, ok := s.rt.Lookup(ref)
+	if !ok {
+		return nil, fmt.Errorf("%s vanished", name)
+	}
+	return p, nil
+}
+
+// CastN casts n messages to one process through its handle (as
+// Proto.Actor sends to a PID) and waits until the last is handled.
+func (s *shoalSystem) CastN(n int) error {
+	if s.castProc == nil {
+		p, err := s.handle("cast", s.castSpec)
+		if err != nil {
+			return err
+		}
+		s.castProc = p
+	}
+	done := make(chan struct{})
+	if err := s.castProc.Cast(shoalArm{n: n, done: done}); err != nil {
+		return err
+	}
+	for range n {
+		if err := s.castProc.Cast(shoalInc{}); err != nil {
+			return err
+		}
+	}
+	<-done
+	return nil
+}
+
+// CallN makes n sequential calls, each with its own 30 s deadline, as each
+// of Proto.Actor's futures has.
+func (s *shoalSystem) CallN(n int) error {
+	if s.callProc == nil {
+		p, err := s.handle("call", s.idleSpec)
+		if err != nil {
+			return err
+		}
+		s.callProc = p
+	}
+	for range n {
+		ctx, cancel := context.WithTimeout(s.ctx, 30*time.Second)
+		_, err := s.callProc.Call(ctx, shoalAsk{})
+		cancel()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *shoalSystem) Close() {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_ = s.rt.Shutdown(ctx)
+}
