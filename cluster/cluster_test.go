@@ -1,0 +1,370 @@
+package cluster_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/shoalhq/shoal/cluster"
+	"github.com/shoalhq/shoal/cookie"
+	"github.com/shoalhq/shoal/discovery"
+	"github.com/shoalhq/shoal/discovery/static"
+	"github.com/shoalhq/shoal/transport"
+)
+
+const secret = "cluster-test-cookie-0123456789"
+
+// testLog sends a node's logs to t.Log and keeps them for assertions.
+type testLog struct {
+	t    *testing.T
+	mu   sync.Mutex
+	done bool
+	all  strings.Builder
+}
+
+func newTestLog(t *testing.T) *testLog {
+	l := &testLog{t: t}
+	t.Cleanup(func() { l.mu.Lock(); l.done = true; l.mu.Unlock() })
+	return l
+}
+
+func (l *testLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.all.Write(p)
+	if !l.done && testing.Verbose() {
+		l.t.Log(strings.TrimSpace(string(p)))
+	}
+	return len(p), nil
+}
+
+func (l *testLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.all.String()
+}
+
+type node struct {
+	*cluster.Cluster
+	log *testLog
+}
+
+func start(t *testing.T, name, secret string, mutate func(*cluster.Config)) *node {
+	t.Helper()
+	c, err := cookie.Parse(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lg := newTestLog(t)
+	cfg := cluster.LoopbackConfig(name, c)
+	cfg.Logger = slog.New(slog.NewTextHandler(lg, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	cl, err := cluster.New(cfg)
+	if err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := cl.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown %s: %v", name, err)
+		}
+	})
+	return &node{Cluster: cl, log: lg}
+}
+
+func staticTo(t *testing.T, addrs ...string) []discovery.Strategy {
+	t.Helper()
+	s, err := static.New(addrs, 200*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []discovery.Strategy{s}
+}
+
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func alive(n *node) int {
+	k := 0
+	for _, m := range n.Members() {
+		if m.Status == cluster.StatusAlive {
+			k++
+		}
+	}
+	return k
+}
+
+func startCluster(t *testing.T, size int) []*node {
+	t.Helper()
+	seed := start(t, "n0@127.0.0.1", secret, nil)
+	nodes := []*node{seed}
+	for i := 1; i < size; i++ {
+		nodes = append(nodes, start(t, fmt.Sprintf("n%d@127.0.0.1", i), secret, func(c *cluster.Config) {
+			c.Strategies = staticTo(t, seed.Address())
+		}))
+	}
+	waitFor(t, 20*time.Second, fmt.Sprintf("%d nodes to converge", size), func() bool {
+		for _, n := range nodes {
+			if alive(n) != size {
+				return false
+			}
+		}
+		return true
+	})
+	return nodes
+}
+
+func TestFiveNodesConvergeAndDetectFailure(t *testing.T) {
+	nodes := startCluster(t, 5)
+	for _, n := range nodes {
+		if got := len(n.Nodes()); got != 4 {
+			t.Fatalf("%s sees %d other nodes; want 4", n.Name(), got)
+		}
+	}
+	subs := make([]*cluster.Subscription, 0, 4)
+	for _, n := range nodes[:4] {
+		subs = append(subs, n.Subscribe())
+	}
+	victim := nodes[4]
+	killed := time.Now()
+	if err := victim.Shutdown(context.Background()); err != nil { // no leave: a crash
+		t.Fatal(err)
+	}
+	const limit = 5 * time.Second
+	var wg sync.WaitGroup
+	for i, s := range subs {
+		wg.Go(func() {
+			timeout := time.After(limit + time.Second)
+			for {
+				select {
+				case ev := <-s.Events():
+					if ev.Member.Name != victim.Name() {
+						continue
+					}
+					if ev.Type != cluster.EventDown {
+						t.Errorf("%s: event %v for the killed node; want down", nodes[i].Name(), ev.Type)
+						return
+					}
+					if took := ev.At.Sub(killed); took > limit {
+						t.Errorf("%s noticed the crash after %v; want within %v", nodes[i].Name(), took, limit)
+					} else {
+						t.Logf("%s noticed the crash after %v", nodes[i].Name(), took.Round(time.Millisecond))
+					}
+					return
+				case <-timeout:
+					t.Errorf("%s never reported %s down", nodes[i].Name(), victim.Name())
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for _, n := range nodes[:4] {
+		var st cluster.Status
+		for _, m := range n.Members() {
+			if m.Name == victim.Name() {
+				st = m.Status
+			}
+		}
+		if st != cluster.StatusDead {
+			t.Fatalf("%s lists the killed node as %q; want dead", n.Name(), st)
+		}
+	}
+}
+
+func TestGracefulLeaveIsReportedLeft(t *testing.T) {
+	nodes := startCluster(t, 3)
+	sub := nodes[0].Subscribe()
+	defer sub.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := nodes[2].Leave(ctx); err != nil {
+		t.Fatal(err)
+	}
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case ev := <-sub.Events():
+			if ev.Member.Name != nodes[2].Name() {
+				continue
+			}
+			if ev.Type != cluster.EventLeft {
+				t.Fatalf("event %v; want left", ev.Type)
+			}
+			for _, m := range nodes[0].Members() {
+				if m.Name == nodes[2].Name() && m.Status != cluster.StatusLeft {
+					t.Fatalf("status %q; want left", m.Status)
+				}
+			}
+			if err := nodes[2].Leave(ctx); err != nil {
+				t.Fatalf("second leave: %v", err)
+			}
+			return
+		case <-timeout:
+			t.Fatal("leave never reported")
+		}
+	}
+}
+
+func TestWrongCookieCannotJoin(t *testing.T) {
+	nodes := startCluster(t, 2)
+	intruder := start(t, "intruder@127.0.0.1", "some-other-cookie-entirely!!", func(c *cluster.Config) {
+		c.Strategies = staticTo(t, nodes[0].Address())
+	})
+	// The intruder is told why, in one clear line, and keeps trying quietly.
+	waitFor(t, 10*time.Second, "intruder to log the cookie mismatch", func() bool {
+		return strings.Contains(intruder.log.String(), "does not share our cookie")
+	})
+	waitFor(t, 10*time.Second, "good node to log the rejected gossip", func() bool {
+		return strings.Contains(nodes[0].log.String(), "rejected: it does not share our cookie")
+	})
+	// Give it more discovery rounds (200ms each); nothing may change.
+	deadline := time.Now().Add(2 * time.Second)
+	for time.Now().Before(deadline) {
+		if len(intruder.Members()) != 1 {
+			t.Fatalf("intruder sees %v", intruder.Members())
+		}
+		for _, n := range nodes {
+			for _, m := range n.Members() {
+				if m.Name == "intruder@127.0.0.1" {
+					t.Fatalf("%s lists the intruder", n.Name())
+				}
+			}
+		}
+		time.Sleep(50 * time.Millisecond) // observation period
+	}
+	if n := strings.Count(intruder.log.String(), "does not share our cookie"); n != 1 {
+		t.Fatalf("mismatch logged %d times; want once\n%s", n, intruder.log.String())
+	}
+	if _, err := intruder.Join(context.Background(), []string{nodes[0].Address()}); !errors.Is(err, transport.ErrCookieMismatch) {
+		t.Fatalf("explicit join = %v; want ErrCookieMismatch", err)
+	}
+	// Good nodes go on.
+	if alive(nodes[0]) != 2 || alive(nodes[1]) != 2 {
+		t.Fatal("good nodes lost each other")
+	}
+}
+
+func TestLinksBetweenMembers(t *testing.T) {
+	got := make(chan string, 1)
+	a := start(t, "a@127.0.0.1", secret, nil)
+	b := start(t, "b@127.0.0.1", secret, func(c *cluster.Config) {
+		c.Strategies = staticTo(t, a.Address())
+		c.OnLink = func(l *transport.Link) {
+			f, err := l.Recv()
+			if err == nil {
+				got <- l.Peer() + ":" + string(f)
+			}
+		}
+	})
+	waitFor(t, 10*time.Second, "a and b to meet", func() bool { return alive(a) == 2 && alive(b) == 2 })
+	m, err := a.Member(b.Name())
+	if err != nil || m.LinkAddress != b.LinkAddr() {
+		t.Fatalf("member b = %+v, %v; want link address %s", m, err, b.LinkAddr())
+	}
+	l, err := a.DialLink(context.Background(), b.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if err := l.Send([]byte("hi")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case s := <-got:
+		if s != "a@127.0.0.1:hi" {
+			t.Fatalf("b got %q", s)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("link frame never arrived")
+	}
+	if _, err := a.DialLink(context.Background(), "nobody@127.0.0.1"); !errors.Is(err, cluster.ErrUnknownMember) {
+		t.Fatalf("dial unknown = %v", err)
+	}
+}
+
+// flaky fails its first rounds, then finds its peer.
+type flaky struct {
+	calls atomic.Int64
+	fails int64
+	peer  string
+}
+
+func (f *flaky) Name() string            { return "flaky" }
+func (f *flaky) Interval() time.Duration { return 100 * time.Millisecond }
+func (f *flaky) Discover(context.Context) ([]string, error) {
+	if f.calls.Add(1) <= f.fails {
+		return nil, errors.New("dns is down")
+	}
+	return []string{f.peer}, nil
+}
+
+func TestFailingStrategyLogsOnceAndRecovers(t *testing.T) {
+	a := start(t, "a@127.0.0.1", secret, nil)
+	f := &flaky{fails: 4, peer: a.Address()}
+	b := start(t, "b@127.0.0.1", secret, func(c *cluster.Config) { c.Strategies = []discovery.Strategy{f} })
+	waitFor(t, 20*time.Second, "b to join after the strategy recovers", func() bool { return alive(b) == 2 })
+	logs := b.log.String()
+	if n := strings.Count(logs, "discovery failed"); n != 1 {
+		t.Fatalf("failure logged %d times; want once\n%s", n, logs)
+	}
+	if !strings.Contains(logs, "discovery recovered") {
+		t.Fatalf("recovery not logged\n%s", logs)
+	}
+	if got := b.Discovered()["flaky"]; len(got) != 1 || got[0] != a.Address() {
+		t.Fatalf("discovered = %v", got)
+	}
+}
+
+func TestNoCookieRunsAlone(t *testing.T) {
+	lg := newTestLog(t)
+	cfg := cluster.LoopbackConfig("alone@127.0.0.1", cookie.Random())
+	cfg.Logger = slog.New(slog.NewTextHandler(lg, nil))
+	other := start(t, "other@127.0.0.1", secret, nil)
+	cfg.Strategies = staticTo(t, other.Address())
+	c, err := cluster.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Shutdown(context.Background())
+	if !strings.Contains(lg.String(), "running as a single node") || !strings.Contains(lg.String(), "discovery disabled") {
+		t.Fatalf("single-node mode not announced:\n%s", lg.String())
+	}
+	if len(c.Members()) != 1 {
+		t.Fatalf("members = %v", c.Members())
+	}
+}
+
+func TestConfigValidation(t *testing.T) {
+	c, _ := cookie.Parse(secret)
+	for name, mut := range map[string]func(*cluster.Config){
+		"name":      func(cfg *cluster.Config) { cfg.Name = "" },
+		"bind":      func(cfg *cluster.Config) { cfg.BindAddr = "localhost" },
+		"port":      func(cfg *cluster.Config) { cfg.BindPort = 70000 },
+		"cookie":    func(cfg *cluster.Config) { cfg.Cookie = cookie.Cookie{} },
+		"advertise": func(cfg *cluster.Config) { cfg.AdvertiseAddr = "nope" },
+	} {
+		cfg := cluster.LoopbackConfig("x@127.0.0.1", c)
+		mut(&cfg)
+		if err := cfg.Validate(); !errors.Is(err, cluster.ErrInvalidConfig) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
