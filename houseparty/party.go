@@ -214,6 +214,20 @@ func (p *Party) Start(ctx context.Context, s Scenario) error {
 	}
 	p.setupMu.Lock()
 	defer p.setupMu.Unlock()
+	if err := p.build(ctx, s); err != nil {
+		// Leave no half-built party behind (people who never wander).
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer cancel()
+		if rerr := p.reset(cctx); rerr != nil {
+			p.log.Error("could not clean up a failed start", "err", rerr)
+		}
+		return err
+	}
+	p.log.Info("party started", "rooms", s.Rooms, "people", s.People)
+	return nil
+}
+
+func (p *Party) build(ctx context.Context, s Scenario) error {
 	if err := p.reset(ctx); err != nil {
 		return fmt.Errorf("start party: %w", err)
 	}
@@ -238,7 +252,6 @@ func (p *Party) Start(ctx context.Context, s Scenario) error {
 			return fmt.Errorf("start party: start %s wandering: %w", r.Name, r.Err)
 		}
 	}
-	p.log.Info("party started", "rooms", s.Rooms, "people", s.People)
 	return nil
 }
 

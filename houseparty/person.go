@@ -3,12 +3,14 @@ package houseparty
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"math/rand/v2"
 	"time"
 
 	"github.com/shoalhq/shoal/process"
+	"github.com/shoalhq/shoal/registry"
 )
 
 // PersonArgs are a person's spawn arguments (JSON in its process.Spec).
@@ -75,7 +77,8 @@ type person struct {
 	timer  process.TimerID
 	rnd    *rand.Rand
 	party  *Party
-	active bool // wandering has been started
+	active bool  // wandering has been started
+	move   *move // a move under way, if any
 }
 
 func newPerson(args []byte, party *Party) (process.Behavior, error) {
@@ -143,6 +146,10 @@ func (p *person) scheduleNext(self process.Self) {
 	case StatusLeft:
 		return
 	case StatusWaiting:
+		if p.move != nil { // mid-move: resume soon
+			p.timer = self.SendAfter(WanderDelay(p.delay(), p.rnd), wanderMsg{})
+			return
+		}
 		p.timer = self.SendAfter(FirstDelay(p.delay(), p.rnd), wanderMsg{})
 	default:
 		p.timer = self.SendAfter(WanderDelay(p.delay(), p.rnd), wanderMsg{})
@@ -189,60 +196,109 @@ func (p *person) HandleInfo(ctx context.Context, self process.Self, msg any) {
 	p.scheduleNext(self)
 }
 
-// wander makes one move: leave the party after max attempts, else try a
-// random other room. A room that cannot be reached leaves the person as it
-// was; the next tick tries again.
+// A move goes through stages, and a stage whose call failed is retried on
+// the next tick. Every room call is idempotent, so a call that timed out
+// after the room acted does no harm when repeated: the person is never
+// listed in two rooms, never loses its place, and never leaks a
+// reservation.
+type moveStage uint8
+
+const (
+	stageReserve moveStage = iota // reserve a place in the new room
+	stageLeave                    // leave the current room
+	stageConfirm                  // take the reserved place
+)
+
+// move is a move under way. to is "" when the person is leaving the party.
+type move struct {
+	to    string
+	stage moveStage
+}
+
+// wander makes (or resumes) one move: leave the party after max attempts,
+// else try a random other room.
 func (p *person) wander(ctx context.Context) {
 	if p.status == StatusLeft {
 		return
 	}
 	ctx, cancel := context.WithTimeout(ctx, p.party.callTimeout)
 	defer cancel()
-	if p.count >= p.args.Max {
-		if p.status == StatusInRoom {
-			if err := p.party.roomCall(ctx, p.room, removeMsg{p.args.Name}); err != nil {
-				p.party.log.Warn("person could not leave room", "person", p.args.Name, "room", p.room, "err", err)
+	if p.move == nil {
+		if p.count >= p.args.Max {
+			p.move = &move{stage: stageLeave}
+		} else {
+			rooms, err := p.party.roomNames(ctx)
+			if err != nil {
+				p.party.log.Warn("person could not list rooms", "person", p.args.Name, "err", err)
 				return
 			}
+			next := PickRoom(p.room, rooms, p.rnd)
+			if next == "" {
+				return
+			}
+			p.move = &move{to: next}
 		}
-		p.status, p.room = StatusLeft, ""
-		p.log = append(p.log, Move{At: time.Now(), Outcome: OutcomeLeft})
-		return
 	}
-	rooms, err := p.party.roomNames(ctx)
-	if err != nil {
-		p.party.log.Warn("person could not list rooms", "person", p.args.Name, "err", err)
-		return
-	}
-	next := PickRoom(p.room, rooms, p.rnd)
-	if next == "" {
-		return
-	}
-	reply, err := p.party.roomCallReply(ctx, next, reserveMsg{p.args.Name})
-	if err != nil {
-		p.party.log.Warn("person could not reach room", "person", p.args.Name, "room", next, "err", err)
-		return
-	}
-	if reply == replyFull {
-		p.count++
-		p.log = append(p.log, Move{At: time.Now(), Room: next, Outcome: OutcomeWasFull})
-		return
-	}
-	if p.status == StatusInRoom {
-		if err := p.party.roomCall(ctx, p.room, removeMsg{p.args.Name}); err != nil {
-			p.party.log.Warn("person could not leave room", "person", p.args.Name, "room", p.room, "err", err)
-			_ = p.party.roomCall(ctx, next, cancelMsg{p.args.Name})
+	p.advance(ctx)
+}
+
+// gone reports whether err says the room does not exist (as opposed to a
+// failure that leaves the outcome unknown).
+func gone(err error) bool { return errors.Is(err, registry.ErrNotFound) }
+
+func (p *person) advance(ctx context.Context) {
+	m := p.move
+	name := p.args.Name
+	if m.stage == stageReserve {
+		reply, err := p.party.roomCallReply(ctx, m.to, reserveMsg{name})
+		switch {
+		case gone(err):
+			p.move = nil // the room was removed; pick another next time
+			return
+		case err != nil:
+			p.party.log.Warn("person could not reach room; will retry", "person", name, "room", m.to, "err", err)
+			return
+		case reply == replyFull:
+			p.count++
+			p.log = append(p.log, Move{At: time.Now(), Room: m.to, Outcome: OutcomeWasFull})
+			p.move = nil
 			return
 		}
+		m.stage = stageLeave
 	}
-	// The place is reserved, so confirming cannot find the room full.
-	reply, err = p.party.roomCallReply(ctx, next, confirmMsg{p.args.Name})
-	if err != nil || reply != replyOK {
-		p.party.log.Warn("person lost a reserved place", "person", p.args.Name, "room", next, "reply", reply, "err", err)
-		p.status, p.room = StatusWaiting, ""
+	if m.stage == stageLeave {
+		if p.status == StatusInRoom {
+			if err := p.party.roomCall(ctx, p.room, removeMsg{name}); err != nil && !gone(err) {
+				p.party.log.Warn("person could not leave room; will retry", "person", name, "room", p.room, "err", err)
+				return
+			}
+			p.status, p.room = StatusWaiting, ""
+		}
+		if m.to == "" {
+			p.status = StatusLeft
+			p.log = append(p.log, Move{At: time.Now(), Outcome: OutcomeLeft})
+			p.move = nil
+			return
+		}
+		m.stage = stageConfirm
+	}
+	reply, err := p.party.roomCallReply(ctx, m.to, confirmMsg{name})
+	switch {
+	case gone(err):
+		p.move = nil // the room vanished with the reservation
+		return
+	case err != nil:
+		p.party.log.Warn("person could not take a reserved place; will retry", "person", name, "room", m.to, "err", err)
+		return
+	case reply != replyOK:
+		// The room lost the reservation (it was re-created) and is full.
+		p.count++
+		p.log = append(p.log, Move{At: time.Now(), Room: m.to, Outcome: OutcomeWasFull})
+		p.move = nil
 		return
 	}
-	p.status, p.room = StatusInRoom, next
+	p.status, p.room = StatusInRoom, m.to
 	p.count++
-	p.log = append(p.log, Move{At: time.Now(), Room: next, Outcome: OutcomeEntered})
+	p.log = append(p.log, Move{At: time.Now(), Room: m.to, Outcome: OutcomeEntered})
+	p.move = nil
 }

@@ -234,3 +234,24 @@ func TestNextRoomIsNeverCurrent(t *testing.T) {
 		t.Fatalf("count %d, entered %d", in.Count, entered)
 	}
 }
+
+func TestPersonLeavesEvenIfItsRoomIsGone(t *testing.T) {
+	f := newRuleFixture(t)
+	ctx := context.Background()
+	f.addRoom(t, "room_1", 5)
+	f.addRoom(t, "room_2", 5)
+	f.addPerson(t, "p", 1, 100*time.Millisecond)
+	if _, err := f.reg.Call(ctx, "p", wanderlustMsg{}); err != nil {
+		t.Fatal(err)
+	}
+	in := f.tick(t, "p")
+	if in.Status != StatusInRoom {
+		t.Fatalf("after first tick: %+v", in)
+	}
+	if err := f.reg.Unregister(ctx, *in.Room); err != nil {
+		t.Fatal(err)
+	}
+	if in = f.tick(t, "p"); in.Status != StatusLeft {
+		t.Fatalf("person whose room is gone did not leave: %+v", in)
+	}
+}

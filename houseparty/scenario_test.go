@@ -54,6 +54,13 @@ func (l *ledger) check(t *testing.T) {
 
 func newParty(t *testing.T, onChange func(houseparty.RoomChange)) *houseparty.Party {
 	t.Helper()
+	cfg := houseparty.DefaultConfig()
+	cfg.OnRoomChange = onChange
+	return newPartyWith(t, cfg)
+}
+
+func newPartyWith(t *testing.T, cfg houseparty.Config) *houseparty.Party {
+	t.Helper()
 	rt, err := process.NewRuntime(process.DefaultConfig(), process.NewKinds())
 	if err != nil {
 		t.Fatal(err)
@@ -69,10 +76,8 @@ func newParty(t *testing.T, onChange func(houseparty.RoomChange)) *houseparty.Pa
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := houseparty.DefaultConfig()
 	cfg.Seed = uint64(time.Now().UnixNano())
 	t.Logf("party seed %d", cfg.Seed)
-	cfg.OnRoomChange = onChange
 	p, err := houseparty.New(cfg, reg)
 	if err != nil {
 		t.Fatal(err)
@@ -84,7 +89,13 @@ func newParty(t *testing.T, onChange func(houseparty.RoomChange)) *houseparty.Pa
 // deadline), and checks the invariants on every sample.
 func runScenario(t *testing.T, s houseparty.Scenario, within time.Duration) {
 	l := newLedger()
-	p := newParty(t, l.observe)
+	cfg := houseparty.DefaultConfig()
+	cfg.OnRoomChange = l.observe
+	runScenarioWith(t, cfg, l, s, within)
+}
+
+func runScenarioWith(t *testing.T, cfg houseparty.Config, l *ledger, s houseparty.Scenario, within time.Duration) {
+	p := newPartyWith(t, cfg)
 	ctx := context.Background()
 	began := time.Now()
 	if err := p.Start(ctx, s); err != nil {
@@ -205,4 +216,18 @@ func TestSummarizeFormulas(t *testing.T) {
 	if empty := houseparty.Summarize(nil, nil); empty.AvgFullness != 0 || empty.AvgWanderlustCompletion != 0 {
 		t.Fatalf("empty party stats %+v", empty)
 	}
+}
+
+// TestLateRoomRepliesKeepInvariants makes every room change slower than a
+// person's call timeout, so that replies arrive after the caller gave up:
+// people must retry, never end up in two rooms, and still all leave.
+func TestLateRoomRepliesKeepInvariants(t *testing.T) {
+	l := newLedger()
+	cfg := houseparty.DefaultConfig()
+	cfg.CallTimeout = 2 * time.Millisecond
+	cfg.OnRoomChange = func(c houseparty.RoomChange) {
+		l.observe(c)
+		time.Sleep(3 * time.Millisecond) // a slow room, longer than the call timeout
+	}
+	runScenarioWith(t, cfg, l, houseparty.Scenario{Rooms: 3, RoomMax: 4, People: 20, PersonMax: 5, WanderDelay: 10 * time.Millisecond}, 60*time.Second)
 }

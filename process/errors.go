@@ -35,3 +35,10 @@ type PanicError struct {
 func (e *PanicError) Error() string {
 	return fmt.Sprintf("process %s panicked: %v", e.Process, e.Value)
 }
+
+// Unwrap returns the panic value if it is an error, so errors.Is and
+// errors.As see through a panic(err).
+func (e *PanicError) Unwrap() error {
+	err, _ := e.Value.(error)
+	return err
+}

@@ -70,6 +70,7 @@ type Process struct {
 	queue  []envelope
 	spare  []envelope // reused batch buffer; only while active
 	done   chan struct{}
+	exited bool // exit fully done: removed, OnExit called
 	reason error
 
 	// Owned by the goroutine running the process's handlers.
@@ -113,11 +114,22 @@ func (p *Process) Done() <-chan struct{} {
 func (p *Process) doneLocked() chan struct{} {
 	if p.done == nil {
 		p.done = make(chan struct{})
-		if p.st == stDead {
+		if p.exited {
 			close(p.done)
 		}
 	}
 	return p.done
+}
+
+// finish marks the exit complete and closes Done.
+func (p *Process) finish() {
+	p.mu.Lock()
+	p.exited = true
+	done := p.done
+	p.mu.Unlock()
+	if done != nil {
+		close(done)
+	}
 }
 
 // Err returns the exit reason once the process has exited: nil for a normal
@@ -170,9 +182,7 @@ func (p *Process) Send(msg any) error {
 // Stopping an exited process returns nil.
 func (p *Process) Stop(ctx context.Context, reason error) error {
 	done := p.Done()
-	if err := p.enqueue(envelope{kind: kindStop, msg: stopMsg{reason: reason}}); err != nil {
-		return nil // already dead
-	}
+	_ = p.enqueue(envelope{kind: kindStop, msg: stopMsg{reason: reason}}) // fails only if already exiting
 	select {
 	case <-done:
 		return nil
@@ -205,30 +215,49 @@ func (p *Process) enqueue(e envelope) error {
 // run is an activation: it drains the mailbox and returns when it is empty
 // or the process exits.
 func (p *Process) run() {
-	defer p.rt.active.Done()
+	var batch []envelope // what remains of the current batch
+	var cur envelope     // the message being handled
+	clean := false
+	defer func() {
+		if !clean {
+			// A handler called runtime.Goexit (t.FailNow, for one): the
+			// process cannot go on, but it must still exit properly, and
+			// its caller, if any, must hear of it.
+			p.exit(errGoexit, true, append([]envelope{cur}, batch...))
+		}
+		p.rt.active.Done()
+	}()
 	for {
 		p.mu.Lock()
 		if len(p.queue) == 0 {
 			p.st = stIdle
 			p.queue, p.spare = nil, nil // an idle process holds no buffers
 			p.mu.Unlock()
+			clean = true
 			return
 		}
-		batch := p.queue
+		full := p.queue
 		p.queue = p.spare
 		p.spare = nil
 		p.mu.Unlock()
-		for i := range batch {
-			e := batch[i]
-			batch[i] = envelope{}
-			if stop, reason, panicked := p.handle(e); stop {
-				p.exit(reason, panicked, batch[i+1:])
+		batch = full
+		for len(batch) > 0 {
+			cur = batch[0]
+			batch[0] = envelope{}
+			batch = batch[1:]
+			if stop, reason, panicked := p.handle(cur); stop {
+				p.exit(reason, panicked, batch)
+				clean = true
 				return
 			}
 		}
-		p.spare = batch[:0]
+		p.spare = full[:0]
 	}
 }
+
+// errGoexit is the exit reason of a process whose handler called
+// runtime.Goexit.
+var errGoexit = errors.New("handler called runtime.Goexit")
 
 // handle runs one message and reports whether the process must exit.
 func (p *Process) handle(e envelope) (stop bool, reason error, panicked bool) {
@@ -305,13 +334,10 @@ func (p *Process) abandon(reason error) {
 	p.reason = reason
 	rest := p.queue
 	p.queue = nil
-	done := p.done
 	p.mu.Unlock()
 	p.failAll(rest, reason)
 	p.rt.remove(p)
-	if done != nil {
-		close(done)
-	}
+	p.finish()
 	p.rt.active.Done()
 }
 
@@ -327,16 +353,13 @@ func (p *Process) exit(reason error, panicked bool, rest []envelope) {
 	p.reason = reason
 	rest = append(rest, p.queue...)
 	p.queue, p.spare = nil, nil
-	done := p.done
 	p.mu.Unlock()
 	p.failAll(rest, reason)
 	p.rt.remove(p)
 	if p.onExit != nil {
 		p.onExit(p, reason)
 	}
-	if done != nil {
-		close(done)
-	}
+	p.finish()
 }
 
 func (p *Process) failAll(rest []envelope, reason error) {

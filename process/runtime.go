@@ -288,6 +288,7 @@ func (rt *Runtime) remove(p *Process) {
 func (rt *Runtime) Shutdown(ctx context.Context) error {
 	rt.shutdownOnce.Do(func() {
 		rt.closed.Store(true)
+		rt.cancel() // handlers waiting on their context must not hold shutdown up
 		for i := range rt.shards {
 			sh := &rt.shards[i]
 			sh.mu.RLock()
@@ -302,7 +303,6 @@ func (rt *Runtime) Shutdown(ctx context.Context) error {
 		}
 		go func() {
 			rt.active.Wait()
-			rt.cancel()
 			close(rt.shutdownDone)
 		}()
 	})

@@ -95,7 +95,7 @@ func (k *Kinds) New(spec Spec) (Behavior, error) {
 	if !ok {
 		return nil, fmt.Errorf("create process of kind %q: %w", spec.Kind, ErrUnknownKind)
 	}
-	b, err := f(spec.Args)
+	b, err := safeFactory(f, spec.Args)
 	if err != nil {
 		return nil, fmt.Errorf("create process of kind %q: %w", spec.Kind, err)
 	}
@@ -148,4 +148,14 @@ func (s Self) CancelTimer(id TimerID) bool {
 func (s Self) Stop(reason error) {
 	s.p.selfStop = true
 	s.p.selfReason = reason
+}
+
+// safeFactory runs f, turning a panic into an error.
+func safeFactory(f Factory, args []byte) (b Behavior, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			b, err = nil, fmt.Errorf("factory panicked: %v", v)
+		}
+	}()
+	return f(args)
 }

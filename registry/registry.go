@@ -156,12 +156,16 @@ func (r *Registry) Register(ctx context.Context, name string, spec process.Spec)
 	for {
 		sh.mu.Lock()
 		if e, ok := sh.entries[name]; ok {
+			var ready <-chan struct{} = e.ready
 			if e.proc != nil {
-				ref := e.proc.Ref()
-				sh.mu.Unlock()
-				return ref, nil
+				if e.proc.Alive() {
+					ref := e.proc.Ref()
+					sh.mu.Unlock()
+					return ref, nil
+				}
+				// Exiting: its name is free once it has gone.
+				ready = e.proc.Done()
 			}
-			ready := e.ready
 			sh.mu.Unlock()
 			select {
 			case <-ready:
@@ -227,12 +231,15 @@ func (r *Registry) resolve(ctx context.Context, name string) (*process.Process, 
 			sh.mu.RUnlock()
 			return nil, fmt.Errorf("%q: %w", name, ErrNotFound)
 		}
+		var ready <-chan struct{} = e.ready
 		if e.proc != nil {
 			p := e.proc
-			sh.mu.RUnlock()
-			return p, nil
+			if p.Alive() {
+				sh.mu.RUnlock()
+				return p, nil
+			}
+			ready = p.Done() // exiting: wait until its name is gone
 		}
-		ready := e.ready
 		sh.mu.RUnlock()
 		select {
 		case <-ready:

@@ -315,3 +315,40 @@ func BenchmarkWhereis(b *testing.B) {
 		})
 	}
 }
+
+func TestUnregisterThenRegisterNeverReturnsDeadProcess(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	for i := range 300 {
+		name := fmt.Sprintf("churn-%d", i%3)
+		if _, err := f.reg.Register(ctx, name, spec); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.reg.Unregister(ctx, name); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.reg.Whereis(ctx, name); !errors.Is(err, registry.ErrNotFound) {
+			t.Fatalf("whereis right after unregister = %v", err)
+		}
+		if _, err := f.reg.Register(ctx, name, spec); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.reg.Call(ctx, name, "get"); err != nil {
+			t.Fatalf("iteration %d: registered process is dead: %v", i, err)
+		}
+		_ = f.reg.Unregister(ctx, name)
+	}
+}
+
+func TestPanickingFactoryDoesNotWedgeName(t *testing.T) {
+	f := newFixture(t)
+	_ = f.rt.Kinds().Register("boom", func([]byte) (process.Behavior, error) { panic("no") })
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := f.reg.Register(ctx, "x", process.Spec{Kind: "boom"}); err == nil {
+		t.Fatal("registration with a panicking factory succeeded")
+	}
+	if _, err := f.reg.Register(ctx, "x", spec); err != nil {
+		t.Fatalf("name stuck after a factory panic: %v", err)
+	}
+}

@@ -68,9 +68,10 @@ func TestRunServesAndStops(t *testing.T) {
 	ready := make(chan string, 1)
 	done := make(chan int, 1)
 	var stderr syncBuffer
+	port := freePort(t)
 	go func() {
 		done <- run(ctx, env(map[string]string{
-			"PORT": freePort(t), "HOUSEPARTY_HTTP_HOST": "127.0.0.1", "HOUSEPARTY_GREETING": "hi there",
+			"PORT": port, "HOUSEPARTY_HTTP_HOST": "127.0.0.1", "HOUSEPARTY_GREETING": "hi there",
 			"SHOAL_BASENAME": "hp", "SHOAL_HOST": "127.0.0.9",
 		}), &stderr, ready)
 	}()

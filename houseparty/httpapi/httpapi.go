@@ -62,7 +62,14 @@ type API struct {
 	timeout  time.Duration
 	party    *houseparty.Party
 	cluster  Cluster
-	routes   map[string]http.HandlerFunc
+	routes   map[string]route
+}
+
+// route is a handler and whether it changes state (then HEAD is refused:
+// a HEAD must not start a party).
+type route struct {
+	h       http.HandlerFunc
+	changes bool
 }
 
 // New returns the API for party on cluster.
@@ -86,14 +93,14 @@ func New(cfg Config, party *houseparty.Party, cluster Cluster) (*API, error) {
 	if a.timeout <= 0 {
 		a.timeout = 30 * time.Second
 	}
-	a.routes = map[string]http.HandlerFunc{
-		"/hello":           a.hello,
-		"/scenario/small":  a.scenario(func(url.Values) (houseparty.Scenario, error) { return houseparty.Small, nil }),
-		"/scenario/big":    a.scenario(func(url.Values) (houseparty.Scenario, error) { return houseparty.Big, nil }),
-		"/scenario/custom": a.scenario(parseCustom),
-		"/stats/tldr":      a.tldr,
-		"/people":          a.people,
-		"/rooms":           a.rooms,
+	a.routes = map[string]route{
+		"/hello":           {h: a.hello},
+		"/scenario/small":  {h: a.scenario(func(url.Values) (houseparty.Scenario, error) { return houseparty.Small, nil }), changes: true},
+		"/scenario/big":    {h: a.scenario(func(url.Values) (houseparty.Scenario, error) { return houseparty.Big, nil }), changes: true},
+		"/scenario/custom": {h: a.scenario(parseCustom), changes: true},
+		"/stats/tldr":      {h: a.tldr},
+		"/people":          {h: a.people},
+		"/rooms":           {h: a.rooms},
 	}
 	return a, nil
 }
@@ -102,19 +109,26 @@ func New(cfg Config, party *houseparty.Party, cluster Cluster) (*API, error) {
 func (a *API) Handler() http.Handler { return http.HandlerFunc(a.serve) }
 
 func (a *API) serve(w http.ResponseWriter, r *http.Request) {
-	h, ok := a.routes[r.URL.Path]
+	rt, ok := a.routes[r.URL.Path]
 	if !ok {
 		text(w, http.StatusNotFound, "not found")
 		return
 	}
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		w.Header().Set("Allow", "GET, HEAD")
+	allowed := r.Method == http.MethodGet || (r.Method == http.MethodHead && !rt.changes)
+	if !allowed {
+		if rt.changes {
+			w.Header().Set("Allow", "GET")
+		} else {
+			w.Header().Set("Allow", "GET, HEAD")
+		}
 		text(w, http.StatusMethodNotAllowed, "method not allowed")
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), a.timeout)
+	// A party being set up must not be cut short by a client that goes
+	// away: the work runs to its own deadline.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), a.timeout)
 	defer cancel()
-	h(w, r.WithContext(ctx))
+	rt.h(w, r.WithContext(ctx))
 }
 
 func text(w http.ResponseWriter, status int, body string) {
@@ -145,7 +159,12 @@ func (a *API) hello(w http.ResponseWriter, _ *http.Request) {
 
 func (a *API) scenario(parse func(url.Values) (houseparty.Scenario, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		s, err := parse(r.URL.Query())
+		q, err := url.ParseQuery(r.URL.RawQuery)
+		if err != nil {
+			text(w, http.StatusBadRequest, "malformed query: "+err.Error())
+			return
+		}
+		s, err := parse(q)
 		if err == nil {
 			err = s.Validate()
 		}

@@ -157,6 +157,8 @@ func TestCustomScenarioValidation(t *testing.T) {
 		"rooms=3&peeple=10":     "peeple",
 		"person_max=1e3":        "person_max",
 		"people=100001&rooms=2": "people",
+		"rooms=%ZZ":             "malformed",
+		"rooms=3;people=7":      "malformed",
 	} {
 		code, body := get(t, srv.URL+"/scenario/custom?"+query)
 		if code != http.StatusBadRequest || !strings.Contains(body, name) {
@@ -233,10 +235,16 @@ func TestNotFoundAndMethodNotAllowed(t *testing.T) {
 		}
 	}
 	for _, path := range []string{"/hello", "/scenario/small", "/scenario/big", "/scenario/custom", "/stats/tldr", "/people", "/rooms"} {
-		for _, m := range []string{http.MethodPost, http.MethodPut, http.MethodDelete} {
+		allow := "GET, HEAD"
+		methods := []string{http.MethodPost, http.MethodPut, http.MethodDelete}
+		if strings.HasPrefix(path, "/scenario/") {
+			allow = "GET" // HEAD must not start a party
+			methods = append(methods, http.MethodHead)
+		}
+		for _, m := range methods {
 			code, hdr, _ := do(t, m, srv.URL+path, false)
-			if code != http.StatusMethodNotAllowed || hdr.Get("Allow") != "GET, HEAD" {
-				t.Errorf("%s %s = %d allow %q; want 405", m, path, code, hdr.Get("Allow"))
+			if code != http.StatusMethodNotAllowed || hdr.Get("Allow") != allow {
+				t.Errorf("%s %s = %d allow %q; want 405 allow %q", m, path, code, hdr.Get("Allow"), allow)
 			}
 		}
 	}
