@@ -1,9 +1,9 @@
 # Shoal — make targets. `make test` is the default test run (what CI runs).
 GO ?= go
 
-.PHONY: test vet unit bench-smoke bench run
+.PHONY: test vet unit fuzz-smoke bench-smoke bench run cluster
 
-test: vet unit bench-smoke
+test: vet unit fuzz-smoke bench-smoke
 
 vet:
 	$(GO) vet ./...
@@ -22,3 +22,16 @@ bench:
 
 run:
 	$(GO) run ./cmd/houseparty
+
+# Three nodes on this machine, one cookie, static discovery (Ctrl-C stops).
+cluster:
+	./scripts/local-cluster.sh 3
+
+# Each fuzz target of a network decoder, briefly (the seeds also run in unit).
+FUZZ_TIME ?= 5s
+fuzz-smoke:
+	$(GO) test -run '^$$' -fuzz '^FuzzReadFrame$$' -fuzztime $(FUZZ_TIME) ./transport
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeHello$$' -fuzztime $(FUZZ_TIME) ./transport
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeMeta$$' -fuzztime $(FUZZ_TIME) ./cluster
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeLeaving$$' -fuzztime $(FUZZ_TIME) ./cluster
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodePacket$$' -fuzztime $(FUZZ_TIME) ./discovery/gossip

@@ -483,6 +483,13 @@ func (c *Cluster) Shutdown(ctx context.Context) error {
 		case <-ctx.Done():
 			errs = append(errs, fmt.Errorf("cluster shutdown: %w", ctx.Err()))
 		}
+		for _, s := range c.cfg.Strategies {
+			if cl, ok := s.(io.Closer); ok {
+				if err := cl.Close(); err != nil {
+					errs = append(errs, fmt.Errorf("close strategy %s: %w", s.Name(), err))
+				}
+			}
+		}
 		c.shutdownErr = errors.Join(errs...)
 		c.log.Info("cluster node stopped")
 	})

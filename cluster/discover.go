@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"context"
 	"errors"
 	"net"
 	"slices"
@@ -14,9 +15,17 @@ import (
 // maxBackoff caps the retry interval of a failing strategy.
 const maxBackoff = time.Minute
 
+// starter is implemented by strategies with background work (multicast
+// gossip); the cluster starts them before polling and closes them (if
+// they implement io.Closer) at shutdown.
+type starter interface {
+	Start(ctx context.Context) error
+}
+
 // runStrategy polls s until the cluster stops.
 func (c *Cluster) runStrategy(s discovery.Strategy) {
 	defer c.wg.Done()
+	_, needsStart := s.(starter)
 	interval := discovery.DefaultInterval
 	if iv, ok := s.(discovery.Interval); ok && iv.Interval() > 0 {
 		interval = iv.Interval()
@@ -32,7 +41,16 @@ func (c *Cluster) runStrategy(s discovery.Strategy) {
 			return
 		case <-timer.C:
 		}
-		addrs, err := s.Discover(c.ctx)
+		var addrs []string
+		var err error
+		if needsStart {
+			if err = s.(starter).Start(c.ctx); err == nil {
+				needsStart = false
+			}
+		}
+		if err == nil {
+			addrs, err = s.Discover(c.ctx)
+		}
 		wait := interval
 		if err != nil {
 			if c.ctx.Err() != nil {

@@ -1,20 +1,33 @@
-// Command houseparty runs a House Party node: the Shoal process runtime and
-// registry, the party, and its HTTP API.
+// Command houseparty runs a House Party node: cluster membership and
+// discovery, the Shoal process runtime and registry, the party, and its
+// HTTP API.
 //
-// Configuration comes from the environment:
+// Configuration comes from the environment, or from the matching flag,
+// which wins:
 //
-//	PORT                  HTTP port (default 4001)
-//	HOUSEPARTY_HTTP_HOST  address the HTTP server binds (default: all interfaces)
-//	HOUSEPARTY_GREETING   body of GET /hello (default "world")
-//	SHOAL_BASENAME        node basename (default "houseparty")
-//	SHOAL_HOST            node host (default 127.0.0.1); the node is basename@host
+//	PORT                  -port           HTTP port (default 4001)
+//	HOUSEPARTY_HTTP_HOST  -http-host      address the HTTP server binds (default: all interfaces)
+//	HOUSEPARTY_GREETING   -greeting       body of GET /hello (default "world")
+//	SHOAL_BASENAME        -basename       node basename (default "houseparty")
+//	SHOAL_HOST            -host           IP address to bind and advertise (default 127.0.0.1);
+//	                                      the node is basename@host
+//	SHOAL_CLUSTER_PORT    -cluster-port   membership port, TCP and UDP (default 7946)
+//	SHOAL_LINK_PORT       -link-port      port for node-to-node links (default 0: any free port,
+//	                                      advertised to the other nodes)
+//	SHOAL_COOKIE          -cookie         the cluster's shared secret, at least 16 bytes
+//	SHOAL_COOKIE_FILE     -cookie-file    a file holding the cookie (a mounted Secret)
+//	SHOAL_DISCOVERY       -discovery      discovery strategies, ';'-separated (see package discovery/all)
+//	SHOAL_PROBE_INTERVAL  -probe-interval failure-detection probe interval (default 400ms;
+//	                                      a crashed node is reported down within about 12x this)
 //
-// SIGINT or SIGTERM stops the node gracefully.
+// Without a cookie the node runs alone and says so. SIGINT or SIGTERM
+// makes the node leave the cluster gracefully and stop.
 package main
 
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -23,9 +36,14 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
+	"github.com/shoalhq/shoal/cluster"
+	"github.com/shoalhq/shoal/cookie"
+	"github.com/shoalhq/shoal/discovery"
+	"github.com/shoalhq/shoal/discovery/all"
 	"github.com/shoalhq/shoal/houseparty"
 	"github.com/shoalhq/shoal/houseparty/httpapi"
 	"github.com/shoalhq/shoal/process"
@@ -35,75 +53,178 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	os.Exit(run(ctx, os.Getenv, os.Stderr, nil))
+	os.Exit(run(ctx, os.Args[1:], os.Getenv, os.Stderr, nil))
 }
 
-// settings are the node's settings, read from the environment.
+// settings are the node's settings, from flags and the environment.
 type settings struct {
-	port     int
-	httpHost string
-	greeting string
-	node     string
+	port          int
+	httpHost      string
+	greeting      string
+	basename      string
+	host          string
+	clusterPort   int
+	linkPort      int
+	cookie        string
+	cookieFile    string
+	discovery     string
+	probeInterval time.Duration
 }
 
-func readSettings(getenv func(string) string) (settings, error) {
-	s := settings{port: 4001, httpHost: getenv("HOUSEPARTY_HTTP_HOST"), greeting: getenv("HOUSEPARTY_GREETING")}
-	if v := getenv("PORT"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			return s, fmt.Errorf("PORT %q is not a number", v)
+func (s settings) node() string { return s.basename + "@" + s.host }
+
+// readSettings parses flags over the environment. Errors name the setting.
+func readSettings(args []string, getenv func(string) string) (settings, error) {
+	s := settings{}
+	fs := flag.NewFlagSet("houseparty", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	port := fs.String("port", getenv("PORT"), "HTTP port")
+	fs.StringVar(&s.httpHost, "http-host", getenv("HOUSEPARTY_HTTP_HOST"), "HTTP bind address")
+	fs.StringVar(&s.greeting, "greeting", getenv("HOUSEPARTY_GREETING"), "greeting")
+	fs.StringVar(&s.basename, "basename", or(getenv("SHOAL_BASENAME"), "houseparty"), "node basename")
+	fs.StringVar(&s.host, "host", or(getenv("SHOAL_HOST"), "127.0.0.1"), "node IP address")
+	clusterPort := fs.String("cluster-port", or(getenv("SHOAL_CLUSTER_PORT"), "7946"), "membership port")
+	linkPort := fs.String("link-port", or(getenv("SHOAL_LINK_PORT"), "0"), "link port")
+	fs.StringVar(&s.cookie, "cookie", getenv("SHOAL_COOKIE"), "cluster cookie")
+	fs.StringVar(&s.cookieFile, "cookie-file", getenv("SHOAL_COOKIE_FILE"), "file holding the cookie")
+	fs.StringVar(&s.discovery, "discovery", getenv("SHOAL_DISCOVERY"), "discovery strategies")
+	probe := fs.String("probe-interval", or(getenv("SHOAL_PROBE_INTERVAL"), "400ms"), "failure-detection probe interval")
+	if err := fs.Parse(args); err != nil {
+		return s, err
+	}
+	if fs.NArg() > 0 {
+		return s, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	var err error
+	s.port = 4001
+	if *port != "" {
+		if s.port, err = parsePort("PORT", *port, false); err != nil {
+			return s, err
 		}
-		if n < 1 || n > 65535 {
-			return s, fmt.Errorf("PORT %d is out of range 1-65535", n)
-		}
-		s.port = n
 	}
-	base, host := getenv("SHOAL_BASENAME"), getenv("SHOAL_HOST")
-	if base == "" {
-		base = "houseparty"
+	if s.clusterPort, err = parsePort("SHOAL_CLUSTER_PORT", *clusterPort, false); err != nil {
+		return s, err
 	}
-	if host == "" {
-		host = "127.0.0.1"
+	if s.linkPort, err = parsePort("SHOAL_LINK_PORT", *linkPort, true); err != nil {
+		return s, err
 	}
-	s.node = base + "@" + host
+	if net.ParseIP(s.host) == nil {
+		return s, fmt.Errorf("SHOAL_HOST %q is not an IP address", s.host)
+	}
+	if s.basename == "" || strings.ContainsAny(s.basename, "@ \t") {
+		return s, fmt.Errorf("SHOAL_BASENAME %q must be non-empty, without '@' or spaces", s.basename)
+	}
+	if s.probeInterval, err = time.ParseDuration(*probe); err != nil || s.probeInterval < 50*time.Millisecond {
+		return s, fmt.Errorf("SHOAL_PROBE_INTERVAL %q must be a duration of at least 50ms", *probe)
+	}
 	return s, nil
+}
+
+func or(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}
+
+func parsePort(name, v string, zeroOK bool) (int, error) {
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return 0, fmt.Errorf("%s %q is not a number", name, v)
+	}
+	lo := 1
+	if zeroOK {
+		lo = 0
+	}
+	if n < lo || n > 65535 {
+		return 0, fmt.Errorf("%s %d is out of range %d-65535", name, n, lo)
+	}
+	return n, nil
+}
+
+// loadCookie returns the configured cookie, or a random one (the node then
+// runs alone).
+func loadCookie(s settings) (cookie.Cookie, error) {
+	secret := s.cookie
+	if s.cookieFile != "" {
+		if secret != "" {
+			return cookie.Cookie{}, errors.New("set SHOAL_COOKIE or SHOAL_COOKIE_FILE, not both")
+		}
+		b, err := os.ReadFile(s.cookieFile)
+		if err != nil {
+			return cookie.Cookie{}, fmt.Errorf("SHOAL_COOKIE_FILE: %w", err)
+		}
+		secret = strings.TrimSpace(string(b))
+	}
+	if secret == "" {
+		return cookie.Random(), nil
+	}
+	c, err := cookie.Parse(secret)
+	if err != nil {
+		return cookie.Cookie{}, fmt.Errorf("SHOAL_COOKIE: %w", err)
+	}
+	return c, nil
 }
 
 // run runs the node until ctx ends and returns the exit code. ready, if
 // not nil, receives the HTTP address once the node serves.
-func run(ctx context.Context, getenv func(string) string, stderr io.Writer, ready chan<- string) int {
-	log := slog.New(slog.NewTextHandler(stderr, nil))
-	s, err := readSettings(getenv)
-	if err != nil {
+func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer, ready chan<- string) int {
+	fail := func(code int, err error) int {
 		fmt.Fprintf(stderr, "houseparty: %v\n", err)
-		return 2
+		return code
+	}
+	s, err := readSettings(args, getenv)
+	if err != nil {
+		return fail(2, err)
+	}
+	secret, err := loadCookie(s)
+	if err != nil {
+		return fail(2, err)
 	}
 	ln, err := net.Listen("tcp", net.JoinHostPort(s.httpHost, strconv.Itoa(s.port)))
 	if err != nil {
-		fmt.Fprintf(stderr, "houseparty: PORT %d: cannot listen: %v\n", s.port, errors.Unwrap(err))
-		return 1
+		return fail(1, fmt.Errorf("PORT %d: cannot listen: %v", s.port, errors.Unwrap(err)))
 	}
-	log = log.With("node", s.node)
-
-	rt, err := process.NewRuntime(process.Config{Node: s.node, Logger: log}, process.NewKinds())
+	defer ln.Close()
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	strategies, err := all.Parse(s.discovery, all.Node{
+		Defaults: discovery.Defaults{ClusterPort: s.clusterPort, Logger: log},
+		Self:     net.JoinHostPort(s.host, strconv.Itoa(s.clusterPort)),
+		Cookie:   secret,
+	})
 	if err != nil {
-		fmt.Fprintf(stderr, "houseparty: %v\n", err)
-		return 1
+		return fail(2, fmt.Errorf("SHOAL_DISCOVERY: %w", err))
+	}
+	ccfg := cluster.DefaultConfig(s.node(), secret)
+	ccfg.BindAddr, ccfg.BindPort, ccfg.LinkPort = s.host, s.clusterPort, s.linkPort
+	ccfg.Strategies = strategies
+	ccfg.ProbeInterval, ccfg.ProbeTimeout = s.probeInterval, s.probeInterval/2
+	ccfg.Logger = log
+	members, err := cluster.New(ccfg)
+	if err != nil {
+		return fail(1, err)
+	}
+	log = log.With("node", s.node())
+
+	rt, err := process.NewRuntime(process.Config{Node: s.node(), Logger: log}, process.NewKinds())
+	if err != nil {
+		_ = members.Shutdown(context.Background())
+		return fail(1, err)
 	}
 	reg, err := registry.New(registry.Config{Logger: log}, rt)
 	if err != nil {
-		fmt.Fprintf(stderr, "houseparty: %v\n", err)
-		return 1
+		_ = members.Shutdown(context.Background())
+		return fail(1, err)
 	}
 	party, err := houseparty.New(houseparty.Config{Logger: log}, reg)
 	if err != nil {
-		fmt.Fprintf(stderr, "houseparty: %v\n", err)
-		return 1
+		_ = members.Shutdown(context.Background())
+		return fail(1, err)
 	}
-	api, err := httpapi.New(httpapi.Config{Greeting: s.greeting, Logger: log}, party, httpapi.SingleNode(s.node))
+	api, err := httpapi.New(httpapi.Config{Greeting: s.greeting, Logger: log}, party, members)
 	if err != nil {
-		fmt.Fprintf(stderr, "houseparty: %v\n", err)
-		return 1
+		_ = members.Shutdown(context.Background())
+		return fail(1, err)
 	}
 	srv := &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	served := make(chan error, 1)
@@ -125,6 +246,10 @@ func run(ctx context.Context, getenv func(string) string, stderr io.Writer, read
 	defer cancel()
 	if err := srv.Shutdown(shutCtx); err != nil {
 		log.Error("http shutdown", "err", err)
+		code = 1
+	}
+	if err := members.Leave(shutCtx); err != nil {
+		log.Error("leave cluster", "err", err)
 		code = 1
 	}
 	if err := rt.Shutdown(shutCtx); err != nil {

@@ -55,7 +55,7 @@ func TestBadPort(t *testing.T) {
 		busyPort: "PORT " + busyPort + ": cannot listen: bind: address already in use",
 	} {
 		var stderr syncBuffer
-		code := run(context.Background(), env(map[string]string{"PORT": port, "HOUSEPARTY_HTTP_HOST": "127.0.0.1"}), &stderr, nil)
+		code := run(context.Background(), nil, env(map[string]string{"PORT": port, "HOUSEPARTY_HTTP_HOST": "127.0.0.1"}), &stderr, nil)
 		out := stderr.String()
 		if code == 0 || !strings.Contains(out, want) || strings.Count(out, "\n") != 1 {
 			t.Errorf("PORT=%s: exit %d, stderr %q; want non-zero and one line containing %q", port, code, out, want)
@@ -68,11 +68,11 @@ func TestRunServesAndStops(t *testing.T) {
 	ready := make(chan string, 1)
 	done := make(chan int, 1)
 	var stderr syncBuffer
-	port := freePort(t)
+	port, clusterPort := freePort(t), freePort(t)
 	go func() {
-		done <- run(ctx, env(map[string]string{
+		done <- run(ctx, nil, env(map[string]string{
 			"PORT": port, "HOUSEPARTY_HTTP_HOST": "127.0.0.1", "HOUSEPARTY_GREETING": "hi there",
-			"SHOAL_BASENAME": "hp", "SHOAL_HOST": "127.0.0.9",
+			"SHOAL_BASENAME": "hp", "SHOAL_HOST": "127.0.0.9", "SHOAL_CLUSTER_PORT": clusterPort,
 		}), &stderr, ready)
 	}()
 	var addr string
@@ -136,7 +136,7 @@ func TestBinary(t *testing.T) {
 
 	port := freePort(t)
 	cmd := exec.Command(bin)
-	cmd.Env = append(os.Environ(), "PORT="+port, "HOUSEPARTY_HTTP_HOST=127.0.0.1", "SHOAL_HOST=127.0.0.1")
+	cmd.Env = append(os.Environ(), "PORT="+port, "HOUSEPARTY_HTTP_HOST=127.0.0.1", "SHOAL_HOST=127.0.0.1", "SHOAL_CLUSTER_PORT="+freePort(t))
 	var logs syncBuffer
 	cmd.Stderr = &logs
 	if err := cmd.Start(); err != nil {
@@ -176,5 +176,103 @@ func TestBinary(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "stopped") {
 		t.Fatalf("no graceful stop logged:\n%s", logs.String())
+	}
+}
+
+func TestBadSettings(t *testing.T) {
+	for _, c := range []struct {
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{map[string]string{"SHOAL_COOKIE": "short"}, nil, "SHOAL_COOKIE: cookie too short"},
+		{map[string]string{"SHOAL_CLUSTER_PORT": "x"}, nil, `SHOAL_CLUSTER_PORT "x" is not a number`},
+		{map[string]string{"SHOAL_HOST": "localhost"}, nil, `SHOAL_HOST "localhost" is not an IP address`},
+		{map[string]string{"SHOAL_DISCOVERY": "pigeon:coop"}, nil, `SHOAL_DISCOVERY: invalid discovery spec: unknown strategy "pigeon"`},
+		{map[string]string{"SHOAL_PROBE_INTERVAL": "1ms"}, nil, "SHOAL_PROBE_INTERVAL"},
+		{nil, []string{"-port", "99999"}, "PORT 99999 is out of range"},
+		{nil, []string{"-nope"}, "flag provided but not defined: -nope"},
+	} {
+		var stderr syncBuffer
+		e := map[string]string{"HOUSEPARTY_HTTP_HOST": "127.0.0.1", "PORT": freePort(t)}
+		for k, v := range c.env {
+			e[k] = v
+		}
+		code := run(context.Background(), c.args, env(e), &stderr, nil)
+		if code == 0 || !strings.Contains(stderr.String(), c.want) || strings.Count(stderr.String(), "\n") != 1 {
+			t.Errorf("%v %v: exit %d, %q; want one line with %q", c.env, c.args, code, stderr.String(), c.want)
+		}
+	}
+}
+
+type runningNode struct {
+	http   string
+	gossip string
+	cancel context.CancelFunc
+	done   chan int
+	logs   *syncBuffer
+}
+
+func startNode(t *testing.T, name, cookie, discovery string) *runningNode {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	n := &runningNode{cancel: cancel, done: make(chan int, 1), logs: &syncBuffer{}}
+	ready := make(chan string, 1)
+	n.gossip = "127.0.0.1:" + freePort(t)
+	_, gport, _ := net.SplitHostPort(n.gossip)
+	go func() {
+		n.done <- run(ctx, []string{"-basename", name, "-cluster-port", gport}, env(map[string]string{
+			"PORT": freePort(t), "HOUSEPARTY_HTTP_HOST": "127.0.0.1", "SHOAL_COOKIE": cookie, "SHOAL_DISCOVERY": discovery,
+		}), n.logs, ready)
+	}()
+	select {
+	case n.http = <-ready:
+	case code := <-n.done:
+		t.Fatalf("%s exited %d: %s", name, code, n.logs.String())
+	}
+	t.Cleanup(func() {
+		cancel()
+		<-n.done
+	})
+	return n
+}
+
+// TestThreeNodeCluster runs three nodes the way the README's local cluster
+// does (static discovery, one cookie) and checks /cluster and /stats/tldr.
+func TestThreeNodeCluster(t *testing.T) {
+	const cookie = "readme-local-cluster-cookie"
+	a := startNode(t, "a", cookie, "")
+	b := startNode(t, "b", cookie, "static:"+a.gossip)
+	c := startNode(t, "c", cookie, "static:"+a.gossip+","+b.gossip)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		code, body, err := httpGet(t, "http://"+c.http+"/cluster")
+		if err == nil && code == 200 && strings.Count(body, `"status":"alive"`) == 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("cluster never formed: %d %s %v", code, body, err)
+		}
+		time.Sleep(20 * time.Millisecond) // polling period
+	}
+	_, body, _ := httpGet(t, "http://"+a.http+"/stats/tldr")
+	if !strings.HasPrefix(body, "self: a@127.0.0.1\nnodes: [b@127.0.0.1, c@127.0.0.1]\n") {
+		t.Fatalf("/stats/tldr on a:\n%s", body)
+	}
+	// c leaves gracefully: the others see it as left.
+	c.cancel()
+	if code := <-c.done; code != 0 {
+		t.Fatalf("c exit code %d: %s", code, c.logs.String())
+	}
+	c.done <- 0 // for the cleanup
+	for {
+		_, body, _ := httpGet(t, "http://"+a.http+"/cluster")
+		if strings.Contains(body, `"name":"c@127.0.0.1","address":"`) && strings.Contains(body, `"status":"left"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("c never reported left: %s", body)
+		}
+		time.Sleep(20 * time.Millisecond) // polling period
 	}
 }

@@ -19,26 +19,36 @@ import (
 	"strings"
 	"time"
 
+	"github.com/shoalhq/shoal/cluster"
 	"github.com/shoalhq/shoal/houseparty"
 )
 
 // Cluster tells the API which node it runs on and which nodes it is
-// connected to.
+// connected to. *cluster.Cluster implements it.
 type Cluster interface {
-	// Self returns this node's name.
-	Self() string
+	// Name returns this node's name.
+	Name() string
 	// Nodes returns the names of the other connected nodes.
 	Nodes() []string
+	// Members returns every member known, this node included.
+	Members() []cluster.Member
 }
 
-// SingleNode is a Cluster of one node.
+var _ Cluster = (*cluster.Cluster)(nil)
+
+// SingleNode is a Cluster of one node, named by the string.
 type SingleNode string
 
-// Self returns the node's name.
-func (s SingleNode) Self() string { return string(s) }
+// Name returns the node's name.
+func (s SingleNode) Name() string { return string(s) }
 
 // Nodes returns no nodes.
 func (SingleNode) Nodes() []string { return nil }
+
+// Members returns the node itself.
+func (s SingleNode) Members() []cluster.Member {
+	return []cluster.Member{{Name: string(s), Status: cluster.StatusAlive, Self: true}}
+}
 
 // Config configures the API.
 type Config struct {
@@ -101,6 +111,7 @@ func New(cfg Config, party *houseparty.Party, cluster Cluster) (*API, error) {
 		"/stats/tldr":      {h: a.tldr},
 		"/people":          {h: a.people},
 		"/rooms":           {h: a.rooms},
+		"/cluster":         {h: a.members},
 	}
 	return a, nil
 }
@@ -241,10 +252,10 @@ func (a *API) tldr(w http.ResponseWriter, r *http.Request) {
 		nodes = []string{}
 	}
 	if wantsJSON(r) {
-		writeJSON(w, http.StatusOK, tldrJSON{Self: a.cluster.Self(), Nodes: nodes, Stats: st})
+		writeJSON(w, http.StatusOK, tldrJSON{Self: a.cluster.Name(), Nodes: nodes, Stats: st})
 		return
 	}
-	text(w, http.StatusOK, TLDRText(a.cluster.Self(), nodes, st))
+	text(w, http.StatusOK, TLDRText(a.cluster.Name(), nodes, st))
 }
 
 // TLDRText renders the stats as the seed's plain text: this node, the
@@ -275,4 +286,18 @@ func (a *API) rooms(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, rooms)
+}
+
+// clusterJSON is the JSON form of /cluster.
+type clusterJSON struct {
+	Self    string           `json:"self"`
+	Members []cluster.Member `json:"members"`
+}
+
+func (a *API) members(w http.ResponseWriter, _ *http.Request) {
+	members := a.cluster.Members()
+	if members == nil {
+		members = []cluster.Member{}
+	}
+	writeJSON(w, http.StatusOK, clusterJSON{Self: a.cluster.Name(), Members: members})
 }

@@ -234,7 +234,7 @@ func TestNotFoundAndMethodNotAllowed(t *testing.T) {
 			t.Errorf("GET %s = %d %q; want 404 not found", path, code, body)
 		}
 	}
-	for _, path := range []string{"/hello", "/scenario/small", "/scenario/big", "/scenario/custom", "/stats/tldr", "/people", "/rooms"} {
+	for _, path := range []string{"/hello", "/scenario/small", "/scenario/big", "/scenario/custom", "/stats/tldr", "/people", "/rooms", "/cluster"} {
 		allow := "GET, HEAD"
 		methods := []string{http.MethodPost, http.MethodPut, http.MethodDelete}
 		if strings.HasPrefix(path, "/scenario/") {
@@ -254,5 +254,25 @@ func TestNotFoundAndMethodNotAllowed(t *testing.T) {
 	}
 	if code, _, _ := do(t, http.MethodHead, srv.URL+"/hello", false); code != 200 {
 		t.Errorf("HEAD /hello = %d", code)
+	}
+}
+
+func TestClusterSingleNode(t *testing.T) {
+	srv := newServer(t, "")
+	code, hdr, body := do(t, http.MethodGet, srv.URL+"/cluster", false)
+	if code != 200 || hdr.Get("Content-Type") != "application/json" {
+		t.Fatalf("GET /cluster = %d %s", code, body)
+	}
+	var out struct {
+		Self    string `json:"self"`
+		Members []struct {
+			Name, Address, Status string
+		} `json:"members"`
+	}
+	if err := json.Unmarshal([]byte(body), &out); err != nil {
+		t.Fatal(err)
+	}
+	if out.Self != "houseparty@127.0.0.1" || len(out.Members) != 1 || out.Members[0].Status != "alive" || out.Members[0].Name != out.Self {
+		t.Fatalf("/cluster = %s", body)
 	}
 }
