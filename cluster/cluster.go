@@ -210,6 +210,7 @@ type Cluster struct {
 
 	mu      sync.Mutex
 	leaving map[string]time.Time  // members that announced they are leaving
+	suspect map[string]time.Time  // members this node suspects (failed a probe)
 	gone    map[string]goneMember // dead or left members, until DeadRetention
 	subs    map[*Subscription]struct{}
 	found   map[string][]string // discovered addresses by strategy name
@@ -232,6 +233,7 @@ func New(cfg Config) (*Cluster, error) {
 		log:     cfg.Logger,
 		gone:    make(map[string]goneMember),
 		leaving: make(map[string]time.Time),
+		suspect: make(map[string]time.Time),
 		subs:    make(map[*Subscription]struct{}),
 		found:   make(map[string][]string),
 		joinLog: make(map[string]string),
@@ -328,17 +330,36 @@ func (c *Cluster) member(n *memberlist.Node) Member {
 	if link, err := decodeMeta(n.Meta); err == nil {
 		m.LinkAddress = link
 	}
-	switch n.State {
-	case memberlist.StateAlive:
-		m.Status = StatusAlive
-	case memberlist.StateSuspect:
-		m.Status = StatusSuspect
-	case memberlist.StateLeft:
-		m.Status = StatusLeft
-	default:
-		m.Status = StatusDead
+	// memberlist's public Node does not carry its state: nodes it lists
+	// are alive or suspect, and this node knows which ones it suspects.
+	m.Status = StatusAlive
+	c.mu.Lock()
+	if at, ok := c.suspect[n.Name]; ok {
+		if time.Since(at) < c.suspicionWindow() {
+			m.Status = StatusSuspect
+		} else {
+			delete(c.suspect, n.Name) // refuted: it answered again
+		}
 	}
+	c.mu.Unlock()
 	return m
+}
+
+// suspicionWindow bounds how long a suspicion can last before memberlist
+// declares the node dead or the node refutes it.
+func (c *Cluster) suspicionWindow() time.Duration {
+	pi := c.cfg.ProbeInterval
+	if pi <= 0 {
+		pi = time.Second
+	}
+	return 2 * time.Duration(max(c.cfg.SuspicionMult, 4)*max(c.cfg.SuspicionMaxMult, 1)) * pi
+}
+
+// markSuspect records that this node's probe of name failed.
+func (c *Cluster) markSuspect(name string) {
+	c.mu.Lock()
+	c.suspect[name] = time.Now()
+	c.mu.Unlock()
 }
 
 // Members returns every member this node knows, itself included: the live
@@ -501,6 +522,7 @@ func (c *Cluster) Shutdown(ctx context.Context) error {
 func (c *Cluster) publish(ev Event) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	delete(c.suspect, ev.Member.Name)
 	switch ev.Type {
 	case EventDown, EventLeft:
 		c.gone[ev.Member.Name] = goneMember{m: ev.Member, at: ev.At}

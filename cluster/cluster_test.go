@@ -147,6 +147,27 @@ func TestFiveNodesConvergeAndDetectFailure(t *testing.T) {
 	if err := victim.Shutdown(context.Background()); err != nil { // no leave: a crash
 		t.Fatal(err)
 	}
+	// Until it is declared dead, the node that probed it lists it as suspect.
+	var sawSuspect atomic.Bool
+	stopWatch := make(chan struct{})
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		for {
+			for _, n := range nodes[:4] {
+				for _, m := range n.Members() {
+					if m.Name == victim.Name() && m.Status == cluster.StatusSuspect {
+						sawSuspect.Store(true)
+					}
+				}
+			}
+			select {
+			case <-stopWatch:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+	}()
 	const limit = 5 * time.Second
 	var wg sync.WaitGroup
 	for i, s := range subs {
@@ -176,6 +197,11 @@ func TestFiveNodesConvergeAndDetectFailure(t *testing.T) {
 		})
 	}
 	wg.Wait()
+	close(stopWatch)
+	<-watched
+	if !sawSuspect.Load() {
+		t.Error("no survivor ever listed the crashed node as suspect")
+	}
 	for _, n := range nodes[:4] {
 		var st cluster.Status
 		for _, m := range n.Members() {

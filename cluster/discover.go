@@ -166,6 +166,11 @@ func (c *Cluster) logMemberlist(line string) {
 		}
 		return
 	}
+	if rest, ok := strings.CutPrefix(msg, "Suspect "); ok {
+		if name, ok := strings.CutSuffix(rest, " has failed, no acks received"); ok {
+			c.markSuspect(name)
+		}
+	}
 	if isCookieText(msg) {
 		// Our own join was refused; logJoin reports it.
 		c.log.Debug("membership: " + msg)
