@@ -35,3 +35,4 @@ fuzz-smoke:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeMeta$$' -fuzztime $(FUZZ_TIME) ./cluster
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeLeaving$$' -fuzztime $(FUZZ_TIME) ./cluster
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodePacket$$' -fuzztime $(FUZZ_TIME) ./discovery/gossip
+include mk/kube.mk
