@@ -67,15 +67,17 @@ type Process struct {
 
 	mu     sync.Mutex
 	st     status
-	queue  []envelope
-	spare  []envelope // reused batch buffer; only while active
-	done   chan struct{}
 	exited bool // exit fully done: removed, OnExit called
-	reason error
+	// selfStop is owned by the goroutine running the handlers (it sits
+	// here to share padding with st and exited).
+	selfStop bool
+	queue    []envelope
+	spare    []envelope // reused batch buffer; only while active
+	done     chan struct{}
+	reason   error
 
 	// Owned by the goroutine running the process's handlers.
 	timers     []timerEntry
-	selfStop   bool
 	selfReason error
 }
 
