@@ -1,0 +1,192 @@
+// Package codec encodes the messages and handed-off state that cross
+// between nodes.
+//
+// A Codec turns a Go value of a registered type into bytes and back. The
+// wire form is a 4-byte type tag (the FNV-1a hash of the name the type was
+// registered under, the same on every node) followed by the value's
+// encoding. The default encoding is CBOR (RFC 8949) through
+// github.com/fxamacker/cbor, a library built for decoding untrusted input:
+// nesting depth, array and map sizes are bounded, duplicate map keys and
+// unknown fields are rejected, so bytes off the network cannot make the
+// decoder allocate without limit or panic.
+//
+// Register every type that crosses the network once, at startup, on every
+// node, under the same name. Values decode as the registered type (not a
+// pointer to it). Common scalar types are registered by New.
+package codec
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"reflect"
+	"sync"
+
+	"github.com/fxamacker/cbor/v2"
+)
+
+var (
+	// ErrUnregistered means a value's type, or a received type tag, is not
+	// registered.
+	ErrUnregistered = errors.New("type not registered")
+	// ErrMalformed means bytes could not be decoded.
+	ErrMalformed = errors.New("malformed encoding")
+	// ErrDuplicate means a name or type was registered twice, or two names
+	// share a tag.
+	ErrDuplicate = errors.New("duplicate registration")
+)
+
+// Codec encodes and decodes registered types. Safe for concurrent use;
+// register types before encoding or decoding them.
+type Codec struct {
+	mu     sync.RWMutex
+	byType map[reflect.Type]uint32
+	byTag  map[uint32]entry
+	enc    cbor.EncMode
+	dec    cbor.DecMode
+}
+
+type entry struct {
+	name string
+	typ  reflect.Type
+}
+
+// Limits bound what the decoder accepts.
+const (
+	MaxNesting  = 32
+	MaxElements = 1 << 20
+)
+
+// New returns a CBOR codec with the scalar types registered: string, bool,
+// int, int64, uint64, float64, []byte, []string, and the nil value.
+func New() *Codec {
+	enc, err := cbor.CoreDetEncOptions().EncMode()
+	if err != nil {
+		panic(fmt.Sprintf("codec: cbor encoder options: %v", err)) // constant options
+	}
+	dec, err := cbor.DecOptions{
+		MaxNestedLevels:   MaxNesting,
+		MaxArrayElements:  MaxElements,
+		MaxMapPairs:       MaxElements,
+		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
+		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
+		UTF8:              cbor.UTF8RejectInvalid,
+	}.DecMode()
+	if err != nil {
+		panic(fmt.Sprintf("codec: cbor decoder options: %v", err)) // constant options
+	}
+	c := &Codec{byType: map[reflect.Type]uint32{}, byTag: map[uint32]entry{}, enc: enc, dec: dec}
+	for name, v := range map[string]any{
+		"string": "", "bool": false, "int": 0, "int64": int64(0), "uint64": uint64(0),
+		"float64": float64(0), "bytes": []byte(nil), "strings": []string(nil),
+	} {
+		if err := c.register(name, reflect.TypeOf(v)); err != nil {
+			panic(err) // constant names
+		}
+	}
+	return c
+}
+
+// Register registers the type of sample under name. Every node must
+// register the same types under the same names.
+func (c *Codec) Register(name string, sample any) error {
+	if name == "" || sample == nil {
+		return fmt.Errorf("codec: register: need a name and a non-nil sample")
+	}
+	return c.register(name, reflect.TypeOf(sample))
+}
+
+// Register registers T under name on c.
+func Register[T any](c *Codec, name string) error {
+	var zero T
+	return c.register(name, reflect.TypeOf(&zero).Elem())
+}
+
+func (c *Codec) register(name string, t reflect.Type) error {
+	tag := Tag(name)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.byTag[tag]; ok {
+		return fmt.Errorf("codec: register %q (%v): %w with %q (%v)", name, t, ErrDuplicate, e.name, e.typ)
+	}
+	if _, ok := c.byType[t]; ok {
+		return fmt.Errorf("codec: register %q: %w: type %v", name, ErrDuplicate, t)
+	}
+	c.byType[t] = tag
+	c.byTag[tag] = entry{name: name, typ: t}
+	return nil
+}
+
+// Tag returns the wire tag of a registered name.
+func Tag(name string) uint32 {
+	h := uint32(2166136261)
+	for i := 0; i < len(name); i++ {
+		h ^= uint32(name[i])
+		h *= 16777619
+	}
+	return h
+}
+
+// nilTag marks the nil value.
+const nilTag = 0
+
+// Marshal encodes v, whose type must be registered (or v nil).
+func (c *Codec) Marshal(v any) ([]byte, error) {
+	return c.Append(nil, v)
+}
+
+// Append appends the encoding of v to b.
+func (c *Codec) Append(b []byte, v any) ([]byte, error) {
+	if v == nil {
+		return binary.BigEndian.AppendUint32(b, nilTag), nil
+	}
+	c.mu.RLock()
+	tag, ok := c.byType[reflect.TypeOf(v)]
+	c.mu.RUnlock()
+	if !ok {
+		return nil, fmt.Errorf("codec: marshal %T: %w", v, ErrUnregistered)
+	}
+	body, err := c.enc.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("codec: marshal %T: %w", v, err)
+	}
+	b = binary.BigEndian.AppendUint32(b, tag)
+	return append(b, body...), nil
+}
+
+// Unmarshal decodes a value encoded by Marshal on any node with the same
+// registrations.
+func (c *Codec) Unmarshal(b []byte) (any, error) {
+	if len(b) < 4 {
+		return nil, fmt.Errorf("codec: %w: %d bytes", ErrMalformed, len(b))
+	}
+	tag := binary.BigEndian.Uint32(b)
+	if tag == nilTag {
+		if len(b) != 4 {
+			return nil, fmt.Errorf("codec: %w: bytes after nil", ErrMalformed)
+		}
+		return nil, nil
+	}
+	c.mu.RLock()
+	e, ok := c.byTag[tag]
+	c.mu.RUnlock()
+	if !ok {
+		return nil, fmt.Errorf("codec: unmarshal tag %#x: %w", tag, ErrUnregistered)
+	}
+	p := reflect.New(e.typ)
+	if err := c.dec.Unmarshal(b[4:], p.Interface()); err != nil {
+		return nil, fmt.Errorf("codec: unmarshal %s: %w: %v", e.name, ErrMalformed, err)
+	}
+	return p.Elem().Interface(), nil
+}
+
+// Name returns the name v's type is registered under.
+func (c *Codec) Name(v any) (string, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	tag, ok := c.byType[reflect.TypeOf(v)]
+	if !ok {
+		return "", false
+	}
+	return c.byTag[tag].name, true
+}

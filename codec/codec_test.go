@@ -1,0 +1,121 @@
+package codec
+
+import (
+	"errors"
+	"reflect"
+	"testing"
+)
+
+type move struct {
+	Person string
+	Room   string
+	Count  int
+	Log    []string
+}
+
+type state struct {
+	Name    string
+	Members map[string]int
+	Nested  *move
+}
+
+func newTest(t testing.TB) *Codec {
+	t.Helper()
+	c := New()
+	if err := Register[move](c, "test.move"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Register("test.state", state{}); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestRoundTrip(t *testing.T) {
+	c := newTest(t)
+	for _, v := range []any{
+		nil, "ok", true, 42, int64(-7), uint64(1 << 63), 3.5, []byte{0, 1, 2}, []string{"a", "b"},
+		move{Person: "person_1", Room: "room_2", Count: 3, Log: []string{"x"}},
+		state{Name: "room_1", Members: map[string]int{"a": 1}, Nested: &move{Person: "p"}},
+	} {
+		b, err := c.Marshal(v)
+		if err != nil {
+			t.Fatalf("marshal %#v: %v", v, err)
+		}
+		got, err := c.Unmarshal(b)
+		if err != nil {
+			t.Fatalf("unmarshal %#v: %v", v, err)
+		}
+		if !reflect.DeepEqual(got, v) {
+			t.Fatalf("round trip %#v -> %#v", v, got)
+		}
+	}
+}
+
+func TestErrors(t *testing.T) {
+	c := newTest(t)
+	type unknown struct{ A int }
+	if _, err := c.Marshal(unknown{}); !errors.Is(err, ErrUnregistered) {
+		t.Fatalf("marshal unregistered = %v", err)
+	}
+	if err := Register[move](c, "test.move.again"); !errors.Is(err, ErrDuplicate) {
+		t.Fatalf("type registered twice = %v", err)
+	}
+	if err := Register[unknown](c, "test.move"); !errors.Is(err, ErrDuplicate) {
+		t.Fatalf("name registered twice = %v", err)
+	}
+	other := New() // a node that lacks the registration
+	b, _ := c.Marshal(move{Person: "p"})
+	if _, err := other.Unmarshal(b); !errors.Is(err, ErrUnregistered) {
+		t.Fatalf("unmarshal unknown tag = %v", err)
+	}
+	for _, bad := range [][]byte{nil, {0, 0}, {0, 0, 0, 0, 1}, append(append([]byte{}, b[:4]...), 0xff)} {
+		if _, err := c.Unmarshal(bad); !errors.Is(err, ErrMalformed) {
+			t.Fatalf("unmarshal %x = %v; want ErrMalformed", bad, err)
+		}
+	}
+	// A field the receiver does not know is an error, not silently dropped.
+	c2 := New()
+	type moveV2 struct {
+		Person, Room string
+		Count        int
+		Log          []string
+		Extra        int
+	}
+	_ = Register[moveV2](c2, "test.move")
+	b2, _ := c2.Marshal(moveV2{Person: "p", Extra: 1})
+	if _, err := c.Unmarshal(b2); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("unknown field = %v", err)
+	}
+}
+
+func FuzzUnmarshal(f *testing.F) {
+	c := newTest(f)
+	for _, v := range []any{nil, "ok", 7, move{Person: "a", Log: []string{"b"}}, state{Members: map[string]int{"x": 1}}} {
+		b, err := c.Marshal(v)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Add([]byte{})
+	f.Add([]byte{0xde, 0xad, 0xbe, 0xef})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		v, err := c.Unmarshal(data)
+		if err != nil {
+			if !errors.Is(err, ErrMalformed) && !errors.Is(err, ErrUnregistered) {
+				t.Fatalf("error %v wraps neither sentinel", err)
+			}
+			return
+		}
+		// Whatever decodes re-encodes and decodes to the same value.
+		b, err := c.Marshal(v)
+		if err != nil {
+			t.Fatalf("decoded %#v but cannot re-encode: %v", v, err)
+		}
+		v2, err := c.Unmarshal(b)
+		if err != nil || !reflect.DeepEqual(v, v2) {
+			t.Fatalf("re-decode of %#v = %#v, %v", v, v2, err)
+		}
+	})
+}
