@@ -36,4 +36,5 @@ fuzz-smoke:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeLeaving$$' -fuzztime $(FUZZ_TIME) ./cluster
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodePacket$$' -fuzztime $(FUZZ_TIME) ./discovery/gossip
 	$(GO) test -run '^$$' -fuzz '^FuzzUnmarshal$$' -fuzztime $(FUZZ_TIME) ./codec
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeFrame$$' -fuzztime $(FUZZ_TIME) ./remote
 include mk/kube.mk

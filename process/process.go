@@ -40,7 +40,17 @@ type result struct {
 
 type call struct {
 	ctx context.Context
-	ch  chan result // buffered 1: the handler never blocks on a gone caller
+	ch  chan result      // buffered 1: the handler never blocks on a gone caller
+	cb  func(any, error) // instead of ch, for CallAsync
+}
+
+// reply delivers the result of a call to its caller.
+func (c *call) reply(r result) {
+	if c.cb != nil {
+		c.cb(r.val, r.err)
+		return
+	}
+	c.ch <- r
 }
 
 type stopMsg struct{ reason error }
@@ -161,6 +171,21 @@ func (p *Process) Call(ctx context.Context, msg any) (any, error) {
 	}
 }
 
+// CallAsync sends msg to the process's HandleCall and returns at once;
+// done receives the reply (or the error: ctx ended before the process
+// reached the call, the process stopped, or its handler panicked), called
+// from the process's goroutine, so it must not block. If CallAsync returns
+// an error, done is never called.
+func (p *Process) CallAsync(ctx context.Context, msg any, done func(reply any, err error)) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("call %s: %w", p, err)
+	}
+	if err := p.enqueue(envelope{kind: kindCall, msg: msg, call: &call{ctx: ctx, cb: done}}); err != nil {
+		return fmt.Errorf("call %s: %w", p, err)
+	}
+	return nil
+}
+
 // Cast sends msg to the process's HandleCast without waiting. It fails only
 // if the process has exited.
 func (p *Process) Cast(msg any) error {
@@ -267,17 +292,20 @@ func (p *Process) handle(e envelope) (stop bool, reason error, panicked bool) {
 	ctx := p.rt.ctx
 	switch e.kind {
 	case kindCall:
-		if e.call.ctx.Err() != nil {
+		if err := e.call.ctx.Err(); err != nil {
+			if e.call.cb != nil {
+				e.call.cb(nil, err)
+			}
 			return false, nil, false // the caller has given up
 		}
 		var val any
 		var err error
 		perr := p.protect(func() { val, err = p.behavior.HandleCall(e.call.ctx, self, e.msg) })
 		if perr != nil {
-			e.call.ch <- result{err: perr}
+			e.call.reply(result{err: perr})
 			return true, perr, true
 		}
-		e.call.ch <- result{val: val, err: err}
+		e.call.reply(result{val: val, err: err})
 	case kindCast:
 		if perr := p.protect(func() { p.behavior.HandleCast(ctx, self, e.msg) }); perr != nil {
 			return true, perr, true
@@ -373,7 +401,7 @@ func (p *Process) failAll(rest []envelope, reason error) {
 		if reason != nil {
 			err = fmt.Errorf("call %s: %w (%w)", p, ErrStopped, reason)
 		}
-		e.call.ch <- result{err: err}
+		e.call.reply(result{err: err})
 	}
 }
 

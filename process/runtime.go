@@ -61,6 +61,18 @@ type Config struct {
 	Clock Clock
 	// Logger receives panics and lifecycle events; nil discards them.
 	Logger *slog.Logger
+	// Remote, if set, delivers messages addressed to refs of other nodes.
+	Remote Remote
+}
+
+// Remote delivers messages to processes on other nodes (package remote).
+type Remote interface {
+	// Call sends a call to ref and waits for the reply or ctx's end.
+	Call(ctx context.Context, ref Ref, msg any) (any, error)
+	// Cast sends msg to ref's HandleCast.
+	Cast(ref Ref, msg any) error
+	// Send sends msg to ref's HandleInfo.
+	Send(ref Ref, msg any) error
 }
 
 // DefaultConfig returns a Config for a node named "local".
@@ -88,6 +100,7 @@ type tableShard struct {
 // concurrent use.
 type Runtime struct {
 	node   string
+	remote Remote
 	kinds  *Kinds
 	clock  Clock
 	log    *slog.Logger
@@ -115,6 +128,7 @@ func NewRuntime(cfg Config, kinds *Kinds) (*Runtime, error) {
 	}
 	rt := &Runtime{
 		node:         cfg.Node,
+		remote:       cfg.Remote,
 		kinds:        kinds,
 		clock:        cfg.Clock,
 		log:          cfg.Logger,
@@ -236,9 +250,12 @@ func (rt *Runtime) lookup(ref Ref) (*Process, error) {
 	return p, nil
 }
 
-// Call sends msg to the process named by ref and waits for its reply or
-// for ctx to end.
+// Call sends msg to the process named by ref, on this node or (with a
+// Remote) another, and waits for its reply or for ctx to end.
 func (rt *Runtime) Call(ctx context.Context, ref Ref, msg any) (any, error) {
+	if ref.Node != rt.node && rt.remote != nil {
+		return rt.remote.Call(ctx, ref, msg)
+	}
 	p, err := rt.lookup(ref)
 	if err != nil {
 		return nil, err
@@ -248,6 +265,9 @@ func (rt *Runtime) Call(ctx context.Context, ref Ref, msg any) (any, error) {
 
 // Cast sends msg to the process named by ref without waiting.
 func (rt *Runtime) Cast(ref Ref, msg any) error {
+	if ref.Node != rt.node && rt.remote != nil {
+		return rt.remote.Cast(ref, msg)
+	}
 	p, err := rt.lookup(ref)
 	if err != nil {
 		return err
@@ -257,6 +277,9 @@ func (rt *Runtime) Cast(ref Ref, msg any) error {
 
 // Send sends msg to the HandleInfo of the process named by ref.
 func (rt *Runtime) Send(ref Ref, msg any) error {
+	if ref.Node != rt.node && rt.remote != nil {
+		return rt.remote.Send(ref, msg)
+	}
 	p, err := rt.lookup(ref)
 	if err != nil {
 		return err

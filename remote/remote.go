@@ -1,0 +1,523 @@
+// Package remote carries process messages between nodes: call, cast and
+// send to a process.Ref of another node, over the cluster's authenticated
+// links (package transport), with messages encoded by package codec.
+//
+// Each node keeps one outgoing link per peer node and writes to it from
+// one goroutine, in the order messages were handed to it, batching frames
+// under load into one TLS record write; so messages from one sender to one
+// process arrive in the order they were sent. A node reads requests and
+// replies from the links other nodes open to it. A reply travels back on
+// the replying node's own outgoing link to the caller's node.
+//
+// A call carries its remaining time; the receiving node drops it if that
+// runs out before the process reaches it, and the caller never waits past
+// its own deadline. When the link to a node fails, or the cluster reports
+// it down, calls waiting on it fail at once with ErrUnreachable.
+//
+// Errors a handler returns cross the wire as text (an *Error); the runtime
+// errors keep their identity: errors.Is(err, process.ErrNoProcess),
+// process.ErrStopped, context.DeadlineExceeded work on a remote call's
+// error as on a local one.
+package remote
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/shoalhq/shoal/codec"
+	"github.com/shoalhq/shoal/process"
+	"github.com/shoalhq/shoal/transport"
+)
+
+var (
+	// ErrUnreachable means no link to the node could be kept: it is down,
+	// unknown, or refused us.
+	ErrUnreachable = errors.New("node unreachable")
+	// ErrNotAttached means the Remote has no runtime yet.
+	ErrNotAttached = errors.New("remote not attached to a runtime")
+	// ErrClosed means the Remote has been closed.
+	ErrClosed = errors.New("remote closed")
+)
+
+// Error is a failure reported by the remote node.
+type Error struct {
+	// Node is the node that reported it.
+	Node string
+	// Code classifies it (see Is).
+	Code byte
+	// Message is the error's text on that node.
+	Message string
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("remote %s: %s", e.Node, e.Message) }
+
+// Is lets errors.Is match the runtime sentinels a remote error stands for.
+func (e *Error) Is(target error) bool {
+	switch e.Code {
+	case statusNoProcess:
+		return target == process.ErrNoProcess
+	case statusStopped, statusPanic:
+		return target == process.ErrStopped
+	case statusDeadline:
+		return target == context.DeadlineExceeded
+	case statusCanceled:
+		return target == context.Canceled
+	case statusCodecError:
+		return target == codec.ErrUnregistered || target == codec.ErrMalformed
+	}
+	return false
+}
+
+// Dialer opens a link to a node by name; *cluster.Cluster is one.
+type Dialer interface {
+	DialLink(ctx context.Context, node string) (*transport.Link, error)
+}
+
+// Config configures a Remote.
+type Config struct {
+	// Node is this node's name.
+	Node string
+	// Codec encodes messages; every message type must be registered in it.
+	Codec *codec.Codec
+	// DialTimeout bounds opening a link; 0 means 5s.
+	DialTimeout time.Duration
+	// Logger; nil discards.
+	Logger *slog.Logger
+}
+
+// Remote is a node's gateway to processes on other nodes. It implements
+// process.Remote. Safe for concurrent use.
+type Remote struct {
+	node    string
+	codec   *codec.Codec
+	log     *slog.Logger
+	timeout time.Duration
+
+	rt     atomic.Pointer[process.Runtime]
+	dialer atomic.Pointer[dialerBox]
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu     sync.Mutex
+	peers  map[string]*peer
+	closed bool
+
+	pendMu  sync.Mutex
+	pending map[uint64]*pendingCall
+	nextID  atomic.Uint64
+
+	// Counters for tests and metrics.
+	framesIn, framesOut atomic.Uint64
+}
+
+type dialerBox struct{ d Dialer }
+
+var _ process.Remote = (*Remote)(nil)
+
+type pendingCall struct {
+	node string
+	ch   chan callResult // buffered 1
+}
+
+type callResult struct {
+	val any
+	err error
+}
+
+// New returns a Remote. Attach a runtime and a dialer before traffic.
+func New(cfg Config) (*Remote, error) {
+	if cfg.Node == "" || cfg.Codec == nil {
+		return nil, errors.New("remote: need a node name and a codec")
+	}
+	r := &Remote{
+		node:    cfg.Node,
+		codec:   cfg.Codec,
+		log:     cfg.Logger,
+		timeout: cfg.DialTimeout,
+		peers:   make(map[string]*peer),
+		pending: make(map[uint64]*pendingCall),
+	}
+	if r.log == nil {
+		r.log = slog.New(slog.DiscardHandler)
+	}
+	if r.timeout == 0 {
+		r.timeout = 5 * time.Second
+	}
+	r.ctx, r.cancel = context.WithCancel(context.Background())
+	return r, nil
+}
+
+// Attach gives the Remote the runtime that incoming messages go to and the
+// dialer that reaches other nodes. Call it once, before traffic.
+func (r *Remote) Attach(rt *process.Runtime, d Dialer) {
+	r.rt.Store(rt)
+	r.dialer.Store(&dialerBox{d: d})
+}
+
+// Call sends a call to ref on its node and waits for the reply or ctx's
+// end.
+func (r *Remote) Call(ctx context.Context, ref process.Ref, msg any) (any, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("call %s: %w", ref, err)
+	}
+	payload, err := r.codec.Marshal(msg)
+	if err != nil {
+		return nil, fmt.Errorf("call %s: %w", ref, err)
+	}
+	timeout := 24 * time.Hour
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = max(time.Until(dl), time.Millisecond)
+	}
+	id := r.nextID.Add(1)
+	pc := &pendingCall{node: ref.Node, ch: make(chan callResult, 1)}
+	r.pendMu.Lock()
+	r.pending[id] = pc
+	r.pendMu.Unlock()
+	defer func() {
+		r.pendMu.Lock()
+		delete(r.pending, id)
+		r.pendMu.Unlock()
+	}()
+	if err := r.enqueue(ref.Node, appendCall(nil, id, ref.ID, timeout, payload)); err != nil {
+		return nil, fmt.Errorf("call %s: %w", ref, err)
+	}
+	select {
+	case res := <-pc.ch:
+		if res.err != nil {
+			return nil, fmt.Errorf("call %s: %w", ref, res.err)
+		}
+		return res.val, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("call %s: %w", ref, ctx.Err())
+	}
+}
+
+// Cast sends msg to ref's HandleCast. It returns once the message is
+// queued for the link; delivery is not confirmed.
+func (r *Remote) Cast(ref process.Ref, msg any) error {
+	return r.oneWay(kindCast, ref, msg)
+}
+
+// Send sends msg to ref's HandleInfo, like Cast.
+func (r *Remote) Send(ref process.Ref, msg any) error {
+	return r.oneWay(kindSend, ref, msg)
+}
+
+func (r *Remote) oneWay(kind byte, ref process.Ref, msg any) error {
+	// Encode straight into the frame: kind, target, then the value.
+	b := appendCast(make([]byte, 0, 64), kind, ref.ID, nil)
+	b, err := r.codec.Append(b, msg)
+	if err != nil {
+		return fmt.Errorf("send to %s: %w", ref, err)
+	}
+	if err := r.enqueue(ref.Node, b); err != nil {
+		return fmt.Errorf("send to %s: %w", ref, err)
+	}
+	return nil
+}
+
+// NodeDown fails at once every call waiting on node and drops its link;
+// wire it to the cluster's down and left events.
+func (r *Remote) NodeDown(node string) {
+	r.failPending(node, fmt.Errorf("%w: %s is down", ErrUnreachable, node))
+	r.mu.Lock()
+	p := r.peers[node]
+	delete(r.peers, node)
+	r.mu.Unlock()
+	if p != nil {
+		p.close()
+	}
+}
+
+func (r *Remote) failPending(node string, err error) {
+	r.pendMu.Lock()
+	defer r.pendMu.Unlock()
+	for id, pc := range r.pending {
+		if pc.node == node {
+			select {
+			case pc.ch <- callResult{err: err}:
+			default:
+			}
+			delete(r.pending, id)
+		}
+	}
+}
+
+// Close stops every outgoing link and waits for its goroutines; calls
+// waiting fail. Idempotent.
+func (r *Remote) Close() error {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		r.wg.Wait()
+		return nil
+	}
+	r.closed = true
+	peers := r.peers
+	r.peers = map[string]*peer{}
+	r.mu.Unlock()
+	r.cancel()
+	for _, p := range peers {
+		p.close()
+	}
+	r.wg.Wait()
+	r.pendMu.Lock()
+	for id, pc := range r.pending {
+		select {
+		case pc.ch <- callResult{err: ErrClosed}:
+		default:
+		}
+		delete(r.pending, id)
+	}
+	r.pendMu.Unlock()
+	return nil
+}
+
+// enqueue hands a frame to the outgoing link to node, creating it (and its
+// writer) on first use.
+func (r *Remote) enqueue(node string, frame []byte) error {
+	if node == r.node {
+		return fmt.Errorf("%w: %s is this node", ErrUnreachable, node)
+	}
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return ErrClosed
+	}
+	p := r.peers[node]
+	if p == nil {
+		p = &peer{r: r, node: node, wake: make(chan struct{}, 1), done: make(chan struct{})}
+		r.peers[node] = p
+		r.wg.Add(1)
+		go p.run()
+	}
+	r.mu.Unlock()
+	return p.push(frame)
+}
+
+// peer is the outgoing link to one node, with its queue and writer.
+type peer struct {
+	r    *Remote
+	node string
+	wake chan struct{}
+	done chan struct{}
+
+	mu     sync.Mutex
+	q      [][]byte
+	closed bool
+}
+
+func (p *peer) push(frame []byte) error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return fmt.Errorf("%w: %s", ErrUnreachable, p.node)
+	}
+	p.q = append(p.q, frame)
+	p.mu.Unlock()
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+func (p *peer) close() {
+	p.mu.Lock()
+	if !p.closed {
+		p.closed = true
+		close(p.done)
+	}
+	p.mu.Unlock()
+}
+
+// run dials on demand and writes queued frames in order, in batches.
+func (p *peer) run() {
+	defer p.r.wg.Done()
+	var link *transport.Link
+	defer func() {
+		if link != nil {
+			link.Close()
+		}
+	}()
+	var spare [][]byte
+	for {
+		select {
+		case <-p.wake:
+		case <-p.done:
+			return
+		}
+		for {
+			p.mu.Lock()
+			if len(p.q) == 0 {
+				p.mu.Unlock()
+				break
+			}
+			batch := p.q
+			p.q = spare[:0] // spare is never batch: the two alternate
+			spare = nil
+			p.mu.Unlock()
+			if link == nil {
+				var err error
+				link, err = p.dial()
+				if err != nil {
+					p.r.log.Warn("cannot reach node; dropping messages", "peer", p.node, "messages", len(batch), "err", err)
+					p.r.failPending(p.node, fmt.Errorf("%w: %s: %v", ErrUnreachable, p.node, err))
+					clear(batch)
+					spare = batch
+					continue
+				}
+			}
+			if err := link.SendBatch(batch); err != nil {
+				p.r.log.Warn("link to node failed", "peer", p.node, "err", err)
+				link.Close()
+				link = nil
+				p.r.failPending(p.node, fmt.Errorf("%w: %s: %v", ErrUnreachable, p.node, err))
+			} else {
+				p.r.framesOut.Add(uint64(len(batch)))
+			}
+			clear(batch)
+			spare = batch
+		}
+	}
+}
+
+func (p *peer) dial() (*transport.Link, error) {
+	box := p.r.dialer.Load()
+	if box == nil {
+		return nil, ErrNotAttached
+	}
+	ctx, cancel := context.WithTimeout(p.r.ctx, p.r.timeout)
+	defer cancel()
+	return box.d.DialLink(ctx, p.node)
+}
+
+// HandleLink reads frames from a link another node opened to this one,
+// until it closes. Give it to the cluster as its OnLink.
+func (r *Remote) HandleLink(l *transport.Link) {
+	from := l.Peer()
+	for {
+		b, err := l.Recv()
+		if err != nil {
+			if !errors.Is(err, io.EOF) && r.ctx.Err() == nil {
+				r.log.Debug("link from node ended", "peer", from, "err", err)
+			}
+			return
+		}
+		r.framesIn.Add(1)
+		f, err := decodeFrame(b)
+		if err != nil {
+			r.log.Warn("bad frame from node; closing link", "peer", from, "err", err)
+			return
+		}
+		r.dispatch(from, f)
+	}
+}
+
+func (r *Remote) dispatch(from string, f frame) {
+	if f.kind == kindReply {
+		r.pendMu.Lock()
+		pc := r.pending[f.callID]
+		delete(r.pending, f.callID)
+		r.pendMu.Unlock()
+		if pc == nil || pc.node != from {
+			return // the caller gave up, or a node answered for another
+		}
+		pc.ch <- r.decodeReply(from, f)
+		return
+	}
+	rt := r.rt.Load()
+	if rt == nil {
+		return
+	}
+	ref := process.Ref{Node: r.node, ID: f.target}
+	p, ok := rt.Lookup(ref)
+	msg, derr := r.codec.Unmarshal(f.payload)
+	switch f.kind {
+	case kindCast, kindSend:
+		if !ok || derr != nil {
+			r.log.Debug("dropped one-way message", "peer", from, "target", ref.String(), "found", ok, "err", derr)
+			return
+		}
+		if f.kind == kindCast {
+			_ = p.Cast(msg)
+		} else {
+			_ = p.Send(msg)
+		}
+	case kindCall:
+		reply := func(status byte, payload []byte) {
+			_ = r.enqueue(from, appendReply(nil, f.callID, status, payload))
+		}
+		switch {
+		case derr != nil:
+			reply(statusCodecError, []byte(derr.Error()))
+			return
+		case !ok:
+			reply(statusNoProcess, []byte(fmt.Sprintf("process %s: %v", ref, process.ErrNoProcess)))
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.ctx, f.timeout)
+		err := p.CallAsync(ctx, msg, func(v any, err error) {
+			cancel()
+			r.sendReply(from, f.callID, v, err)
+		})
+		if err != nil {
+			cancel()
+			r.sendReply(from, f.callID, nil, err)
+		}
+	}
+}
+
+// sendReply encodes a call's outcome and queues it back to the caller.
+func (r *Remote) sendReply(to string, callID uint64, v any, err error) {
+	var status byte
+	var payload []byte
+	var perr *process.PanicError
+	switch {
+	case err == nil:
+		b, merr := r.codec.Marshal(v)
+		if merr != nil {
+			status, payload = statusCodecError, []byte(merr.Error())
+		} else {
+			status, payload = statusOK, b
+		}
+	case errors.As(err, &perr):
+		status = statusPanic
+	case errors.Is(err, process.ErrNoProcess):
+		status = statusNoProcess
+	case errors.Is(err, process.ErrStopped):
+		status = statusStopped
+	case errors.Is(err, context.DeadlineExceeded):
+		status = statusDeadline
+	case errors.Is(err, context.Canceled):
+		status = statusCanceled
+	default:
+		status = statusAppError
+	}
+	if err != nil {
+		payload = []byte(err.Error())
+	}
+	_ = r.enqueue(to, appendReply(nil, callID, status, payload))
+}
+
+func (r *Remote) decodeReply(from string, f frame) callResult {
+	if f.status == statusOK {
+		v, err := r.codec.Unmarshal(f.payload)
+		if err != nil {
+			return callResult{err: err}
+		}
+		return callResult{val: v}
+	}
+	return callResult{err: &Error{Node: from, Code: f.status, Message: string(f.payload)}}
+}
+
+// Stats returns how many frames this node has read and written.
+func (r *Remote) Stats() (in, out uint64) { return r.framesIn.Load(), r.framesOut.Load() }
