@@ -146,7 +146,8 @@ func NewRuntime(cfg Config, kinds *Kinds) (*Runtime, error) {
 	if _, err := rand.Read(seed[:]); err != nil {
 		return nil, fmt.Errorf("new runtime: seed process ids: %w", err)
 	}
-	rt.nextID.Store(binary.LittleEndian.Uint64(seed[:]) >> 1)
+	// Ids below MaxSystemID are reserved for system processes.
+	rt.nextID.Store(binary.LittleEndian.Uint64(seed[:])>>1 | MaxSystemID)
 	for i := range rt.shards {
 		rt.shards[i].procs = make(map[uint64]*Process)
 	}
@@ -183,9 +184,30 @@ func (rt *Runtime) Spawn(ctx context.Context, spec Spec, opts SpawnOptions) (*Pr
 	return rt.Start(ctx, b, opts)
 }
 
+// MaxSystemID bounds the ids of system processes (StartSystem): every
+// node can address another node's system process id without asking.
+const MaxSystemID = 1 << 16
+
 // Start starts a process running b, which need not come from a kind (such
 // a process cannot be re-created elsewhere). See Spawn.
 func (rt *Runtime) Start(ctx context.Context, b Behavior, opts SpawnOptions) (*Process, error) {
+	return rt.start(ctx, rt.nextID.Add(1), b, opts)
+}
+
+// StartSystem starts a process with a fixed id below MaxSystemID, so that
+// other nodes can address it as Ref{Node: node, ID: id} (the registry's
+// peer endpoint is one). Starting a second process with a live id fails.
+func (rt *Runtime) StartSystem(ctx context.Context, id uint64, b Behavior, opts SpawnOptions) (*Process, error) {
+	if id == 0 || id >= MaxSystemID {
+		return nil, fmt.Errorf("start system process: %w: id %d not in 1-%d", ErrInvalid, id, MaxSystemID-1)
+	}
+	if _, ok := rt.Lookup(Ref{Node: rt.node, ID: id}); ok {
+		return nil, fmt.Errorf("start system process: %w: id %d in use", ErrInvalid, id)
+	}
+	return rt.start(ctx, id, b, opts)
+}
+
+func (rt *Runtime) start(ctx context.Context, id uint64, b Behavior, opts SpawnOptions) (*Process, error) {
 	if b == nil {
 		return nil, fmt.Errorf("start process: %w: nil behavior", ErrInvalid)
 	}
@@ -194,7 +216,7 @@ func (rt *Runtime) Start(ctx context.Context, b Behavior, opts SpawnOptions) (*P
 	}
 	p := &Process{
 		rt:       rt,
-		id:       rt.nextID.Add(1),
+		id:       id,
 		name:     opts.Name,
 		behavior: b,
 		onExit:   opts.OnExit,

@@ -15,8 +15,14 @@
 //
 // Lookups by name are O(1): names live in a sharded hash map, so the
 // registry scales with the number of names and with concurrent callers.
-// This version serves the processes of one node; the API takes a context on
-// every call that may later cross the network.
+//
+// With Config.Cluster set the registry is cluster-wide (see cluster.go):
+// every node holds a replica of every name, so whereis answers locally; a
+// name's process runs on the node placement picks among the live members;
+// each node is the source of truth for the processes it runs and streams
+// their registrations to the others, with a full exchange when a node
+// joins; the processes of a node that dies are restarted from their specs
+// on their new owners.
 package registry
 
 import (
@@ -29,6 +35,7 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/shoalhq/shoal/placement"
 	"github.com/shoalhq/shoal/process"
 )
 
@@ -43,6 +50,13 @@ var (
 type Config struct {
 	// Logger receives registry events; nil discards them.
 	Logger *slog.Logger
+	// Cluster, if set, makes the registry cluster-wide; the runtime must
+	// then have a process.Remote, and every node's codec must have the
+	// registry's types (RegisterTypes) and the processes' message types.
+	Cluster Membership
+	// Placement picks a name's owner among the live members; nil means
+	// placement.Rendezvous.
+	Placement placement.Strategy
 	// MultiCallConcurrency bounds the calls MultiCall has in flight at once;
 	// 0 means 32.
 	MultiCallConcurrency int
@@ -82,11 +96,16 @@ type Reply struct {
 }
 
 type entry struct {
-	proc   *process.Process // nil while the process is being created
-	spec   process.Spec
-	ready  chan struct{} // non-nil while the process is being created
-	groups []string
+	proc    *process.Process // the local process; nil if remote or starting
+	ref     process.Ref      // where the process runs, once started
+	spec    process.Spec
+	ready   chan struct{} // non-nil while the process is being created here
+	groups  []string
+	version uint64 // stamped by the node that runs the process
 }
+
+// started reports whether the entry names a running (or exiting) process.
+func (e *entry) started() bool { return e.ready == nil }
 
 const shardCount = 64
 
@@ -108,7 +127,13 @@ type Registry struct {
 
 	groupsMu sync.RWMutex
 	groups   map[string]map[string]struct{}
+
+	cl       *clusterState // nil for a single-node registry
+	versions versionClock
 }
+
+// nextVersion stamps a change of a local registration.
+func (r *Registry) nextVersion() uint64 { return r.versions.next() }
 
 // New returns a registry whose processes run on rt.
 func New(cfg Config, rt *process.Runtime) (*Registry, error) {
@@ -135,6 +160,11 @@ func New(cfg Config, rt *process.Runtime) (*Registry, error) {
 		r.shards[i].entries = make(map[string]*entry)
 	}
 	r.exitHook = r.onExit // one func value shared by every process
+	if cfg.Cluster != nil {
+		if err := r.startCluster(cfg); err != nil {
+			return nil, err
+		}
+	}
 	return r, nil
 }
 
@@ -147,21 +177,32 @@ func (r *Registry) shard(name string) *shard {
 
 // Register creates a process from spec under name, unless name is already
 // registered, in which case it returns the existing process's ref and does
-// nothing else. It blocks while the process initialises.
+// nothing else. In a cluster the process starts on the name's owner node.
+// It blocks while the process initialises.
 func (r *Registry) Register(ctx context.Context, name string, spec process.Spec) (process.Ref, error) {
 	if name == "" {
 		return process.Ref{}, fmt.Errorf("register: %w: empty name", ErrInvalidName)
 	}
+	if r.cl != nil {
+		return r.registerCluster(ctx, name, spec)
+	}
+	ref, _, err := r.registerLocal(ctx, name, spec, nil)
+	return ref, err
+}
+
+// registerLocal creates the process on this node unless the name is
+// registered anywhere; created reports whether it did.
+func (r *Registry) registerLocal(ctx context.Context, name string, spec process.Spec, groups []string) (ref process.Ref, created bool, err error) {
 	sh := r.shard(name)
 	for {
 		sh.mu.Lock()
 		if e, ok := sh.entries[name]; ok {
 			var ready <-chan struct{} = e.ready
-			if e.proc != nil {
-				if e.proc.Alive() {
-					ref := e.proc.Ref()
+			if e.started() {
+				if e.proc == nil || e.proc.Alive() {
+					ref := e.ref
 					sh.mu.Unlock()
-					return ref, nil
+					return ref, false, nil
 				}
 				// Exiting: its name is free once it has gone.
 				ready = e.proc.Done()
@@ -171,7 +212,7 @@ func (r *Registry) Register(ctx context.Context, name string, spec process.Spec)
 			case <-ready:
 				continue
 			case <-ctx.Done():
-				return process.Ref{}, fmt.Errorf("register %q: %w", name, ctx.Err())
+				return process.Ref{}, false, fmt.Errorf("register %q: %w", name, ctx.Err())
 			}
 		}
 		e := &entry{spec: spec, ready: make(chan struct{})}
@@ -180,11 +221,16 @@ func (r *Registry) Register(ctx context.Context, name string, spec process.Spec)
 
 		p, err := r.rt.Spawn(ctx, spec, process.SpawnOptions{Name: name, OnExit: r.exitHook})
 		sh.mu.Lock()
+		var rec Record
 		if err == nil {
-			e.proc = p
+			e.proc, e.ref = p, p.Ref()
+			e.version = r.nextVersion()
 			if !p.Alive() { // exited before we could record it
 				delete(sh.entries, name)
+			} else if len(groups) > 0 {
+				r.setGroupsLocked(name, e, groups)
 			}
+			rec = recordOf(name, e)
 		} else {
 			delete(sh.entries, name)
 		}
@@ -192,9 +238,12 @@ func (r *Registry) Register(ctx context.Context, name string, spec process.Spec)
 		e.ready = nil
 		sh.mu.Unlock()
 		if err != nil {
-			return process.Ref{}, fmt.Errorf("register %q: %w", name, err)
+			return process.Ref{}, false, fmt.Errorf("register %q: %w", name, err)
 		}
-		return p.Ref(), nil
+		if r.cl != nil {
+			r.cl.announce(rec, false)
+		}
+		return p.Ref(), true, nil
 	}
 }
 
@@ -209,6 +258,16 @@ func (r *Registry) onExit(p *process.Process, _ error) {
 		sh.mu.Unlock()
 		return
 	}
+	rec := recordOf(name, e)
+	r.deleteLocked(sh, name, e)
+	sh.mu.Unlock()
+	if r.cl != nil {
+		r.cl.announce(rec, true)
+	}
+}
+
+// deleteLocked removes an entry and its group memberships; sh is locked.
+func (r *Registry) deleteLocked(sh *shard, name string, e *entry) {
 	delete(sh.entries, name)
 	if len(e.groups) > 0 {
 		r.groupsMu.Lock()
@@ -217,34 +276,59 @@ func (r *Registry) onExit(p *process.Process, _ error) {
 		}
 		r.groupsMu.Unlock()
 	}
-	sh.mu.Unlock()
 }
 
-// resolve returns the process registered under name, waiting while it is
-// being created.
-func (r *Registry) resolve(ctx context.Context, name string) (*process.Process, error) {
+// setGroupsLocked replaces an entry's groups; its shard is locked.
+func (r *Registry) setGroupsLocked(name string, e *entry, groups []string) {
+	r.groupsMu.Lock()
+	defer r.groupsMu.Unlock()
+	for _, g := range e.groups {
+		if !slices.Contains(groups, g) {
+			r.removeMemberLocked(g, name)
+		}
+	}
+	for _, g := range groups {
+		members := r.groups[g]
+		if members == nil {
+			members = make(map[string]struct{})
+			r.groups[g] = members
+		}
+		members[name] = struct{}{}
+	}
+	e.groups = slices.Clone(groups)
+}
+
+// target is where a name's process runs: a local handle, or a remote ref.
+type target struct {
+	proc *process.Process
+	ref  process.Ref
+}
+
+// resolve returns where the process registered under name runs, waiting
+// while it is being created or while a local one is exiting.
+func (r *Registry) resolve(ctx context.Context, name string) (target, error) {
 	sh := r.shard(name)
 	for {
 		sh.mu.RLock()
 		e, ok := sh.entries[name]
 		if !ok {
 			sh.mu.RUnlock()
-			return nil, fmt.Errorf("%q: %w", name, ErrNotFound)
+			return target{}, fmt.Errorf("%q: %w", name, ErrNotFound)
 		}
 		var ready <-chan struct{} = e.ready
-		if e.proc != nil {
-			p := e.proc
-			if p.Alive() {
+		if e.started() {
+			t := target{proc: e.proc, ref: e.ref}
+			if t.proc == nil || t.proc.Alive() {
 				sh.mu.RUnlock()
-				return p, nil
+				return t, nil
 			}
-			ready = p.Done() // exiting: wait until its name is gone
+			ready = t.proc.Done() // exiting: wait until its name is gone
 		}
 		sh.mu.RUnlock()
 		select {
 		case <-ready:
 		case <-ctx.Done():
-			return nil, fmt.Errorf("%q: %w", name, ctx.Err())
+			return target{}, fmt.Errorf("%q: %w", name, ctx.Err())
 		}
 	}
 }
@@ -252,11 +336,11 @@ func (r *Registry) resolve(ctx context.Context, name string) (*process.Process, 
 // Whereis returns the ref of the process registered under name, or an
 // error wrapping ErrNotFound.
 func (r *Registry) Whereis(ctx context.Context, name string) (process.Ref, error) {
-	p, err := r.resolve(ctx, name)
+	t, err := r.resolve(ctx, name)
 	if err != nil {
 		return process.Ref{}, fmt.Errorf("whereis %w", err)
 	}
-	return p.Ref(), nil
+	return t.ref, nil
 }
 
 // Registered lists every registered name, in no particular order.
@@ -269,8 +353,8 @@ func (r *Registry) Registered(ctx context.Context) ([]Entry, error) {
 		sh := &r.shards[i]
 		sh.mu.RLock()
 		for name, e := range sh.entries {
-			if e.proc != nil {
-				out = append(out, Entry{Name: name, Ref: e.proc.Ref(), Kind: e.spec.Kind})
+			if e.started() {
+				out = append(out, Entry{Name: name, Ref: e.ref, Kind: e.spec.Kind})
 			}
 		}
 		sh.mu.RUnlock()
@@ -295,96 +379,124 @@ func (r *Registry) Len() int {
 // Terminate hook runs after the messages already sent to it) and waits
 // until its name is free or ctx ends.
 func (r *Registry) Unregister(ctx context.Context, name string) error {
-	p, err := r.resolve(ctx, name)
+	t, err := r.resolve(ctx, name)
 	if err != nil {
 		return fmt.Errorf("unregister %w", err)
 	}
-	if err := p.Stop(ctx, nil); err != nil {
+	if t.proc == nil {
+		return r.unregisterRemote(ctx, name, t.ref)
+	}
+	if err := t.proc.Stop(ctx, nil); err != nil {
 		return fmt.Errorf("unregister %q: %w", name, err)
 	}
 	return nil
 }
 
 // Call calls the process registered under name and waits for its reply.
+// If the process moved or was restarted while the call was under way, the
+// call is retried once at its new home.
 func (r *Registry) Call(ctx context.Context, name string, msg any) (any, error) {
-	p, err := r.resolve(ctx, name)
+	t, err := r.resolve(ctx, name)
 	if err != nil {
 		return nil, fmt.Errorf("call %w", err)
 	}
-	return p.Call(ctx, msg)
+	v, err := r.callTarget(ctx, t, msg)
+	if err != nil && errors.Is(err, process.ErrNoProcess) && r.cl != nil {
+		if t2, ok := r.cl.awaitMove(ctx, name, t.ref); ok {
+			return r.callTarget(ctx, t2, msg)
+		}
+	}
+	return v, err
+}
+
+func (r *Registry) callTarget(ctx context.Context, t target, msg any) (any, error) {
+	if t.proc != nil {
+		return t.proc.Call(ctx, msg)
+	}
+	return r.rt.Call(ctx, t.ref, msg)
 }
 
 // Cast sends msg to the HandleCast of the process registered under name
 // without waiting for it to be handled.
 func (r *Registry) Cast(ctx context.Context, name string, msg any) error {
-	p, err := r.resolve(ctx, name)
+	t, err := r.resolve(ctx, name)
 	if err != nil {
 		return fmt.Errorf("cast %w", err)
 	}
-	return p.Cast(msg)
+	if t.proc != nil {
+		return t.proc.Cast(msg)
+	}
+	return r.rt.Cast(t.ref, msg)
 }
 
 // Send sends msg to the HandleInfo of the process registered under name.
 func (r *Registry) Send(ctx context.Context, name string, msg any) error {
-	p, err := r.resolve(ctx, name)
+	t, err := r.resolve(ctx, name)
 	if err != nil {
 		return fmt.Errorf("send %w", err)
 	}
-	return p.Send(msg)
+	if t.proc != nil {
+		return t.proc.Send(msg)
+	}
+	return r.rt.Send(t.ref, msg)
 }
 
 // Join adds the registered name to group. Joining twice is not an error.
 // The membership ends when the name is unregistered or its process exits.
 func (r *Registry) Join(ctx context.Context, group, name string) error {
-	if group == "" {
-		return fmt.Errorf("join: %w: empty group", ErrInvalidName)
-	}
-	if _, err := r.resolve(ctx, name); err != nil {
-		return fmt.Errorf("join %q: %w", group, err)
-	}
-	sh := r.shard(name)
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	e, ok := sh.entries[name]
-	if !ok || e.proc == nil {
-		return fmt.Errorf("join %q: %q: %w", group, name, ErrNotFound)
-	}
-	if slices.Contains(e.groups, group) {
-		return nil
-	}
-	e.groups = append(e.groups, group)
-	r.groupsMu.Lock()
-	members := r.groups[group]
-	if members == nil {
-		members = make(map[string]struct{})
-		r.groups[group] = members
-	}
-	members[name] = struct{}{}
-	r.groupsMu.Unlock()
-	return nil
+	return r.changeGroup(ctx, group, name, true)
 }
 
 // Leave removes name from group. Leaving a group one is not in is not an
 // error.
 func (r *Registry) Leave(ctx context.Context, group, name string) error {
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("leave %q: %w", group, err)
+	return r.changeGroup(ctx, group, name, false)
+}
+
+func (r *Registry) changeGroup(ctx context.Context, group, name string, join bool) error {
+	op := "leave"
+	if join {
+		op = "join"
+	}
+	if group == "" {
+		return fmt.Errorf("%s: %w: empty group", op, ErrInvalidName)
+	}
+	t, err := r.resolve(ctx, name)
+	if err != nil {
+		if !join && errors.Is(err, ErrNotFound) {
+			return nil
+		}
+		return fmt.Errorf("%s %q: %w", op, group, err)
+	}
+	if t.proc == nil { // the node that runs it owns its groups
+		return r.groupRemote(ctx, group, name, t.ref, join)
 	}
 	sh := r.shard(name)
 	sh.mu.Lock()
-	defer sh.mu.Unlock()
 	e, ok := sh.entries[name]
-	if !ok {
+	if !ok || e.proc != t.proc {
+		sh.mu.Unlock()
+		if join {
+			return fmt.Errorf("%s %q: %q: %w", op, group, name, ErrNotFound)
+		}
 		return nil
 	}
-	i := slices.Index(e.groups, group)
-	if i < 0 {
+	groups := slices.Clone(e.groups)
+	if i := slices.Index(groups, group); join && i < 0 {
+		groups = append(groups, group)
+	} else if !join && i >= 0 {
+		groups = slices.Delete(groups, i, i+1)
+	} else {
+		sh.mu.Unlock()
 		return nil
 	}
-	e.groups = slices.Delete(e.groups, i, i+1)
-	r.groupsMu.Lock()
-	r.removeMemberLocked(group, name)
-	r.groupsMu.Unlock()
+	r.setGroupsLocked(name, e, groups)
+	e.version = r.nextVersion()
+	rec := recordOf(name, e)
+	sh.mu.Unlock()
+	if r.cl != nil {
+		r.cl.announce(rec, false)
+	}
 	return nil
 }
 
@@ -412,8 +524,8 @@ func (r *Registry) Members(ctx context.Context, group string) ([]Member, error) 
 	for _, name := range names {
 		sh := r.shard(name)
 		sh.mu.RLock()
-		if e, ok := sh.entries[name]; ok && e.proc != nil {
-			out = append(out, Member{Name: name, Ref: e.proc.Ref()})
+		if e, ok := sh.entries[name]; ok && e.started() {
+			out = append(out, Member{Name: name, Ref: e.ref})
 		}
 		sh.mu.RUnlock()
 	}

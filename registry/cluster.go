@@ -1,0 +1,598 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/shoalhq/shoal/cluster"
+	"github.com/shoalhq/shoal/codec"
+	"github.com/shoalhq/shoal/placement"
+	"github.com/shoalhq/shoal/process"
+)
+
+// How the cluster-wide registry works:
+//
+//   - Every node holds a replica of every registration. The node that runs
+//     a process is the only writer of its registration: it streams each
+//     change (registered, groups changed, exited) to every other node, in
+//     order, batched; when a node joins, the two exchange their full lists
+//     of local processes (anti-entropy), which also removes what the
+//     receiver held stale for the sender.
+//   - A name's owner is the placement strategy's pick among the live
+//     members. Register on any node forwards to the owner's endpoint (a
+//     system process every node runs under EndpointID), which creates the
+//     process unless the name exists anywhere.
+//   - When a node goes down or leaves, every node drops its registrations;
+//     the new owner of each restarts it from its spec, in its groups.
+//   - Two processes for one name (registrations racing across differing
+//     membership views, or both sides of a healed netsplit) are resolved
+//     the same way on every node, whatever its view: the copy on the node
+//     with the smaller name wins, the other stops with ErrConflict.
+
+// EndpointID is the system process id of every node's registry endpoint.
+const EndpointID = 1
+
+// ErrConflict is the exit reason of a process that lost a name to a copy on
+// another node.
+var ErrConflict = errors.New("name registered on two nodes; this copy lost")
+
+// Membership is what the registry needs of the cluster; *cluster.Cluster
+// implements it.
+type Membership interface {
+	// Name returns this node's name.
+	Name() string
+	// Nodes returns the other live members.
+	Nodes() []string
+	// Subscribe returns a subscription to node events.
+	Subscribe() *cluster.Subscription
+}
+
+var _ Membership = (*cluster.Cluster)(nil)
+
+// Record is one registration as nodes exchange it.
+type Record struct {
+	Name    string
+	Node    string
+	ID      uint64
+	Kind    string
+	Args    []byte
+	Groups  []string
+	Version uint64
+}
+
+func (rec Record) ref() process.Ref { return process.Ref{Node: rec.Node, ID: rec.ID} }
+
+func recordOf(name string, e *entry) Record {
+	return Record{Name: name, Node: e.ref.Node, ID: e.ref.ID, Kind: e.spec.Kind, Args: e.spec.Args,
+		Groups: slices.Clone(e.groups), Version: e.version}
+}
+
+// Op is one change in an update: a registration added or changed, or
+// removed.
+type Op struct {
+	Record  Record
+	Removed bool
+}
+
+// Wire messages between registry endpoints.
+type (
+	msgRegister struct {
+		Name, Kind string
+		Args       []byte
+	}
+	msgUnregister struct {
+		Name string
+		ID   uint64
+	}
+	msgGroup struct {
+		Group, Name string
+		Join        bool
+	}
+	msgUpdate struct {
+		From string
+		Ops  []Op
+	}
+	msgSync struct {
+		From    string
+		Records []Record
+		Reply   bool
+	}
+)
+
+// RegisterTypes registers the registry's wire types in c. Call it on every
+// node's codec.
+func RegisterTypes(c *codec.Codec) error {
+	for name, v := range map[string]any{
+		"shoal.registry.record":     Record{},
+		"shoal.registry.register":   msgRegister{},
+		"shoal.registry.unregister": msgUnregister{},
+		"shoal.registry.group":      msgGroup{},
+		"shoal.registry.update":     msgUpdate{},
+		"shoal.registry.sync":       msgSync{},
+	} {
+		if err := c.Register(name, v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+type clusterState struct {
+	r        *Registry
+	self     string
+	m        Membership
+	strategy placement.Strategy
+	table    atomic.Pointer[tableBox]
+	sub      *cluster.Subscription
+	ctx      context.Context
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+
+	outMu sync.Mutex
+	out   []Op
+	wake  chan struct{}
+}
+
+type tableBox struct {
+	t   placement.Table
+	err error
+}
+
+func (r *Registry) startCluster(cfg Config) error {
+	cs := &clusterState{
+		r:        r,
+		self:     cfg.Cluster.Name(),
+		m:        cfg.Cluster,
+		strategy: cfg.Placement,
+		wake:     make(chan struct{}, 1),
+	}
+	if cs.self != r.rt.Node() {
+		return fmt.Errorf("new registry: cluster node %q is not the runtime's node %q", cs.self, r.rt.Node())
+	}
+	if cs.strategy == nil {
+		cs.strategy = placement.Rendezvous{}
+	}
+	cs.ctx, cs.cancel = context.WithCancel(context.Background())
+	if _, err := r.rt.StartSystem(cs.ctx, EndpointID, &endpoint{cs: cs}, process.SpawnOptions{Name: "shoal.registry"}); err != nil {
+		return fmt.Errorf("new registry: start endpoint: %w", err)
+	}
+	r.cl = cs
+	cs.sub = cs.m.Subscribe()
+	cs.refreshTable()
+	cs.wg.Add(2)
+	go cs.watch()
+	go cs.flush()
+	for _, n := range cs.m.Nodes() {
+		cs.sendSync(n, true)
+	}
+	return nil
+}
+
+// Close stops the registry's cluster work (the endpoint stops with the
+// runtime). A single-node registry has nothing to close.
+func (r *Registry) Close() error {
+	if r.cl == nil {
+		return nil
+	}
+	r.cl.cancel()
+	r.cl.sub.Close()
+	r.cl.wg.Wait()
+	return nil
+}
+
+func (cs *clusterState) refreshTable() {
+	members := append(cs.m.Nodes(), cs.self)
+	t, err := cs.strategy.Table(members)
+	cs.table.Store(&tableBox{t: t, err: err})
+}
+
+// owner returns the node that should run name.
+func (cs *clusterState) owner(name string) (string, error) {
+	tb := cs.table.Load()
+	if tb.err != nil {
+		return "", fmt.Errorf("place %q: %w", name, tb.err)
+	}
+	return tb.t.Owner(name), nil
+}
+
+func endpointRef(node string) process.Ref { return process.Ref{Node: node, ID: EndpointID} }
+
+// watch follows membership: new nodes get our list; the registrations of
+// nodes that went away are dropped and restarted by their new owners.
+func (cs *clusterState) watch() {
+	defer cs.wg.Done()
+	for ev := range cs.sub.Events() {
+		switch ev.Type {
+		case cluster.EventUp:
+			cs.refreshTable()
+			cs.sendSync(ev.Member.Name, true)
+		case cluster.EventDown, cluster.EventLeft:
+			cs.refreshTable()
+			cs.nodeGone(ev.Member.Name)
+		}
+	}
+}
+
+// nodeGone drops node's registrations and restarts those this node now
+// owns.
+func (cs *clusterState) nodeGone(node string) {
+	r := cs.r
+	var orphans []Record
+	for i := range r.shards {
+		sh := &r.shards[i]
+		sh.mu.Lock()
+		for name, e := range sh.entries {
+			if e.started() && e.proc == nil && e.ref.Node == node {
+				orphans = append(orphans, recordOf(name, e))
+				r.deleteLocked(sh, name, e)
+			}
+		}
+		sh.mu.Unlock()
+	}
+	var mine []Record
+	for _, rec := range orphans {
+		if o, err := cs.owner(rec.Name); err == nil && o == cs.self {
+			mine = append(mine, rec)
+		}
+	}
+	if len(mine) == 0 {
+		return
+	}
+	r.log.Info("restarting processes of a node that went away", "peer", node, "processes", len(mine))
+	next := make(chan Record)
+	var wg sync.WaitGroup
+	for range min(16, len(mine)) {
+		wg.Go(func() {
+			for rec := range next {
+				ctx, cancel := context.WithTimeout(cs.ctx, 30*time.Second)
+				_, _, err := r.registerLocal(ctx, rec.Name, process.Spec{Kind: rec.Kind, Args: rec.Args}, rec.Groups)
+				cancel()
+				if err != nil && cs.ctx.Err() == nil {
+					r.log.Error("could not restart process", "name", rec.Name, "err", err)
+				}
+			}
+		})
+	}
+	for _, rec := range mine {
+		next <- rec
+	}
+	close(next)
+	wg.Wait()
+}
+
+// announce queues a change of a local registration for every other node.
+func (cs *clusterState) announce(rec Record, removed bool) {
+	cs.outMu.Lock()
+	cs.out = append(cs.out, Op{Record: rec, Removed: removed})
+	cs.outMu.Unlock()
+	select {
+	case cs.wake <- struct{}{}:
+	default:
+	}
+}
+
+// flush sends queued changes to every node, in order, in batches.
+func (cs *clusterState) flush() {
+	defer cs.wg.Done()
+	for {
+		select {
+		case <-cs.wake:
+		case <-cs.ctx.Done():
+			return
+		}
+		for {
+			cs.outMu.Lock()
+			ops := cs.out
+			cs.out = nil
+			cs.outMu.Unlock()
+			if len(ops) == 0 {
+				break
+			}
+			for start := 0; start < len(ops); start += 4096 {
+				batch := ops[start:min(len(ops), start+4096)]
+				for _, n := range cs.m.Nodes() {
+					if err := cs.r.rt.Cast(endpointRef(n), msgUpdate{From: cs.self, Ops: batch}); err != nil {
+						cs.r.log.Debug("could not send registry update", "peer", n, "err", err)
+					}
+				}
+			}
+		}
+	}
+}
+
+// localRecords lists the registrations of processes this node runs.
+func (cs *clusterState) localRecords() []Record {
+	r := cs.r
+	var out []Record
+	for i := range r.shards {
+		sh := &r.shards[i]
+		sh.mu.RLock()
+		for name, e := range sh.entries {
+			if e.started() && e.proc != nil {
+				out = append(out, recordOf(name, e))
+			}
+		}
+		sh.mu.RUnlock()
+	}
+	return out
+}
+
+func (cs *clusterState) sendSync(node string, wantReply bool) {
+	if err := cs.r.rt.Cast(endpointRef(node), msgSync{From: cs.self, Records: cs.localRecords(), Reply: wantReply}); err != nil {
+		cs.r.log.Debug("could not send registry sync", "peer", node, "err", err)
+	}
+}
+
+// winner decides between two nodes running a process for one name, the
+// same way on every node whatever its membership view.
+func winner(a, b string) string {
+	if a < b {
+		return a
+	}
+	return b
+}
+
+// apply merges a registration another node reports for a process it runs.
+func (cs *clusterState) apply(rec Record) {
+	if rec.Node == cs.self || rec.Name == "" {
+		return
+	}
+	r := cs.r
+	sh := r.shard(rec.Name)
+	sh.mu.Lock()
+	e, ok := sh.entries[rec.Name]
+	switch {
+	case !ok:
+		e = &entry{ref: rec.ref(), spec: process.Spec{Kind: rec.Kind, Args: rec.Args}, version: rec.Version}
+		sh.entries[rec.Name] = e
+		r.setGroupsLocked(rec.Name, e, rec.Groups)
+		sh.mu.Unlock()
+		return
+	case !e.started():
+		// We are creating it right now; once we announce ours, the two
+		// nodes resolve the conflict.
+		sh.mu.Unlock()
+		return
+	case e.ref == rec.ref():
+		if rec.Version >= e.version {
+			e.version = rec.Version
+			r.setGroupsLocked(rec.Name, e, rec.Groups)
+		}
+		sh.mu.Unlock()
+		return
+	}
+	// Two processes for one name.
+	if winner(e.ref.Node, rec.Node) == e.ref.Node {
+		local := e.proc != nil
+		sh.mu.Unlock()
+		if local { // make sure the other node learns it lost
+			cs.r.rt.Cast(endpointRef(rec.Node), msgUpdate{From: cs.self, Ops: []Op{{Record: recordOfLocked(rec.Name, sh)}}})
+		}
+		return
+	}
+	loser := e.proc
+	lost := recordOf(rec.Name, e)
+	r.deleteLocked(sh, rec.Name, e)
+	ne := &entry{ref: rec.ref(), spec: process.Spec{Kind: rec.Kind, Args: rec.Args}, version: rec.Version}
+	sh.entries[rec.Name] = ne
+	r.setGroupsLocked(rec.Name, ne, rec.Groups)
+	sh.mu.Unlock()
+	if loser != nil {
+		r.log.Warn("name registered on two nodes; stopping this copy", "name", rec.Name, "winner", rec.Node)
+		cs.announce(lost, true)
+		cs.wg.Add(1)
+		go func() {
+			defer cs.wg.Done()
+			ctx, cancel := context.WithTimeout(cs.ctx, 30*time.Second)
+			defer cancel()
+			_ = loser.Stop(ctx, ErrConflict)
+		}()
+	}
+}
+
+// recordOfLocked returns the current record of name; sh must be the name's
+// shard. It locks sh for reading.
+func recordOfLocked(name string, sh *shard) Record {
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	if e, ok := sh.entries[name]; ok {
+		return recordOf(name, e)
+	}
+	return Record{}
+}
+
+// remove drops a registration another node reports gone.
+func (cs *clusterState) remove(rec Record) {
+	r := cs.r
+	sh := r.shard(rec.Name)
+	sh.mu.Lock()
+	if e, ok := sh.entries[rec.Name]; ok && e.started() && e.proc == nil && e.ref == rec.ref() {
+		r.deleteLocked(sh, rec.Name, e)
+	}
+	sh.mu.Unlock()
+}
+
+// syncFrom replaces everything held for node with its full list.
+func (cs *clusterState) syncFrom(node string, recs []Record) {
+	keep := make(map[string]process.Ref, len(recs))
+	for _, rec := range recs {
+		if rec.Node == node {
+			keep[rec.Name] = rec.ref()
+			cs.apply(rec)
+		}
+	}
+	r := cs.r
+	for i := range r.shards {
+		sh := &r.shards[i]
+		sh.mu.Lock()
+		for name, e := range sh.entries {
+			if e.started() && e.proc == nil && e.ref.Node == node && keep[name] != e.ref {
+				r.deleteLocked(sh, name, e)
+			}
+		}
+		sh.mu.Unlock()
+	}
+}
+
+// registerCluster registers on the name's owner.
+func (r *Registry) registerCluster(ctx context.Context, name string, spec process.Spec) (process.Ref, error) {
+	cs := r.cl
+	var lastErr error
+	for attempt := 0; attempt < 5; attempt++ {
+		if t, err := r.resolve(ctx, name); err == nil {
+			return t.ref, nil
+		}
+		owner, err := cs.owner(name)
+		if err != nil {
+			return process.Ref{}, fmt.Errorf("register %q: %w", name, err)
+		}
+		if owner == cs.self {
+			ref, _, err := r.registerLocal(ctx, name, spec, nil)
+			return ref, err
+		}
+		v, err := r.rt.Call(ctx, endpointRef(owner), msgRegister{Name: name, Kind: spec.Kind, Args: spec.Args})
+		if err == nil {
+			rec, ok := v.(Record)
+			if !ok {
+				return process.Ref{}, fmt.Errorf("register %q: owner %s answered %T", name, owner, v)
+			}
+			cs.apply(rec)
+			return rec.ref(), nil
+		}
+		if ctx.Err() != nil {
+			return process.Ref{}, fmt.Errorf("register %q on %s: %w", name, owner, err)
+		}
+		// The owner may have just gone; the membership view will change.
+		lastErr = err
+		select {
+		case <-time.After(time.Duration(50*(attempt+1)) * time.Millisecond):
+		case <-ctx.Done():
+			return process.Ref{}, fmt.Errorf("register %q: %w", name, ctx.Err())
+		}
+	}
+	return process.Ref{}, fmt.Errorf("register %q: %w", name, lastErr)
+}
+
+func (r *Registry) unregisterRemote(ctx context.Context, name string, ref process.Ref) error {
+	if _, err := r.rt.Call(ctx, endpointRef(ref.Node), msgUnregister{Name: name, ID: ref.ID}); err != nil {
+		return fmt.Errorf("unregister %q on %s: %w", name, ref.Node, err)
+	}
+	r.cl.remove(Record{Name: name, Node: ref.Node, ID: ref.ID})
+	return nil
+}
+
+func (r *Registry) groupRemote(ctx context.Context, group, name string, ref process.Ref, join bool) error {
+	if _, err := r.rt.Call(ctx, endpointRef(ref.Node), msgGroup{Group: group, Name: name, Join: join}); err != nil {
+		return fmt.Errorf("group %q of %q on %s: %w", group, name, ref.Node, err)
+	}
+	sh := r.shard(name)
+	sh.mu.Lock()
+	if e, ok := sh.entries[name]; ok && e.ref == ref {
+		groups := slices.Clone(e.groups)
+		i := slices.Index(groups, group)
+		if join && i < 0 {
+			groups = append(groups, group)
+		} else if !join && i >= 0 {
+			groups = slices.Delete(groups, i, i+1)
+		}
+		r.setGroupsLocked(name, e, groups)
+	}
+	sh.mu.Unlock()
+	return nil
+}
+
+// awaitMove waits briefly for name to point elsewhere than old (a process
+// that moved or was restarted) and returns its new home.
+func (cs *clusterState) awaitMove(ctx context.Context, name string, old process.Ref) (target, bool) {
+	deadline := time.Now().Add(2 * time.Second)
+	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
+		deadline = dl
+	}
+	for time.Now().Before(deadline) {
+		if t, err := cs.r.resolve(ctx, name); err == nil && t.ref != old {
+			return t, true
+		}
+		select {
+		case <-time.After(10 * time.Millisecond):
+		case <-ctx.Done():
+			return target{}, false
+		}
+	}
+	return target{}, false
+}
+
+// endpoint is the registry's system process on every node.
+type endpoint struct{ cs *clusterState }
+
+func (ep *endpoint) HandleCall(ctx context.Context, _ process.Self, msg any) (any, error) {
+	r := ep.cs.r
+	switch m := msg.(type) {
+	case msgRegister:
+		_, _, err := r.registerLocal(ctx, m.Name, process.Spec{Kind: m.Kind, Args: m.Args}, nil)
+		if err != nil {
+			return nil, err
+		}
+		sh := r.shard(m.Name)
+		return recordOfLocked(m.Name, sh), nil
+	case msgUnregister:
+		t, err := r.resolve(ctx, m.Name)
+		if err != nil || t.proc == nil || t.ref.ID != m.ID {
+			return true, nil // already gone (or moved): nothing to stop here
+		}
+		if err := t.proc.Stop(ctx, nil); err != nil {
+			return nil, err
+		}
+		return true, nil
+	case msgGroup:
+		if err := r.changeGroup(ctx, m.Group, m.Name, m.Join); err != nil {
+			return nil, err
+		}
+		return true, nil
+	}
+	return nil, fmt.Errorf("registry endpoint: unknown message %T", msg)
+}
+
+func (ep *endpoint) HandleCast(_ context.Context, _ process.Self, msg any) {
+	cs := ep.cs
+	switch m := msg.(type) {
+	case msgUpdate:
+		for _, op := range m.Ops {
+			if op.Record.Node != m.From {
+				continue // a node speaks only for its own processes
+			}
+			if op.Removed {
+				cs.remove(op.Record)
+			} else {
+				cs.apply(op.Record)
+			}
+		}
+	case msgSync:
+		cs.syncFrom(m.From, m.Records)
+		if m.Reply {
+			cs.sendSync(m.From, false)
+		}
+	}
+}
+
+func (ep *endpoint) HandleInfo(context.Context, process.Self, any) {}
+
+// versionClock stamps registrations: nanoseconds, strictly increasing.
+type versionClock struct{ last atomic.Uint64 }
+
+func (v *versionClock) next() uint64 {
+	for {
+		last := v.last.Load()
+		now := uint64(time.Now().UnixNano())
+		if now <= last {
+			now = last + 1
+		}
+		if v.last.CompareAndSwap(last, now) {
+			return now
+		}
+	}
+}
