@@ -526,7 +526,10 @@ func (cs *clusterState) awaitMove(ctx context.Context, name string, old process.
 	return target{}, false
 }
 
-// endpoint is the registry's system process on every node.
+// endpoint is the registry's system process on every node. It handles
+// forwarded requests one at a time: a process whose Init registers a name
+// owned by the node that forwarded its own registration waits until its
+// context ends (a known limit, to lift by answering asynchronously).
 type endpoint struct{ cs *clusterState }
 
 func (ep *endpoint) HandleCall(ctx context.Context, _ process.Self, msg any) (any, error) {
