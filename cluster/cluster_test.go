@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/shoalhq/shoal/cluster"
+	"github.com/shoalhq/shoal/clustertest"
 	"github.com/shoalhq/shoal/cookie"
 	"github.com/shoalhq/shoal/discovery"
 	"github.com/shoalhq/shoal/discovery/static"
@@ -90,16 +91,7 @@ func staticTo(t *testing.T, addrs ...string) []discovery.Strategy {
 	return []discovery.Strategy{s}
 }
 
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
+var waitFor = clustertest.Eventually
 
 func alive(n *node) int {
 	k := 0

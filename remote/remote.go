@@ -30,6 +30,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/shoalhq/shoal/cluster"
 	"github.com/shoalhq/shoal/codec"
 	"github.com/shoalhq/shoal/process"
 	"github.com/shoalhq/shoal/transport"
@@ -224,8 +225,28 @@ func (r *Remote) oneWay(kind byte, ref process.Ref, msg any) error {
 	return nil
 }
 
+// Follow makes the Remote call NodeDown for every node sub reports down or
+// left, until the subscription ends or the Remote is closed (which closes
+// sub).
+func (r *Remote) Follow(sub *cluster.Subscription) {
+	r.wg.Add(2)
+	go func() {
+		defer r.wg.Done()
+		for ev := range sub.Events() {
+			if ev.Type == cluster.EventDown || ev.Type == cluster.EventLeft {
+				r.NodeDown(ev.Member.Name)
+			}
+		}
+	}()
+	go func() {
+		defer r.wg.Done()
+		<-r.ctx.Done()
+		sub.Close()
+	}()
+}
+
 // NodeDown fails at once every call waiting on node and drops its link;
-// wire it to the cluster's down and left events.
+// Follow wires it to the cluster's down and left events.
 func (r *Remote) NodeDown(node string) {
 	r.failPending(node, fmt.Errorf("%w: %s is down", ErrUnreachable, node))
 	r.mu.Lock()

@@ -8,14 +8,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shoalhq/shoal/cluster"
+	"github.com/shoalhq/shoal/clustertest"
 	"github.com/shoalhq/shoal/codec"
-	"github.com/shoalhq/shoal/cookie"
 	"github.com/shoalhq/shoal/process"
 	"github.com/shoalhq/shoal/remote"
 )
-
-const secret = "remote-test-cookie-0123456789"
 
 // Test messages.
 type (
@@ -80,71 +77,24 @@ func (s *sink) HandleInfo(ctx context.Context, self process.Self, msg any) {
 	s.HandleCast(ctx, self, msg)
 }
 
-type node struct {
-	rt  *process.Runtime
-	rem *remote.Remote
-	cl  *cluster.Cluster
-}
-
-func startNode(t *testing.T, name string, join string) *node {
-	t.Helper()
-	c, _ := cookie.Parse(secret)
-	rem, err := remote.New(remote.Config{Node: name, Codec: newCodec(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rt, err := process.NewRuntime(process.Config{Node: name, Remote: rem}, process.NewKinds())
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := cluster.LoopbackConfig(name, c)
-	cfg.OnLink = rem.HandleLink
-	cl, err := cluster.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rem.Attach(rt, cl)
-	n := &node{rt: rt, rem: rem, cl: cl}
-	t.Cleanup(func() { n.stop() })
-	if join != "" {
-		if _, err := cl.Join(context.Background(), []string{join}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return n
-}
-
-func (n *node) stop() {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	_ = n.cl.Shutdown(ctx)
-	_ = n.rem.Close()
-	_ = n.rt.Shutdown(ctx)
-}
+type node = clustertest.Node
 
 func pair(t *testing.T) (*node, *node) {
-	a := startNode(t, "a@127.0.0.1", "")
-	b := startNode(t, "b@127.0.0.1", a.cl.Address())
-	deadline := time.Now().Add(10 * time.Second)
-	for len(a.cl.Nodes()) != 1 || len(b.cl.Nodes()) != 1 {
-		if time.Now().After(deadline) {
-			t.Fatal("nodes never met")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	return a, b
+	t.Helper()
+	nodes := clustertest.StartCluster(t, 2, clustertest.Options{Codec: newCodec})
+	return nodes[0], nodes[1]
 }
 
 func TestRemoteCallCastSend(t *testing.T) {
 	a, b := pair(t)
 	s := &sink{seen: map[int][]int{}}
-	p, err := b.rt.Start(context.Background(), s, process.SpawnOptions{Name: "sink"})
+	p, err := b.Runtime.Start(context.Background(), s, process.SpawnOptions{Name: "sink"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ref := p.Ref()
 	ctx := context.Background()
-	if v, err := a.rt.Call(ctx, ref, seq{N: 7}); err != nil || v != 7 {
+	if v, err := a.Runtime.Call(ctx, ref, seq{N: 7}); err != nil || v != 7 {
 		t.Fatalf("remote call = %v, %v", v, err)
 	}
 	// Order: many senders on a, each in sequence, casts and sends mixed.
@@ -155,9 +105,9 @@ func TestRemoteCallCastSend(t *testing.T) {
 			for i := range per {
 				var err error
 				if i%2 == 0 {
-					err = a.rt.Cast(ref, seq{From: s, N: i})
+					err = a.Runtime.Cast(ref, seq{From: s, N: i})
 				} else {
-					err = a.rt.Send(ref, seq{From: s, N: i})
+					err = a.Runtime.Send(ref, seq{From: s, N: i})
 				}
 				if err != nil {
 					t.Error(err)
@@ -169,7 +119,7 @@ func TestRemoteCallCastSend(t *testing.T) {
 	wg.Wait()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		v, err := a.rt.Call(ctx, ref, get{})
+		v, err := a.Runtime.Call(ctx, ref, get{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -194,59 +144,50 @@ func TestRemoteCallCastSend(t *testing.T) {
 
 func TestRemoteErrors(t *testing.T) {
 	a, b := pair(t)
-	p, _ := b.rt.Start(context.Background(), &sink{seen: map[int][]int{}}, process.SpawnOptions{Name: "sink"})
+	p, _ := b.Runtime.Start(context.Background(), &sink{seen: map[int][]int{}}, process.SpawnOptions{Name: "sink"})
 	ref := p.Ref()
 	ctx := context.Background()
 
 	var rerr *remote.Error
-	if _, err := a.rt.Call(ctx, ref, fail{}); !errors.As(err, &rerr) || rerr.Message != "refused by handler" {
+	if _, err := a.Runtime.Call(ctx, ref, fail{}); !errors.As(err, &rerr) || rerr.Message != "refused by handler" {
 		t.Fatalf("handler error = %v", err)
 	}
-	if _, err := a.rt.Call(ctx, process.Ref{Node: ref.Node, ID: ref.ID + 1}, get{}); !errors.Is(err, process.ErrNoProcess) {
+	if _, err := a.Runtime.Call(ctx, process.Ref{Node: ref.Node, ID: ref.ID + 1}, get{}); !errors.Is(err, process.ErrNoProcess) {
 		t.Fatalf("missing process = %v", err)
 	}
 	type unregistered struct{}
-	if _, err := a.rt.Call(ctx, ref, unregistered{}); !errors.Is(err, codec.ErrUnregistered) {
+	if _, err := a.Runtime.Call(ctx, ref, unregistered{}); !errors.Is(err, codec.ErrUnregistered) {
 		t.Fatalf("unregistered message = %v", err)
 	}
 	short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
 	defer cancel()
 	began := time.Now()
-	if _, err := a.rt.Call(short, ref, block{Millis: 5000}); !errors.Is(err, context.DeadlineExceeded) {
+	if _, err := a.Runtime.Call(short, ref, block{Millis: 5000}); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("slow call = %v", err)
 	}
 	if el := time.Since(began); el > 2*time.Second {
 		t.Fatalf("call hung %v past a 100ms deadline", el)
 	}
-	if _, err := a.rt.Call(ctx, ref, boom{}); !errors.Is(err, process.ErrStopped) {
+	if _, err := a.Runtime.Call(ctx, ref, boom{}); !errors.Is(err, process.ErrStopped) {
 		t.Fatalf("panicking handler = %v", err)
 	}
-	if _, err := a.rt.Call(ctx, ref, get{}); !errors.Is(err, process.ErrNoProcess) {
+	if _, err := a.Runtime.Call(ctx, ref, get{}); !errors.Is(err, process.ErrNoProcess) {
 		t.Fatalf("call after panic = %v", err)
 	}
-	if _, err := a.rt.Call(ctx, process.Ref{Node: "nobody@127.0.0.1", ID: 1}, get{}); !errors.Is(err, remote.ErrUnreachable) {
+	if _, err := a.Runtime.Call(ctx, process.Ref{Node: "nobody@127.0.0.1", ID: 1}, get{}); !errors.Is(err, remote.ErrUnreachable) {
 		t.Fatalf("unknown node = %v", err)
 	}
 }
 
 func TestCallFailsFastWhenNodeGoesDown(t *testing.T) {
 	a, b := pair(t)
-	p, _ := b.rt.Start(context.Background(), &sink{seen: map[int][]int{}}, process.SpawnOptions{Name: "sink"})
-	sub := a.cl.Subscribe()
-	defer sub.Close()
-	go func() {
-		for ev := range sub.Events() {
-			if ev.Type == cluster.EventDown || ev.Type == cluster.EventLeft {
-				a.rem.NodeDown(ev.Member.Name)
-			}
-		}
-	}()
+	p, _ := b.Runtime.Start(context.Background(), &sink{seen: map[int][]int{}}, process.SpawnOptions{Name: "sink"})
 	res := make(chan error, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	go func() { _, err := a.rt.Call(ctx, p.Ref(), block{Millis: 60_000}); res <- err }()
+	go func() { _, err := a.Runtime.Call(ctx, p.Ref(), block{Millis: 60_000}); res <- err }()
 	time.Sleep(50 * time.Millisecond) // let the call reach b (not synchronisation of the result)
-	b.stop()
+	b.Kill()
 	select {
 	case err := <-res:
 		if !errors.Is(err, remote.ErrUnreachable) {

@@ -1,0 +1,153 @@
+// Package clustertest starts in-process Shoal nodes on loopback for tests:
+// each a process runtime, a remote gateway and a cluster member, and
+// optionally a cluster-wide registry, wired as a real node is. Nodes stop
+// through t.Cleanup; Kill stops one early, without leaving, as a crash.
+package clustertest
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/shoalhq/shoal/cluster"
+	"github.com/shoalhq/shoal/codec"
+	"github.com/shoalhq/shoal/cookie"
+	"github.com/shoalhq/shoal/process"
+	"github.com/shoalhq/shoal/registry"
+	"github.com/shoalhq/shoal/remote"
+)
+
+// DefaultSecret is the cookie nodes share unless Options say otherwise.
+const DefaultSecret = "clustertest-shared-cookie-0123"
+
+// Options shape a node.
+type Options struct {
+	// Secret is the cookie; empty means DefaultSecret.
+	Secret string
+	// Kinds is the node's kind table; nil means an empty one. Give each
+	// node its own table.
+	Kinds func() *process.Kinds
+	// Codec builds the node's codec; nil means codec.New. The registry's
+	// types are added when Registry is set.
+	Codec func(testing.TB) *codec.Codec
+	// Registry starts a cluster-wide registry on the node.
+	Registry bool
+}
+
+// Node is one in-process node.
+type Node struct {
+	Name     string
+	Runtime  *process.Runtime
+	Remote   *remote.Remote
+	Cluster  *cluster.Cluster
+	Registry *registry.Registry // nil unless Options.Registry
+	stopped  bool
+}
+
+// Start starts a node called name; join, if not empty, is the membership
+// address of a node to join.
+func Start(t testing.TB, name, join string, o Options) *Node {
+	t.Helper()
+	secret := o.Secret
+	if secret == "" {
+		secret = DefaultSecret
+	}
+	c, err := cookie.Parse(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cdc := codec.New()
+	if o.Codec != nil {
+		cdc = o.Codec(t)
+	}
+	if o.Registry {
+		if err := registry.RegisterTypes(cdc); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rem, err := remote.New(remote.Config{Node: name, Codec: cdc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := process.NewKinds()
+	if o.Kinds != nil {
+		kinds = o.Kinds()
+	}
+	rt, err := process.NewRuntime(process.Config{Node: name, Remote: rem}, kinds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := cluster.LoopbackConfig(name, c)
+	cfg.OnLink = rem.HandleLink
+	cl, err := cluster.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rem.Attach(rt, cl)
+	rem.Follow(cl.Subscribe())
+	n := &Node{Name: name, Runtime: rt, Remote: rem, Cluster: cl}
+	t.Cleanup(n.Kill)
+	if join != "" {
+		if _, err := cl.Join(context.Background(), []string{join}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if o.Registry {
+		rc := registry.DefaultConfig()
+		rc.Cluster = cl
+		if n.Registry, err = registry.New(rc, rt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return n
+}
+
+// StartCluster starts size nodes named n0@127.0.0.1 ... and waits until
+// every node sees every other.
+func StartCluster(t testing.TB, size int, o Options) []*Node {
+	t.Helper()
+	first := Start(t, "n0@127.0.0.1", "", o)
+	nodes := []*Node{first}
+	for i := 1; i < size; i++ {
+		nodes = append(nodes, Start(t, fmt.Sprintf("n%d@127.0.0.1", i), first.Cluster.Address(), o))
+	}
+	Eventually(t, 20*time.Second, "membership to converge", func() bool {
+		for _, n := range nodes {
+			if len(n.Cluster.Nodes()) != size-1 {
+				return false
+			}
+		}
+		return true
+	})
+	return nodes
+}
+
+// Kill stops the node without leaving the cluster: the others see a crash.
+// Idempotent.
+func (n *Node) Kill() {
+	if n.stopped {
+		return
+	}
+	n.stopped = true
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if n.Registry != nil {
+		_ = n.Registry.Close()
+	}
+	_ = n.Cluster.Shutdown(ctx)
+	_ = n.Remote.Close()
+	_ = n.Runtime.Shutdown(ctx)
+}
+
+// Eventually polls cond every 10ms until it holds, failing the test after d.
+func Eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
