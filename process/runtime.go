@@ -201,9 +201,6 @@ func (rt *Runtime) StartSystem(ctx context.Context, id uint64, b Behavior, opts 
 	if id == 0 || id >= MaxSystemID {
 		return nil, fmt.Errorf("start system process: %w: id %d not in 1-%d", ErrInvalid, id, MaxSystemID-1)
 	}
-	if _, ok := rt.Lookup(Ref{Node: rt.node, ID: id}); ok {
-		return nil, fmt.Errorf("start system process: %w: id %d in use", ErrInvalid, id)
-	}
 	return rt.start(ctx, id, b, opts)
 }
 
@@ -227,6 +224,10 @@ func (rt *Runtime) start(ctx context.Context, id uint64, b Behavior, opts SpawnO
 	if rt.closed.Load() {
 		sh.mu.Unlock()
 		return nil, fmt.Errorf("start process %q: %w", opts.Name, ErrShutdown)
+	}
+	if _, dup := sh.procs[p.id]; dup { // only a system id can collide
+		sh.mu.Unlock()
+		return nil, fmt.Errorf("start process %q: %w: id %d in use", opts.Name, ErrInvalid, p.id)
 	}
 	sh.procs[p.id] = p
 	// Init counts as an activation, so Shutdown waits for it.
