@@ -14,6 +14,8 @@ type status uint8
 const (
 	stIdle   status = iota // no activation; mailbox empty
 	stActive               // an activation runs or is about to (or Init runs)
+	stPaused               // handing off: holds its activation; messages wait
+	stForwarding           // handed off: messages go to the new incarnation
 	stDead                 // exited; sends fail
 )
 
@@ -25,6 +27,8 @@ const (
 	kindInfo
 	kindTimer
 	kindStop
+	kindHandoff
+	kindResolve
 )
 
 type envelope struct {
@@ -89,6 +93,9 @@ type Process struct {
 	// Owned by the goroutine running the process's handlers.
 	timers     []timerEntry
 	selfReason error
+	pending    func() // run once a handoff pause has taken effect
+
+	fwd Ref // where a handed-off process's messages go; under mu
 }
 
 // Ref returns the process's reference.
@@ -113,7 +120,7 @@ func (p *Process) String() string {
 func (p *Process) Alive() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.st != stDead
+	return p.st != stDead && p.st != stForwarding
 }
 
 // Done returns a channel closed when the process has exited.
@@ -226,8 +233,12 @@ func (p *Process) enqueue(e envelope) error {
 	case stDead:
 		p.mu.Unlock()
 		return ErrNoProcess
-	case stActive:
+	case stActive, stPaused:
 		p.queue = append(p.queue, e)
+		p.mu.Unlock()
+		return nil
+	case stForwarding:
+		p.forwardLocked(e)
 		p.mu.Unlock()
 		return nil
 	}
@@ -245,6 +256,7 @@ func (p *Process) run() {
 	var batch []envelope // what remains of the current batch
 	var cur envelope     // the message being handled
 	clean := false
+	keep := false // a handoff pause keeps the activation's place
 	defer func() {
 		if !clean {
 			// A handler called runtime.Goexit (t.FailNow, for one): the
@@ -252,7 +264,9 @@ func (p *Process) run() {
 			// its caller, if any, must hear of it.
 			p.exit(errGoexit, true, append([]envelope{cur}, batch...))
 		}
-		p.rt.active.Done()
+		if !keep {
+			p.rt.active.Done()
+		}
 	}()
 	for {
 		p.mu.Lock()
@@ -272,9 +286,22 @@ func (p *Process) run() {
 			cur = batch[0]
 			batch[0] = envelope{}
 			batch = batch[1:]
-			if stop, reason, panicked := p.handle(cur); stop {
-				p.exit(reason, panicked, batch)
+			out, reason := p.handle(cur)
+			switch out {
+			case outExit, outPanic:
+				p.exit(reason, out == outPanic, batch)
 				clean = true
+				return
+			case outPause:
+				p.mu.Lock()
+				p.queue = append(batch, p.queue...)
+				p.spare = nil
+				p.st = stPaused
+				p.mu.Unlock()
+				clean, keep, batch = true, true, nil
+				pending := p.pending
+				p.pending = nil
+				pending()
 				return
 			}
 		}
@@ -286,8 +313,18 @@ func (p *Process) run() {
 // runtime.Goexit.
 var errGoexit = errors.New("handler called runtime.Goexit")
 
-// handle runs one message and reports whether the process must exit.
-func (p *Process) handle(e envelope) (stop bool, reason error, panicked bool) {
+// outcome is what handling one message leaves the process to do.
+type outcome uint8
+
+const (
+	outNext  outcome = iota // go on with the next message
+	outExit                 // exit with the given reason
+	outPanic                // exit after a panic
+	outPause                // pause for a handoff
+)
+
+// handle runs one message and says what the process does next.
+func (p *Process) handle(e envelope) (outcome, error) {
 	self := Self{p}
 	ctx := p.rt.ctx
 	switch e.kind {
@@ -296,39 +333,57 @@ func (p *Process) handle(e envelope) (stop bool, reason error, panicked bool) {
 			if e.call.cb != nil {
 				e.call.cb(nil, err)
 			}
-			return false, nil, false // the caller has given up
+			return outNext, nil // the caller has given up
 		}
 		var val any
 		var err error
 		perr := p.protect(func() { val, err = p.behavior.HandleCall(e.call.ctx, self, e.msg) })
 		if perr != nil {
 			e.call.reply(result{err: perr})
-			return true, perr, true
+			return outPanic, perr
 		}
 		e.call.reply(result{val: val, err: err})
 	case kindCast:
 		if perr := p.protect(func() { p.behavior.HandleCast(ctx, self, e.msg) }); perr != nil {
-			return true, perr, true
+			return outPanic, perr
 		}
 	case kindInfo:
 		if perr := p.protect(func() { p.behavior.HandleInfo(ctx, self, e.msg) }); perr != nil {
-			return true, perr, true
+			return outPanic, perr
 		}
 	case kindTimer:
 		tm := e.msg.(*timerMsg)
 		if !p.forgetTimer(tm.id) {
-			return false, nil, false // cancelled after it fired
+			return outNext, nil // cancelled after it fired
 		}
 		if perr := p.protect(func() { p.behavior.HandleInfo(ctx, self, tm.msg) }); perr != nil {
-			return true, perr, true
+			return outPanic, perr
 		}
 	case kindStop:
-		return true, e.msg.(stopMsg).reason, false
+		return outExit, e.msg.(stopMsg).reason
+	case kindHandoff:
+		pause, perr := p.handleHandoff(e.msg.(*handoffMsg))
+		if perr != nil {
+			return outPanic, perr
+		}
+		if pause && !p.selfStop {
+			return outPause, nil
+		}
+		if pause { // stopped itself while answering: no handoff after all
+			p.pending = nil
+			e.msg.(*handoffMsg).done(Handoff{}, fmt.Errorf("handoff %s: %w", p, ErrStopped))
+		}
+	case kindResolve:
+		if cr, ok := p.behavior.(ConflictResolver); ok {
+			if perr := p.protect(func() { cr.ResolveConflict(ctx, self, e.msg.(resolveMsg).state) }); perr != nil {
+				return outPanic, perr
+			}
+		}
 	}
 	if p.selfStop {
-		return true, p.selfReason, false
+		return outExit, p.selfReason
 	}
-	return false, nil, false
+	return outNext, nil
 }
 
 // protect runs f and turns a panic into a logged *PanicError.
@@ -351,6 +406,17 @@ func (p *Process) init(ctx context.Context, in Initializer) error {
 	}
 	if p.selfStop {
 		return fmt.Errorf("stopped during init: %w", errors.Join(ErrStopped, p.selfReason))
+	}
+	return err
+}
+
+func (p *Process) endHandoff(ctx context.Context, hr HandoffReceiver, state any) error {
+	var err error
+	if perr := p.protect(func() { err = hr.EndHandoff(ctx, Self{p}, state) }); perr != nil {
+		return perr
+	}
+	if p.selfStop {
+		return fmt.Errorf("stopped during end handoff: %w", errors.Join(ErrStopped, p.selfReason))
 	}
 	return err
 }
@@ -394,14 +460,23 @@ func (p *Process) exit(reason error, panicked bool, rest []envelope) {
 
 func (p *Process) failAll(rest []envelope, reason error) {
 	for _, e := range rest {
-		if e.kind != kindCall {
+		var err error
+		switch e.kind {
+		case kindCall:
+			err = fmt.Errorf("call %s: %w", p, ErrStopped)
+		case kindHandoff:
+			err = fmt.Errorf("handoff %s: %w", p, ErrStopped)
+		default:
 			continue
 		}
-		err := fmt.Errorf("call %s: %w", p, ErrStopped)
 		if reason != nil {
-			err = fmt.Errorf("call %s: %w (%w)", p, ErrStopped, reason)
+			err = fmt.Errorf("%w (%w)", err, reason)
 		}
-		e.call.reply(result{err: err})
+		if e.kind == kindCall {
+			e.call.reply(result{err: err})
+		} else {
+			e.msg.(*handoffMsg).done(Handoff{}, err)
+		}
 	}
 }
 

@@ -73,6 +73,10 @@ type Remote interface {
 	Cast(ref Ref, msg any) error
 	// Send sends msg to ref's HandleInfo.
 	Send(ref Ref, msg any) error
+	// CallAsync sends a call to ref and returns once it is queued; done
+	// receives the reply or the error (ctx's end included), exactly once,
+	// unless CallAsync itself fails. done must not block.
+	CallAsync(ctx context.Context, ref Ref, msg any, done func(reply any, err error)) error
 }
 
 // DefaultConfig returns a Config for a node named "local".
@@ -171,6 +175,11 @@ type SpawnOptions struct {
 	// removed from the runtime, before Process.Done closes. It runs on the
 	// process's last goroutine and must not block for long.
 	OnExit func(p *Process, reason error)
+	// HandedOff, if set, makes the process the new incarnation of one
+	// handed off from another node: when its Action is HandoffMove, the
+	// EndHandoff hook (if any) receives its State after Init, before any
+	// message, and its error fails the spawn.
+	HandedOff *Handoff
 }
 
 // Spawn creates a process from spec and starts it. If the behavior
@@ -239,6 +248,14 @@ func (rt *Runtime) start(ctx context.Context, id uint64, b Behavior, opts SpawnO
 		if err := p.init(ctx, in); err != nil {
 			p.abandon(err)
 			return nil, fmt.Errorf("start process %s: init: %w", p, err)
+		}
+	}
+	if h := opts.HandedOff; h != nil && h.Action == HandoffMove {
+		if hr, ok := b.(HandoffReceiver); ok {
+			if err := p.endHandoff(ctx, hr, h.State); err != nil {
+				p.abandon(err)
+				return nil, fmt.Errorf("start process %s: end handoff: %w", p, err)
+			}
 		}
 	}
 	p.mu.Lock()
@@ -321,11 +338,18 @@ func (rt *Runtime) Stop(ctx context.Context, ref Ref, reason error) error {
 }
 
 func (rt *Runtime) remove(p *Process) {
+	rt.unlist(p)
+	rt.count.Add(-1)
+}
+
+// unlist removes p from the process table.
+func (rt *Runtime) unlist(p *Process) {
 	sh := &rt.shards[p.id%shardCount]
 	sh.mu.Lock()
-	delete(sh.procs, p.id)
+	if sh.procs[p.id] == p {
+		delete(sh.procs, p.id)
+	}
 	sh.mu.Unlock()
-	rt.count.Add(-1)
 }
 
 // Shutdown stops every process with reason ErrShutdown and waits until all

@@ -125,7 +125,25 @@ var _ process.Remote = (*Remote)(nil)
 
 type pendingCall struct {
 	node string
-	ch   chan callResult // buffered 1
+	ch   chan callResult  // buffered 1; or
+	cb   func(any, error) // for CallAsync
+	stop func() bool      // stops CallAsync's watch on its context
+}
+
+// deliver hands the outcome to the caller. Whoever removed pc from the
+// pending table delivers, exactly once.
+func (pc *pendingCall) deliver(res callResult) {
+	if pc.cb == nil {
+		select {
+		case pc.ch <- res:
+		default:
+		}
+		return
+	}
+	if pc.stop != nil {
+		pc.stop()
+	}
+	pc.cb(res.val, res.err)
 }
 
 type callResult struct {
@@ -201,6 +219,61 @@ func (r *Remote) Call(ctx context.Context, ref process.Ref, msg any) (any, error
 	}
 }
 
+// CallAsync sends a call to ref on its node and returns once it is queued;
+// done receives the reply or the error (ctx's end, the node going down),
+// exactly once, unless CallAsync returns an error. done runs on a link's
+// goroutine and must not block.
+func (r *Remote) CallAsync(ctx context.Context, ref process.Ref, msg any, done func(any, error)) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("call %s: %w", ref, err)
+	}
+	payload, err := r.codec.Marshal(msg)
+	if err != nil {
+		return fmt.Errorf("call %s: %w", ref, err)
+	}
+	timeout := 24 * time.Hour
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = max(time.Until(dl), time.Millisecond)
+	}
+	id := r.nextID.Add(1)
+	pc := &pendingCall{node: ref.Node, cb: func(v any, err error) {
+		if err != nil {
+			err = fmt.Errorf("call %s: %w", ref, err)
+		}
+		done(v, err)
+	}}
+	r.pendMu.Lock()
+	r.pending[id] = pc
+	r.pendMu.Unlock()
+	if err := r.enqueue(ref.Node, appendCall(nil, id, ref.ID, timeout, payload)); err != nil {
+		r.pendMu.Lock()
+		_, mine := r.pending[id]
+		delete(r.pending, id)
+		r.pendMu.Unlock()
+		if mine {
+			return fmt.Errorf("call %s: %w", ref, err)
+		}
+		return nil // already failed through done (the node went down)
+	}
+	stop := context.AfterFunc(ctx, func() {
+		r.pendMu.Lock()
+		_, mine := r.pending[id]
+		delete(r.pending, id)
+		r.pendMu.Unlock()
+		if mine {
+			pc.cb(nil, ctx.Err())
+		}
+	})
+	r.pendMu.Lock()
+	if _, still := r.pending[id]; still {
+		pc.stop = stop
+	} else {
+		stop() // answered already
+	}
+	r.pendMu.Unlock()
+	return nil
+}
+
 // Cast sends msg to ref's HandleCast. It returns once the message is
 // queued for the link; delivery is not confirmed.
 func (r *Remote) Cast(ref process.Ref, msg any) error {
@@ -261,15 +334,18 @@ func (r *Remote) NodeDown(node string) {
 func (r *Remote) failPending(node string, err error) {
 	r.pendMu.Lock()
 	defer r.pendMu.Unlock()
+	var failed []*pendingCall
 	for id, pc := range r.pending {
 		if pc.node == node {
-			select {
-			case pc.ch <- callResult{err: err}:
-			default:
-			}
+			failed = append(failed, pc)
 			delete(r.pending, id)
 		}
 	}
+	r.pendMu.Unlock()
+	for _, pc := range failed {
+		pc.deliver(callResult{err: err})
+	}
+	r.pendMu.Lock() // for the deferred unlock
 }
 
 // Close stops every outgoing link and waits for its goroutines; calls
@@ -291,14 +367,15 @@ func (r *Remote) Close() error {
 	}
 	r.wg.Wait()
 	r.pendMu.Lock()
+	failed := make([]*pendingCall, 0, len(r.pending))
 	for id, pc := range r.pending {
-		select {
-		case pc.ch <- callResult{err: ErrClosed}:
-		default:
-		}
+		failed = append(failed, pc)
 		delete(r.pending, id)
 	}
 	r.pendMu.Unlock()
+	for _, pc := range failed {
+		pc.deliver(callResult{err: ErrClosed})
+	}
 	return nil
 }
 
@@ -452,7 +529,7 @@ func (r *Remote) dispatch(from string, f frame) {
 		if pc == nil || pc.node != from {
 			return // the caller gave up, or a node answered for another
 		}
-		pc.ch <- r.decodeReply(from, f)
+		pc.deliver(r.decodeReply(from, f))
 		return
 	}
 	rt := r.rt.Load()

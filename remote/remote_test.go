@@ -197,3 +197,50 @@ func TestCallFailsFastWhenNodeGoesDown(t *testing.T) {
 		t.Fatal("call to a crashed node hung")
 	}
 }
+
+func TestRemoteCallAsync(t *testing.T) {
+	a, b := pair(t)
+	s := &sink{seen: map[int][]int{}}
+	p, _ := b.Runtime.Start(context.Background(), s, process.SpawnOptions{Name: "sink"})
+	type outcome struct {
+		v   any
+		err error
+	}
+	got := make(chan outcome, 3)
+	done := func(v any, err error) { got <- outcome{v, err} }
+	ctx := context.Background()
+	// Queued in order with one-way messages: the count includes the cast.
+	if err := a.Remote.Cast(p.Ref(), seq{N: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Remote.CallAsync(ctx, p.Ref(), get{}, done); err != nil {
+		t.Fatal(err)
+	}
+	if o := <-got; o.err != nil || o.v != 1 {
+		t.Fatalf("async call = %v, %v; want 1 (the cast before it)", o.v, o.err)
+	}
+	short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel()
+	if err := a.Remote.CallAsync(short, p.Ref(), block{Millis: 5000}, done); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case o := <-got:
+		if !errors.Is(o.err, context.DeadlineExceeded) {
+			t.Fatalf("slow async call = %v", o.err)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("async call hung past its deadline")
+	}
+	if err := a.Remote.CallAsync(ctx, process.Ref{Node: p.Ref().Node, ID: 999}, get{}, done); err != nil {
+		t.Fatal(err)
+	}
+	if o := <-got; !errors.Is(o.err, process.ErrNoProcess) {
+		t.Fatalf("async call to a missing process = %v", o.err)
+	}
+	select {
+	case o := <-got:
+		t.Fatalf("done called more than once per call: %v", o)
+	default:
+	}
+}

@@ -1,0 +1,277 @@
+package process
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Handing a process off to another node happens in three steps, driven by
+// the registry:
+//
+//  1. BeginHandoff runs the Behavior's BeginHandoff hook in the process's
+//     own turn, after the messages sent before it. Unless the process
+//     chose to stay, it is then paused: it handles nothing more, and
+//     messages sent to it (and its timers) wait in its mailbox.
+//  2. The registry starts the new incarnation elsewhere with the state
+//     (SpawnOptions.HandedOff; its EndHandoff hook receives it).
+//  3. Forward ends the old incarnation: what waited in its mailbox, and
+//     everything sent to its Ref afterwards, goes to the new one, in
+//     order. If the new one could not be started, ResumeHandoff lets the
+//     old one carry on as if nothing happened.
+
+// HandoffAction is what a process does when its name moves to another
+// node.
+type HandoffAction uint8
+
+const (
+	// HandoffRestart starts a fresh process from the Spec on the new node;
+	// the state is dropped. It is what a Behavior without a BeginHandoff
+	// hook does.
+	HandoffRestart HandoffAction = iota
+	// HandoffMove carries State to the new process's EndHandoff hook.
+	HandoffMove
+	// HandoffStay keeps the process where it is. A node that is leaving
+	// cannot keep it: there Stay counts as Restart.
+	HandoffStay
+)
+
+func (a HandoffAction) String() string {
+	switch a {
+	case HandoffRestart:
+		return "restart"
+	case HandoffMove:
+		return "move"
+	case HandoffStay:
+		return "stay"
+	}
+	return fmt.Sprintf("HandoffAction(%d)", a)
+}
+
+// Handoff is a process's answer to BeginHandoff.
+type Handoff struct {
+	Action HandoffAction
+	// State is handed to the new process when Action is HandoffMove. It
+	// crosses the network: its type must be registered in every node's
+	// codec.
+	State any
+}
+
+// Handoffer is implemented by a Behavior that decides what happens to it
+// when its name moves to another node (a node joined, or this one is
+// leaving), and by one whose state should survive a netsplit: the losing
+// copy's state goes to the winner's ResolveConflict.
+type Handoffer interface {
+	BeginHandoff(ctx context.Context, self Self) Handoff
+}
+
+// HandoffReceiver is implemented by a Behavior that takes over the state of
+// its previous incarnation. EndHandoff runs after Init, before any message;
+// an error fails the new incarnation, and the old one carries on.
+type HandoffReceiver interface {
+	EndHandoff(ctx context.Context, self Self, state any) error
+}
+
+// ConflictResolver is implemented by a Behavior that merges the state of
+// another copy of itself: after a netsplit heals, a name may have a process
+// on each side; one wins, and receives in ResolveConflict the state the
+// loser returned from BeginHandoff. The loser then exits with ErrConflict
+// (its Terminate hook runs), and messages sent to it go to the winner.
+type ConflictResolver interface {
+	ResolveConflict(ctx context.Context, self Self, state any)
+}
+
+var (
+	// ErrMoved is the exit reason of an incarnation that was handed off to
+	// another node.
+	ErrMoved = errors.New("process moved to another node")
+	// ErrNotPaused means Forward or ResumeHandoff was called on a process
+	// that BeginHandoff did not pause.
+	ErrNotPaused = errors.New("process not paused for handoff")
+)
+
+// ForwardFor is how long the old incarnation of a handed-off process keeps
+// forwarding messages sent to its Ref.
+const ForwardFor = time.Minute
+
+type handoffMsg struct {
+	ctx  context.Context
+	done func(Handoff, error)
+}
+
+type resolveMsg struct{ state any }
+
+// BeginHandoff asks the process, in its turn, what to do now that its name
+// moves to another node (its Handoffer hook; Restart if it has none). done
+// receives the answer, from the process's goroutine; it must not block.
+// Unless the answer is Stay (or an error), the process is then paused and
+// the caller must end the pause with Forward or ResumeHandoff. If ctx ends
+// before the process reaches the request, done gets ctx's error and
+// nothing changes.
+func (p *Process) BeginHandoff(ctx context.Context, done func(Handoff, error)) error {
+	if done == nil {
+		return fmt.Errorf("handoff %s: %w: nil done", p, ErrInvalid)
+	}
+	if err := p.enqueue(envelope{kind: kindHandoff, msg: &handoffMsg{ctx: ctx, done: done}}); err != nil {
+		return fmt.Errorf("handoff %s: %w", p, err)
+	}
+	return nil
+}
+
+// ResolveConflict hands the state of a losing copy to the process's
+// ConflictResolver hook, in its turn. A process without the hook ignores
+// it.
+func (p *Process) ResolveConflict(state any) error {
+	if err := p.enqueue(envelope{kind: kindResolve, msg: resolveMsg{state: state}}); err != nil {
+		return fmt.Errorf("resolve conflict of %s: %w", p, err)
+	}
+	return nil
+}
+
+// ResumeHandoff ends a pause begun by BeginHandoff without moving: the
+// process handles what waited in its mailbox and carries on.
+func (p *Process) ResumeHandoff() error {
+	p.mu.Lock()
+	if p.st != stPaused {
+		p.mu.Unlock()
+		return fmt.Errorf("resume %s: %w", p, ErrNotPaused)
+	}
+	if len(p.queue) == 0 {
+		p.st = stIdle
+		p.mu.Unlock()
+		p.rt.active.Done()
+		return nil
+	}
+	p.st = stActive
+	p.mu.Unlock()
+	go p.run() // the pause kept the activation's place in rt.active
+	return nil
+}
+
+// Forward ends a pause begun by BeginHandoff by retiring this incarnation:
+// its timers stop, what waited in its mailbox and every message later sent
+// to its Ref goes to the process at to (for ForwardFor), in the order sent,
+// and Done closes with reason (ErrMoved if nil). If reason is not nil the
+// Terminate hook runs with it first. Timers and stop requests that waited
+// are dropped: they belonged to this incarnation.
+func (p *Process) Forward(to Ref, reason error) error {
+	if to.Node == p.rt.node && to.ID == p.id {
+		return fmt.Errorf("forward %s: %w: to itself", p, ErrInvalid)
+	}
+	if to.Node != p.rt.node && p.rt.remote == nil {
+		return fmt.Errorf("forward %s to %s: %w: no remote", p, to, ErrInvalid)
+	}
+	p.mu.Lock()
+	if p.st != stPaused {
+		p.mu.Unlock()
+		return fmt.Errorf("forward %s: %w", p, ErrNotPaused)
+	}
+	p.mu.Unlock()
+	// Paused: no handler runs, so this goroutine may run the hook and own
+	// the timers.
+	if t, ok := p.behavior.(Terminator); ok && reason != nil {
+		_ = p.protect(func() { t.Terminate(p.rt.ctx, Self{p}, reason) })
+	}
+	p.stopTimers()
+	if reason == nil {
+		reason = ErrMoved
+	}
+	p.mu.Lock()
+	p.st = stForwarding
+	p.fwd = to
+	p.reason = reason
+	// Under p.mu, so that nothing sent meanwhile overtakes the backlog.
+	for _, e := range p.queue {
+		p.forwardLocked(e)
+	}
+	p.queue, p.spare = nil, nil
+	p.mu.Unlock()
+	p.rt.count.Add(-1)
+	p.rt.clock.AfterFunc(ForwardFor, func() { p.rt.unlist(p) })
+	if p.onExit != nil {
+		p.onExit(p, reason)
+	}
+	p.finish()
+	p.rt.active.Done()
+	return nil
+}
+
+// forwardLocked sends one message of a retired incarnation on to its new
+// home; p.mu is held.
+func (p *Process) forwardLocked(e envelope) {
+	rt, to := p.rt, p.fwd
+	switch e.kind {
+	case kindCast:
+		_ = rt.Cast(to, e.msg)
+	case kindInfo:
+		_ = rt.Send(to, e.msg)
+	case kindCall:
+		c := e.call
+		if err := c.ctx.Err(); err != nil {
+			c.reply(result{err: fmt.Errorf("call %s: %w", p, err)})
+			return
+		}
+		if err := rt.callAsync(c.ctx, to, e.msg, func(v any, err error) { c.reply(result{val: v, err: err}) }); err != nil {
+			c.reply(result{err: fmt.Errorf("call %s (moved to %s): %w", p, to, err)})
+		}
+	case kindHandoff:
+		h := e.msg.(*handoffMsg)
+		h.done(Handoff{}, fmt.Errorf("handoff %s: %w", p, ErrMoved))
+	case kindResolve:
+		if to.Node == rt.node {
+			if q, ok := rt.Lookup(to); ok {
+				_ = q.ResolveConflict(e.msg.(resolveMsg).state)
+			}
+		}
+		// A conflict state for a process that moved away is dropped: the
+		// registry resolves the name again where it now runs.
+	}
+	// kindTimer, kindStop: this incarnation's own; dropped.
+}
+
+// callAsync calls ref, on this node or another, and hands the outcome to
+// done.
+func (rt *Runtime) callAsync(ctx context.Context, ref Ref, msg any, done func(any, error)) error {
+	if ref.Node != rt.node && rt.remote != nil {
+		return rt.remote.CallAsync(ctx, ref, msg, done)
+	}
+	p, err := rt.lookup(ref)
+	if err != nil {
+		return err
+	}
+	return p.CallAsync(ctx, msg, done)
+}
+
+// handleHandoff runs the BeginHandoff hook; it reports whether the process
+// must pause.
+func (p *Process) handleHandoff(h *handoffMsg) (pause bool, perr *PanicError) {
+	if err := h.ctx.Err(); err != nil {
+		h.done(Handoff{}, fmt.Errorf("handoff %s: %w", p, err))
+		return false, nil
+	}
+	ans := Handoff{Action: HandoffRestart}
+	if hf, ok := p.behavior.(Handoffer); ok {
+		if perr := p.protect(func() { ans = hf.BeginHandoff(h.ctx, Self{p}) }); perr != nil {
+			h.done(Handoff{}, perr)
+			return false, perr
+		}
+	}
+	switch ans.Action {
+	case HandoffRestart, HandoffMove, HandoffStay:
+	default:
+		h.done(Handoff{}, fmt.Errorf("handoff %s: %w: action %v", p, ErrInvalid, ans.Action))
+		return false, nil
+	}
+	if ans.Action == HandoffRestart {
+		ans.State = nil
+	}
+	if ans.Action == HandoffStay {
+		h.done(ans, nil)
+		return false, nil
+	}
+	// The caller learns the answer once the pause has taken effect (see
+	// run), so that it may Forward at once.
+	p.pending = func() { h.done(ans, nil) }
+	return true, nil
+}

@@ -1,0 +1,289 @@
+package process_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/shoalhq/shoal/process"
+	"github.com/shoalhq/shoal/process/processtest"
+)
+
+// tally counts casts (ints), answers calls with its log, and hands its log
+// over on handoff.
+type tally struct {
+	mu       sync.Mutex
+	log      []int
+	action   process.HandoffAction
+	resolved []any
+	ended    bool
+	term     error
+}
+
+// arm asks a tally to set a timer delivering v after d.
+type arm struct {
+	d time.Duration
+	v int
+}
+
+func (c *tally) HandleCall(_ context.Context, self process.Self, msg any) (any, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if msg == "log" {
+		return slices.Clone(c.log), nil
+	}
+	if a, ok := msg.(arm); ok {
+		return self.SendAfter(a.d, a.v), nil
+	}
+	c.log = append(c.log, msg.(int))
+	return len(c.log), nil
+}
+
+func (c *tally) HandleCast(_ context.Context, _ process.Self, msg any) {
+	c.mu.Lock()
+	c.log = append(c.log, msg.(int))
+	c.mu.Unlock()
+}
+
+func (c *tally) HandleInfo(_ context.Context, _ process.Self, msg any) {
+	c.mu.Lock()
+	c.log = append(c.log, -msg.(int))
+	c.mu.Unlock()
+}
+
+func (c *tally) BeginHandoff(context.Context, process.Self) process.Handoff {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return process.Handoff{Action: c.action, State: slices.Clone(c.log)}
+}
+
+func (c *tally) EndHandoff(_ context.Context, _ process.Self, state any) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.log = append(state.([]int), c.log...)
+	c.ended = true
+	return nil
+}
+
+func (c *tally) ResolveConflict(_ context.Context, _ process.Self, state any) {
+	c.mu.Lock()
+	c.resolved = append(c.resolved, state)
+	c.mu.Unlock()
+}
+
+func (c *tally) Terminate(_ context.Context, _ process.Self, reason error) {
+	c.mu.Lock()
+	c.term = reason
+	c.mu.Unlock()
+}
+
+// beginHandoff asks p to hand off and waits for its answer.
+func beginHandoff(t *testing.T, p *process.Process) process.Handoff {
+	t.Helper()
+	type answer struct {
+		h   process.Handoff
+		err error
+	}
+	ch := make(chan answer, 1)
+	if err := p.BeginHandoff(context.Background(), func(h process.Handoff, err error) { ch <- answer{h, err} }); err != nil {
+		t.Fatalf("begin handoff: %v", err)
+	}
+	select {
+	case a := <-ch:
+		if a.err != nil {
+			t.Fatalf("begin handoff: %v", a.err)
+		}
+		return a.h
+	case <-time.After(10 * time.Second):
+		t.Fatal("begin handoff: no answer")
+	}
+	return process.Handoff{}
+}
+
+func callLog(t *testing.T, p *process.Process) []int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	v, err := p.Call(ctx, "log")
+	if err != nil {
+		t.Fatalf("call log: %v", err)
+	}
+	return v.([]int)
+}
+
+func TestHandoffMovesStateAndBacklogInOrder(t *testing.T) {
+	rt := newRuntime(t, process.DefaultConfig())
+	old := start(t, rt, &tally{action: process.HandoffMove}, "counter")
+	for i := 1; i <= 3; i++ {
+		_ = old.Cast(i)
+	}
+	h := beginHandoff(t, old)
+	if h.Action != process.HandoffMove || !slices.Equal(h.State.([]int), []int{1, 2, 3}) {
+		t.Fatalf("handoff answer = %+v, want move with [1 2 3]", h)
+	}
+	if !old.Alive() {
+		t.Fatal("paused process reports not alive")
+	}
+	// Sent during the pause: must wait, then reach the new incarnation.
+	_ = old.Cast(4)
+	_ = old.Send(5)
+	var callRes any
+	callDone := make(chan struct{})
+	go func() {
+		defer close(callDone)
+		callRes, _ = old.Call(context.Background(), 6)
+	}()
+	eventually(t, 5*time.Second, "call queued in the pause", func() bool { return old.MailboxLen() == 3 })
+
+	next := &tally{}
+	np, err := rt.Start(context.Background(), next, process.SpawnOptions{Name: "counter", HandedOff: &h})
+	if err != nil {
+		t.Fatalf("start new incarnation: %v", err)
+	}
+	if !next.ended {
+		t.Fatal("EndHandoff not called")
+	}
+	if err := old.Forward(np.Ref(), nil); err != nil {
+		t.Fatalf("forward: %v", err)
+	}
+	<-callDone
+	if callRes != 6 {
+		t.Fatalf("call forwarded during the pause = %v, want 6 (the 6th entry)", callRes)
+	}
+	_ = old.Cast(7) // after the move: forwarded too
+	if got, want := callLog(t, old), []int{1, 2, 3, 4, -5, 6, 7}; !slices.Equal(got, want) {
+		t.Fatalf("log via the old handle = %v, want %v", got, want)
+	}
+	select {
+	case <-old.Done():
+	default:
+		t.Fatal("old incarnation's Done not closed")
+	}
+	if !errors.Is(old.Err(), process.ErrMoved) || old.Alive() {
+		t.Fatalf("old incarnation: err %v alive %v, want ErrMoved, not alive", old.Err(), old.Alive())
+	}
+	if rt.Len() != 1 {
+		t.Fatalf("runtime counts %d processes, want 1", rt.Len())
+	}
+	if p, ok := rt.Lookup(old.Ref()); !ok || p != old {
+		t.Fatal("old ref no longer routes to the forwarder")
+	}
+	if err := old.ResumeHandoff(); !errors.Is(err, process.ErrNotPaused) {
+		t.Fatalf("resume after forward: %v, want ErrNotPaused", err)
+	}
+}
+
+func TestHandoffResumeKeepsStateAndTimers(t *testing.T) {
+	clock := &processtest.FakeClock{}
+	cfg := process.DefaultConfig()
+	cfg.Clock = clock
+	rt := newRuntime(t, cfg)
+	c := &tally{action: process.HandoffMove}
+	p := start(t, rt, c, "counter")
+	_ = p.Cast(1)
+	if _, err := p.Call(context.Background(), arm{time.Second, 2}); err != nil {
+		t.Fatal(err)
+	}
+	beginHandoff(t, p)
+	_ = p.Cast(3)
+	clock.Last().Fire() // the timer fires during the pause: it waits
+	if err := p.ResumeHandoff(); err != nil {
+		t.Fatalf("resume: %v", err)
+	}
+	if got, want := callLog(t, p), []int{1, 3, -2}; !slices.Equal(got, want) {
+		t.Fatalf("log after resume = %v, want %v", got, want)
+	}
+}
+
+func TestHandoffStayAndRestart(t *testing.T) {
+	rt := newRuntime(t, process.DefaultConfig())
+	stay := start(t, rt, &tally{action: process.HandoffStay}, "stay")
+	if h := beginHandoff(t, stay); h.Action != process.HandoffStay {
+		t.Fatalf("answer %v, want stay", h.Action)
+	}
+	_ = stay.Cast(1)
+	if got := callLog(t, stay); !slices.Equal(got, []int{1}) {
+		t.Fatalf("stayed process log %v", got)
+	}
+	plain := start(t, rt, &recorder{}, "plain")
+	h := beginHandoff(t, plain)
+	if h.Action != process.HandoffRestart || h.State != nil {
+		t.Fatalf("process without hook answered %+v, want restart without state", h)
+	}
+	if err := plain.Forward(stay.Ref(), nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestConflictLoserForwardsToWinner(t *testing.T) {
+	rt := newRuntime(t, process.DefaultConfig())
+	winner := &tally{}
+	wp := start(t, rt, winner, "w")
+	loser := &tally{action: process.HandoffMove}
+	lp := start(t, rt, loser, "l")
+	_ = lp.Cast(9)
+	h := beginHandoff(t, lp)
+	if err := wp.ResolveConflict(h.State); err != nil {
+		t.Fatal(err)
+	}
+	if err := lp.Forward(wp.Ref(), errConflictForTest); err != nil {
+		t.Fatal(err)
+	}
+	_ = lp.Cast(10)
+	if got := callLog(t, lp); !slices.Equal(got, []int{10}) {
+		t.Fatalf("winner log via loser = %v, want [10]", got)
+	}
+	winner.mu.Lock()
+	resolved := slices.Clone(winner.resolved)
+	winner.mu.Unlock()
+	if len(resolved) != 1 || !slices.Equal(resolved[0].([]int), []int{9}) {
+		t.Fatalf("winner resolved %v, want [[9]]", resolved)
+	}
+	loser.mu.Lock()
+	term := loser.term
+	loser.mu.Unlock()
+	if !errors.Is(term, errConflictForTest) || !errors.Is(lp.Err(), errConflictForTest) {
+		t.Fatalf("loser terminated with %v, err %v", term, lp.Err())
+	}
+}
+
+var errConflictForTest = errors.New("lost the name")
+
+type handoffPanics struct{ recorder }
+
+func (*handoffPanics) BeginHandoff(context.Context, process.Self) process.Handoff { panic("no") }
+
+func TestHandoffPanicAndStopWhilePaused(t *testing.T) {
+	rt := newRuntime(t, process.DefaultConfig())
+	p := start(t, rt, &handoffPanics{}, "panics")
+	ch := make(chan error, 1)
+	_ = p.BeginHandoff(context.Background(), func(_ process.Handoff, err error) { ch <- err })
+	var perr *process.PanicError
+	if err := <-ch; !errors.As(err, &perr) {
+		t.Fatalf("handoff of a panicking hook: %v, want a PanicError", err)
+	}
+	<-p.Done()
+
+	// A stop sent during the pause waits; after a resume it runs.
+	q := start(t, rt, &tally{action: process.HandoffMove}, "q")
+	beginHandoff(t, q)
+	stopped := make(chan error, 1)
+	go func() { stopped <- q.Stop(context.Background(), nil) }()
+	eventually(t, 5*time.Second, "stop queued", func() bool { return q.MailboxLen() == 1 })
+	if err := q.ResumeHandoff(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-stopped; err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+
+	// A handoff asked of a process that stops first fails cleanly.
+	r := start(t, rt, &tally{action: process.HandoffMove}, "r")
+	_ = r.Stop(context.Background(), nil)
+	if err := r.BeginHandoff(context.Background(), func(process.Handoff, error) {}); !errors.Is(err, process.ErrNoProcess) {
+		t.Fatalf("handoff of a stopped process: %v, want ErrNoProcess", err)
+	}
+}
