@@ -12,11 +12,11 @@ import (
 type status uint8
 
 const (
-	stIdle   status = iota // no activation; mailbox empty
-	stActive               // an activation runs or is about to (or Init runs)
-	stPaused               // handing off: holds its activation; messages wait
-	stForwarding           // handed off: messages go to the new incarnation
-	stDead                 // exited; sends fail
+	stIdle       status = iota // no activation; mailbox empty
+	stActive                   // an activation runs or is about to (or Init runs)
+	stPaused                   // handing off: holds its activation; messages wait
+	stForwarding               // handed off: messages go to the new incarnation
+	stDead                     // exited; sends fail
 )
 
 type msgKind uint8
