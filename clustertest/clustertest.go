@@ -6,6 +6,7 @@ package clustertest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -61,11 +62,6 @@ func Start(t testing.TB, name, join string, o Options) *Node {
 	if o.Codec != nil {
 		cdc = o.Codec(t)
 	}
-	if o.Registry {
-		if err := registry.RegisterTypes(cdc); err != nil {
-			t.Fatal(err)
-		}
-	}
 	rem, err := remote.New(remote.Config{Node: name, Codec: cdc})
 	if err != nil {
 		t.Fatal(err)
@@ -96,6 +92,7 @@ func Start(t testing.TB, name, join string, o Options) *Node {
 	if o.Registry {
 		rc := registry.DefaultConfig()
 		rc.Cluster = cl
+		rc.Codec = cdc
 		if n.Registry, err = registry.New(rc, rt); err != nil {
 			t.Fatal(err)
 		}
@@ -121,6 +118,26 @@ func StartCluster(t testing.TB, size int, o Options) []*Node {
 		return true
 	})
 	return nodes
+}
+
+// Stop stops the node gracefully, as on SIGTERM: the registry (if any)
+// hands every process off, then the node leaves the cluster and stops.
+// Idempotent; the error is the drain's or the leave's.
+func (n *Node) Stop(ctx context.Context) error {
+	if n.stopped {
+		return nil
+	}
+	var errs []error
+	if n.Registry != nil {
+		if err := n.Registry.Drain(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := n.Cluster.Leave(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	n.Kill()
+	return errors.Join(errs...)
 }
 
 // Kill stops the node without leaving the cluster: the others see a crash.

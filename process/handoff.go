@@ -96,8 +96,9 @@ var (
 const ForwardFor = time.Minute
 
 type handoffMsg struct {
-	ctx  context.Context
-	done func(Handoff, error)
+	ctx     context.Context
+	mayStay bool
+	done    func(Handoff, error)
 }
 
 type resolveMsg struct{ state any }
@@ -106,14 +107,15 @@ type resolveMsg struct{ state any }
 // moves to another node (its Handoffer hook; Restart if it has none). done
 // receives the answer, from the process's goroutine; it must not block.
 // Unless the answer is Stay (or an error), the process is then paused and
-// the caller must end the pause with Forward or ResumeHandoff. If ctx ends
+// the caller must end the pause with Forward or ResumeHandoff. If mayStay
+// is false (the node is leaving), Stay counts as Restart. If ctx ends
 // before the process reaches the request, done gets ctx's error and
 // nothing changes.
-func (p *Process) BeginHandoff(ctx context.Context, done func(Handoff, error)) error {
+func (p *Process) BeginHandoff(ctx context.Context, mayStay bool, done func(Handoff, error)) error {
 	if done == nil {
 		return fmt.Errorf("handoff %s: %w: nil done", p, ErrInvalid)
 	}
-	if err := p.enqueue(envelope{kind: kindHandoff, msg: &handoffMsg{ctx: ctx, done: done}}); err != nil {
+	if err := p.enqueue(envelope{kind: kindHandoff, msg: &handoffMsg{ctx: ctx, mayStay: mayStay, done: done}}); err != nil {
 		return fmt.Errorf("handoff %s: %w", p, err)
 	}
 	return nil
@@ -212,7 +214,13 @@ func (p *Process) forwardLocked(e envelope) {
 			c.reply(result{err: fmt.Errorf("call %s: %w", p, err)})
 			return
 		}
-		if err := rt.callAsync(c.ctx, to, e.msg, func(v any, err error) { c.reply(result{val: v, err: err}) }); err != nil {
+		rt.forwarding.Add(1)
+		err := rt.callAsync(c.ctx, to, e.msg, func(v any, err error) {
+			rt.forwarding.Add(-1)
+			c.reply(result{val: v, err: err})
+		})
+		if err != nil {
+			rt.forwarding.Add(-1)
 			c.reply(result{err: fmt.Errorf("call %s (moved to %s): %w", p, to, err)})
 		}
 	case kindHandoff:
@@ -229,6 +237,10 @@ func (p *Process) forwardLocked(e envelope) {
 	}
 	// kindTimer, kindStop: this incarnation's own; dropped.
 }
+
+// Forwarding returns the number of calls that reached handed-off processes
+// here and wait for their new incarnations' replies.
+func (rt *Runtime) Forwarding() int { return int(rt.forwarding.Load()) }
 
 // callAsync calls ref, on this node or another, and hands the outcome to
 // done.
@@ -262,6 +274,9 @@ func (p *Process) handleHandoff(h *handoffMsg) (pause bool, perr *PanicError) {
 	default:
 		h.done(Handoff{}, fmt.Errorf("handoff %s: %w: action %v", p, ErrInvalid, ans.Action))
 		return false, nil
+	}
+	if ans.Action == HandoffStay && !h.mayStay {
+		ans.Action = HandoffRestart
 	}
 	if ans.Action == HandoffRestart {
 		ans.State = nil

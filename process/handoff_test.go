@@ -88,7 +88,7 @@ func beginHandoff(t *testing.T, p *process.Process) process.Handoff {
 		err error
 	}
 	ch := make(chan answer, 1)
-	if err := p.BeginHandoff(context.Background(), func(h process.Handoff, err error) { ch <- answer{h, err} }); err != nil {
+	if err := p.BeginHandoff(context.Background(), true, func(h process.Handoff, err error) { ch <- answer{h, err} }); err != nil {
 		t.Fatalf("begin handoff: %v", err)
 	}
 	select {
@@ -260,7 +260,7 @@ func TestHandoffPanicAndStopWhilePaused(t *testing.T) {
 	rt := newRuntime(t, process.DefaultConfig())
 	p := start(t, rt, &handoffPanics{}, "panics")
 	ch := make(chan error, 1)
-	_ = p.BeginHandoff(context.Background(), func(_ process.Handoff, err error) { ch <- err })
+	_ = p.BeginHandoff(context.Background(), true, func(_ process.Handoff, err error) { ch <- err })
 	var perr *process.PanicError
 	if err := <-ch; !errors.As(err, &perr) {
 		t.Fatalf("handoff of a panicking hook: %v, want a PanicError", err)
@@ -283,7 +283,7 @@ func TestHandoffPanicAndStopWhilePaused(t *testing.T) {
 	// A handoff asked of a process that stops first fails cleanly.
 	r := start(t, rt, &tally{action: process.HandoffMove}, "r")
 	_ = r.Stop(context.Background(), nil)
-	if err := r.BeginHandoff(context.Background(), func(process.Handoff, error) {}); !errors.Is(err, process.ErrNoProcess) {
+	if err := r.BeginHandoff(context.Background(), true, func(process.Handoff, error) {}); !errors.Is(err, process.ErrNoProcess) {
 		t.Fatalf("handoff of a stopped process: %v, want ErrNoProcess", err)
 	}
 }

@@ -114,9 +114,12 @@ type Runtime struct {
 	nextID  atomic.Uint64
 	timerID atomic.Uint64
 	count   atomic.Int64
-	closed  atomic.Bool
-	active  sync.WaitGroup // running activations
-	shards  [shardCount]tableShard
+	// forwarding counts calls forwarded by handed-off processes and not
+	// yet answered.
+	forwarding atomic.Int64
+	closed     atomic.Bool
+	active     sync.WaitGroup // running activations
+	shards     [shardCount]tableShard
 
 	shutdownOnce sync.Once
 	shutdownDone chan struct{}

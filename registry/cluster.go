@@ -63,13 +63,17 @@ type Record struct {
 	Args    []byte
 	Groups  []string
 	Version uint64
+	// Prev is the incarnation this one replaced by a handoff (zero if
+	// none): where a node still holds Prev, this record replaces it
+	// without a conflict.
+	Prev process.Ref
 }
 
 func (rec Record) ref() process.Ref { return process.Ref{Node: rec.Node, ID: rec.ID} }
 
 func recordOf(name string, e *entry) Record {
 	return Record{Name: name, Node: e.ref.Node, ID: e.ref.ID, Kind: e.spec.Kind, Args: e.spec.Args,
-		Groups: slices.Clone(e.groups), Version: e.version}
+		Groups: slices.Clone(e.groups), Version: e.version, Prev: e.prev}
 }
 
 // Op is one change in an update: a registration added or changed, or
@@ -77,6 +81,9 @@ func recordOf(name string, e *entry) Record {
 type Op struct {
 	Record  Record
 	Removed bool
+	// MovedTo, if not zero, says the process in Record was handed off to
+	// this new incarnation.
+	MovedTo process.Ref
 }
 
 // Wire messages between registry endpoints.
@@ -102,6 +109,12 @@ type (
 		Records []Record
 		Reply   bool
 	}
+	// msgBarrier is answered once everything sent before it on the same
+	// link has been applied.
+	msgBarrier struct{}
+	// msgLeaving tells the other nodes that From is draining: place
+	// nothing on it any more.
+	msgLeaving struct{ From string }
 )
 
 // RegisterTypes registers the registry's wire types in c. Call it on every
@@ -114,6 +127,12 @@ func RegisterTypes(c *codec.Codec) error {
 		"shoal.registry.group":      msgGroup{},
 		"shoal.registry.update":     msgUpdate{},
 		"shoal.registry.sync":       msgSync{},
+		"shoal.registry.leaving":    msgLeaving{},
+		"shoal.registry.barrier":    msgBarrier{},
+		"shoal.registry.handoff":    msgHandoff{},
+		"shoal.registry.handed":     msgHandoffReply{},
+		"shoal.registry.handoffend": msgHandoffDone{},
+		"shoal.registry.resolve":    msgResolve{},
 	} {
 		if err := c.Register(name, v); err != nil {
 			return err
@@ -122,20 +141,38 @@ func RegisterTypes(c *codec.Codec) error {
 	return nil
 }
 
+// registerTypesOnce registers the registry's types in c unless they are
+// there already.
+func registerTypesOnce(c *codec.Codec) error {
+	if _, ok := c.Name(Record{}); ok {
+		return nil
+	}
+	return RegisterTypes(c)
+}
+
 type clusterState struct {
 	r        *Registry
 	self     string
 	m        Membership
+	codec    *codec.Codec
 	strategy placement.Strategy
 	table    atomic.Pointer[tableBox]
-	sub      *cluster.Subscription
-	ctx      context.Context
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
+	draining atomic.Bool
 
-	outMu sync.Mutex
-	out   []Op
-	wake  chan struct{}
+	leavingMu sync.Mutex
+	leaving   map[string]bool // other nodes draining: placed on no more
+
+	balanceWake chan struct{}
+	incoming    incomingHandoffs
+	sub         *cluster.Subscription
+	ctx         context.Context
+	cancel      context.CancelFunc
+	wg          sync.WaitGroup
+
+	outMu   sync.Mutex
+	out     []Op
+	sending bool // flush is sending what it took from out
+	wake    chan struct{}
 }
 
 type tableBox struct {
@@ -149,10 +186,21 @@ func (r *Registry) startCluster(cfg Config) error {
 		self:     cfg.Cluster.Name(),
 		m:        cfg.Cluster,
 		strategy: cfg.Placement,
+		codec:    cfg.Codec,
 		wake:     make(chan struct{}, 1),
+		leaving:  make(map[string]bool),
+
+		balanceWake: make(chan struct{}, 1),
 	}
+	cs.incoming.m = make(map[string]*incoming)
 	if cs.self != r.rt.Node() {
 		return fmt.Errorf("new registry: cluster node %q is not the runtime's node %q", cs.self, r.rt.Node())
+	}
+	if cs.codec == nil {
+		return fmt.Errorf("new registry: a cluster-wide registry needs Config.Codec (the remote's codec)")
+	}
+	if err := registerTypesOnce(cs.codec); err != nil {
+		return fmt.Errorf("new registry: register wire types: %w", err)
 	}
 	if cs.strategy == nil {
 		cs.strategy = placement.Rendezvous{}
@@ -164,9 +212,10 @@ func (r *Registry) startCluster(cfg Config) error {
 	r.cl = cs
 	cs.sub = cs.m.Subscribe()
 	cs.refreshTable()
-	cs.wg.Add(2)
+	cs.wg.Add(3)
 	go cs.watch()
 	go cs.flush()
+	go cs.balance()
 	for _, n := range cs.m.Nodes() {
 		cs.sendSync(n, true)
 	}
@@ -182,13 +231,47 @@ func (r *Registry) Close() error {
 	r.cl.cancel()
 	r.cl.sub.Close()
 	r.cl.wg.Wait()
+	r.cl.incoming.stop()
 	return nil
 }
 
+// refreshTable recomputes placement over the live members, leaving out
+// those draining (this node included), and wakes the balancer.
 func (cs *clusterState) refreshTable() {
-	members := append(cs.m.Nodes(), cs.self)
+	cs.leavingMu.Lock()
+	var members []string
+	for _, n := range cs.m.Nodes() {
+		if !cs.leaving[n] {
+			members = append(members, n)
+		}
+	}
+	cs.leavingMu.Unlock()
+	if !cs.draining.Load() {
+		members = append(members, cs.self)
+	}
 	t, err := cs.strategy.Table(members)
 	cs.table.Store(&tableBox{t: t, err: err})
+	// A process that chose to stay did so under the old placement.
+	for i := range cs.r.shards {
+		sh := &cs.r.shards[i]
+		sh.mu.Lock()
+		for _, e := range sh.entries {
+			e.stays = false
+		}
+		sh.mu.Unlock()
+	}
+	cs.wakeBalancer()
+}
+
+// setLeaving records whether node is draining.
+func (cs *clusterState) setLeaving(node string, leaving bool) {
+	cs.leavingMu.Lock()
+	if leaving {
+		cs.leaving[node] = true
+	} else {
+		delete(cs.leaving, node)
+	}
+	cs.leavingMu.Unlock()
 }
 
 // owner returns the node that should run name.
@@ -209,10 +292,16 @@ func (cs *clusterState) watch() {
 	for ev := range cs.sub.Events() {
 		switch ev.Type {
 		case cluster.EventUp:
+			cs.setLeaving(ev.Member.Name, false) // a new incarnation
 			cs.refreshTable()
 			cs.sendSync(ev.Member.Name, true)
+			if cs.draining.Load() {
+				cs.r.rt.Cast(endpointRef(ev.Member.Name), msgLeaving{From: cs.self})
+			}
 		case cluster.EventDown, cluster.EventLeft:
+			cs.setLeaving(ev.Member.Name, false)
 			cs.refreshTable()
+			cs.incoming.nodeGone(cs, ev.Member.Name)
 			cs.nodeGone(ev.Member.Name)
 		}
 	}
@@ -250,7 +339,7 @@ func (cs *clusterState) nodeGone(node string) {
 		wg.Go(func() {
 			for rec := range next {
 				ctx, cancel := context.WithTimeout(cs.ctx, 30*time.Second)
-				_, _, err := r.registerLocal(ctx, rec.Name, process.Spec{Kind: rec.Kind, Args: rec.Args}, rec.Groups)
+				_, _, err := r.registerLocal(ctx, rec.Name, process.Spec{Kind: rec.Kind, Args: rec.Args}, rec.Groups, rec.ref())
 				cancel()
 				if err != nil && cs.ctx.Err() == nil {
 					r.log.Error("could not restart process", "name", rec.Name, "err", err)
@@ -267,8 +356,13 @@ func (cs *clusterState) nodeGone(node string) {
 
 // announce queues a change of a local registration for every other node.
 func (cs *clusterState) announce(rec Record, removed bool) {
+	cs.announceOp(Op{Record: rec, Removed: removed})
+}
+
+// announceOp queues one change for every other node.
+func (cs *clusterState) announceOp(op Op) {
 	cs.outMu.Lock()
-	cs.out = append(cs.out, Op{Record: rec, Removed: removed})
+	cs.out = append(cs.out, op)
 	cs.outMu.Unlock()
 	select {
 	case cs.wake <- struct{}{}:
@@ -289,6 +383,7 @@ func (cs *clusterState) flush() {
 			cs.outMu.Lock()
 			ops := cs.out
 			cs.out = nil
+			cs.sending = len(ops) > 0
 			cs.outMu.Unlock()
 			if len(ops) == 0 {
 				break
@@ -365,13 +460,19 @@ func (cs *clusterState) apply(rec Record) {
 		}
 		sh.mu.Unlock()
 		return
+	case e.proc == nil && !rec.Prev.IsZero() && e.ref == rec.Prev:
+		// The handed-off successor of what we hold: no conflict.
+		e.ref, e.spec, e.version = rec.ref(), process.Spec{Kind: rec.Kind, Args: rec.Args}, rec.Version
+		r.setGroupsLocked(rec.Name, e, rec.Groups)
+		sh.mu.Unlock()
+		return
 	}
 	// Two processes for one name.
 	if winner(e.ref.Node, rec.Node) == e.ref.Node {
 		local := e.proc != nil
 		sh.mu.Unlock()
 		if local { // make sure the other node learns it lost
-			cs.r.rt.Cast(endpointRef(rec.Node), msgUpdate{From: cs.self, Ops: []Op{{Record: recordOfLocked(rec.Name, sh)}}})
+			_ = cs.r.rt.Cast(endpointRef(rec.Node), msgUpdate{From: cs.self, Ops: []Op{{Record: recordOfLocked(rec.Name, sh)}}})
 		}
 		return
 	}
@@ -383,16 +484,23 @@ func (cs *clusterState) apply(rec Record) {
 	r.setGroupsLocked(rec.Name, ne, rec.Groups)
 	sh.mu.Unlock()
 	if loser != nil {
-		r.log.Warn("name registered on two nodes; stopping this copy", "name", rec.Name, "winner", rec.Node)
+		r.log.Warn("name registered on two nodes; this copy lost", "name", rec.Name, "winner", rec.Node)
 		cs.announce(lost, true)
-		cs.wg.Add(1)
-		go func() {
-			defer cs.wg.Done()
-			ctx, cancel := context.WithTimeout(cs.ctx, 30*time.Second)
-			defer cancel()
-			_ = loser.Stop(ctx, ErrConflict)
-		}()
+		cs.loseConflict(rec.Name, loser, rec.ref())
 	}
+}
+
+// moved applies another node's report that one of its processes was
+// handed off to a new incarnation.
+func (cs *clusterState) moved(rec Record, to process.Ref) {
+	r := cs.r
+	sh := r.shard(rec.Name)
+	sh.mu.Lock()
+	if e, ok := sh.entries[rec.Name]; ok && e.started() && e.proc == nil && e.ref == rec.ref() {
+		e.ref = to
+		e.version = 0 // the new incarnation's own updates win
+	}
+	sh.mu.Unlock()
 }
 
 // recordOfLocked returns the current record of name; sh must be the name's
@@ -452,7 +560,7 @@ func (r *Registry) registerCluster(ctx context.Context, name string, spec proces
 			return process.Ref{}, fmt.Errorf("register %q: %w", name, err)
 		}
 		if owner == cs.self {
-			ref, _, err := r.registerLocal(ctx, name, spec, nil)
+			ref, _, err := r.registerLocal(ctx, name, spec, nil, process.Ref{})
 			return ref, err
 		}
 		v, err := r.rt.Call(ctx, endpointRef(owner), msgRegister{Name: name, Kind: spec.Kind, Args: spec.Args})
@@ -536,12 +644,27 @@ func (ep *endpoint) HandleCall(ctx context.Context, _ process.Self, msg any) (an
 	r := ep.cs.r
 	switch m := msg.(type) {
 	case msgRegister:
-		_, _, err := r.registerLocal(ctx, m.Name, process.Spec{Kind: m.Kind, Args: m.Args}, nil)
+		if ep.cs.draining.Load() { // place it where it will stay
+			ref, err := r.registerCluster(ctx, m.Name, process.Spec{Kind: m.Kind, Args: m.Args})
+			if err != nil {
+				return nil, err
+			}
+			rec := recordOfLocked(m.Name, r.shard(m.Name))
+			if rec.Name == "" || rec.ref() != ref {
+				return nil, fmt.Errorf("register %q: placed on %s, not yet known here", m.Name, ref.Node)
+			}
+			return rec, nil
+		}
+		_, _, err := r.registerLocal(ctx, m.Name, process.Spec{Kind: m.Kind, Args: m.Args}, nil, process.Ref{})
 		if err != nil {
 			return nil, err
 		}
 		sh := r.shard(m.Name)
 		return recordOfLocked(m.Name, sh), nil
+	case msgHandoff:
+		return ep.cs.acceptHandoff(ctx, m), nil
+	case msgBarrier:
+		return true, nil
 	case msgUnregister:
 		t, err := r.resolve(ctx, m.Name)
 		if err != nil || t.proc == nil || t.ref.ID != m.ID {
@@ -568,9 +691,12 @@ func (ep *endpoint) HandleCast(_ context.Context, _ process.Self, msg any) {
 			if op.Record.Node != m.From {
 				continue // a node speaks only for its own processes
 			}
-			if op.Removed {
+			switch {
+			case !op.MovedTo.IsZero():
+				cs.moved(op.Record, op.MovedTo)
+			case op.Removed:
 				cs.remove(op.Record)
-			} else {
+			default:
 				cs.apply(op.Record)
 			}
 		}
@@ -579,6 +705,13 @@ func (ep *endpoint) HandleCast(_ context.Context, _ process.Self, msg any) {
 		if m.Reply {
 			cs.sendSync(m.From, false)
 		}
+	case msgLeaving:
+		cs.setLeaving(m.From, true)
+		cs.refreshTable()
+	case msgHandoffDone:
+		cs.incoming.finish(cs, m.From, m.Names)
+	case msgResolve:
+		cs.resolveHere(m)
 	}
 }
 

@@ -35,6 +35,7 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/shoalhq/shoal/codec"
 	"github.com/shoalhq/shoal/placement"
 	"github.com/shoalhq/shoal/process"
 )
@@ -54,6 +55,10 @@ type Config struct {
 	// then have a process.Remote, and every node's codec must have the
 	// registry's types (RegisterTypes) and the processes' message types.
 	Cluster Membership
+	// Codec is the codec of the node's remote; a cluster-wide registry
+	// needs it to carry handed-off state, and adds its own wire types to
+	// it.
+	Codec *codec.Codec
 	// Placement picks a name's owner among the live members; nil means
 	// placement.Rendezvous.
 	Placement placement.Strategy
@@ -101,7 +106,10 @@ type entry struct {
 	spec    process.Spec
 	ready   chan struct{} // non-nil while the process is being created here
 	groups  []string
-	version uint64 // stamped by the node that runs the process
+	version uint64      // stamped by the node that runs the process
+	moving  bool        // local process being handed off: resolves to it still
+	stays   bool        // answered Stay under the current placement
+	prev    process.Ref // the incarnation this one replaced (handoff, restart)
 }
 
 // started reports whether the entry names a running (or exiting) process.
@@ -186,13 +194,14 @@ func (r *Registry) Register(ctx context.Context, name string, spec process.Spec)
 	if r.cl != nil {
 		return r.registerCluster(ctx, name, spec)
 	}
-	ref, _, err := r.registerLocal(ctx, name, spec, nil)
+	ref, _, err := r.registerLocal(ctx, name, spec, nil, process.Ref{})
 	return ref, err
 }
 
 // registerLocal creates the process on this node unless the name is
 // registered anywhere; created reports whether it did.
-func (r *Registry) registerLocal(ctx context.Context, name string, spec process.Spec, groups []string) (ref process.Ref, created bool, err error) {
+// prev, if not zero, is the incarnation of a dead node it replaces.
+func (r *Registry) registerLocal(ctx context.Context, name string, spec process.Spec, groups []string, prev process.Ref) (ref process.Ref, created bool, err error) {
 	sh := r.shard(name)
 	for {
 		sh.mu.Lock()
@@ -215,7 +224,7 @@ func (r *Registry) registerLocal(ctx context.Context, name string, spec process.
 				return process.Ref{}, false, fmt.Errorf("register %q: %w", name, ctx.Err())
 			}
 		}
-		e := &entry{spec: spec, ready: make(chan struct{})}
+		e := &entry{spec: spec, ready: make(chan struct{}), prev: prev}
 		sh.entries[name] = e
 		sh.mu.Unlock()
 
@@ -254,9 +263,13 @@ func (r *Registry) onExit(p *process.Process, _ error) {
 	sh := r.shard(name)
 	sh.mu.Lock()
 	e, ok := sh.entries[name]
-	if !ok || e.proc != p {
+	if !ok || e.proc != p || e.moving {
 		sh.mu.Unlock()
-		return
+		return // not ours any more, or handed off (the handoff updates it)
+	}
+	if !e.started() { // a handed-off incarnation that died at once
+		close(e.ready)
+		e.ready = nil
 	}
 	rec := recordOf(name, e)
 	r.deleteLocked(sh, name, e)
@@ -318,7 +331,9 @@ func (r *Registry) resolve(ctx context.Context, name string) (target, error) {
 		var ready <-chan struct{} = e.ready
 		if e.started() {
 			t := target{proc: e.proc, ref: e.ref}
-			if t.proc == nil || t.proc.Alive() {
+			if t.proc == nil || e.moving || t.proc.Alive() {
+				// A process being handed off takes messages (they go on
+				// to its new incarnation).
 				sh.mu.RUnlock()
 				return t, nil
 			}
@@ -388,6 +403,11 @@ func (r *Registry) Unregister(ctx context.Context, name string) error {
 	}
 	if err := t.proc.Stop(ctx, nil); err != nil {
 		return fmt.Errorf("unregister %q: %w", name, err)
+	}
+	if errors.Is(t.proc.Err(), process.ErrMoved) { // it moved meanwhile
+		if t2, err := r.resolve(ctx, name); err == nil && t2.proc == nil {
+			return r.unregisterRemote(ctx, name, t2.ref)
+		}
 	}
 	return nil
 }

@@ -53,6 +53,7 @@ func (s *sink) HandleCall(ctx context.Context, _ process.Self, msg any) (any, er
 		select {
 		case <-time.After(time.Duration(m.Millis) * time.Millisecond):
 		case <-ctx.Done():
+			return nil, ctx.Err()
 		}
 		return "done", nil
 	case boom:

@@ -1,0 +1,253 @@
+package registry_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/shoalhq/shoal/clustertest"
+	"github.com/shoalhq/shoal/process"
+)
+
+// mover is a counter that carries its count when handed off and adds a
+// losing copy's count when a conflict is resolved.
+type mover struct {
+	counter
+	resolved *atomic.Int64
+}
+
+func (m *mover) BeginHandoff(context.Context, process.Self) process.Handoff {
+	return process.Handoff{Action: process.HandoffMove, State: m.n}
+}
+
+func (m *mover) EndHandoff(_ context.Context, _ process.Self, state any) error {
+	n, ok := state.(int)
+	if !ok {
+		return fmt.Errorf("handed-off state is %T, want int", state)
+	}
+	m.n = n
+	return nil
+}
+
+func (m *mover) ResolveConflict(_ context.Context, _ process.Self, state any) {
+	m.resolved.Add(1)
+	if n, ok := state.(int); ok {
+		m.n += n
+	}
+}
+
+func moverOptions(resolved *atomic.Int64) clustertest.Options {
+	return clustertest.Options{Registry: true, Kinds: func() *process.Kinds {
+		k := process.NewKinds()
+		_ = k.Register("counter", func([]byte) (process.Behavior, error) { return &mover{resolved: resolved}, nil })
+		return k
+	}}
+}
+
+// registerAll registers names from random nodes, 8 at a time.
+func registerAll(t *testing.T, nodes []*cnode, names []string) time.Duration {
+	t.Helper()
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	var failed atomic.Value
+	start := time.Now()
+	for w := range 8 {
+		wg.Go(func() {
+			rnd := rand.New(rand.NewPCG(uint64(w), 1))
+			for i := w; i < len(names); i += 8 {
+				if _, err := nodes[rnd.IntN(len(nodes))].Registry.Register(ctx, names[i], process.Spec{Kind: "counter"}); err != nil {
+					failed.Store(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err, _ := failed.Load().(error); err != nil {
+		t.Fatal(err)
+	}
+	return time.Since(start)
+}
+
+// bumpAll increments every named counter once and records the count.
+func bumpAll(t *testing.T, via *cnode, names []string, counts map[string]int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	var failed atomic.Value
+	for w := range 8 {
+		wg.Go(func() {
+			for i := w; i < len(names); i += 8 {
+				v, err := via.Registry.Call(ctx, names[i], "inc")
+				if err != nil {
+					failed.Store(fmt.Errorf("inc %s: %w", names[i], err))
+					return
+				}
+				mu.Lock()
+				if v.(int) != counts[names[i]]+1 {
+					failed.Store(fmt.Errorf("%s counted %d after %d increments: its state was lost", names[i], v, counts[names[i]]+1))
+				}
+				counts[names[i]] = v.(int)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if err, _ := failed.Load().(error); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func placedOn(t *testing.T, via *cnode, names []string, node string) []string {
+	t.Helper()
+	var out []string
+	for _, name := range names {
+		if ref, err := via.Registry.Whereis(context.Background(), name); err == nil && ref.Node == node {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// TestClusterTopologyChanges is the acceptance run of the cluster-wide
+// registry: 10,000 processes on 3 nodes; a 4th joins (moved processes keep
+// their state); one is killed (its processes restart elsewhere within
+// 10 s); one stops gracefully while calls go on (all its processes move
+// with their state, no call hangs).
+func TestClusterTopologyChanges(t *testing.T) {
+	n := 10_000
+	if testing.Short() {
+		n = 1_000
+	}
+	var resolved atomic.Int64
+	opts := moverOptions(&resolved)
+	nodes := clustertest.StartCluster(t, 3, opts)
+	names := make([]string, n)
+	for i := range names {
+		names[i] = fmt.Sprintf("p-%d", i)
+	}
+	took := registerAll(t, nodes, names)
+	t.Logf("%d registrations from random nodes of 3 in %v", n, took.Round(time.Millisecond))
+	waitConverged(t, 30*time.Second, nodes, names)
+	counts := make(map[string]int, n)
+	bumpAll(t, nodes[0], names, counts)
+
+	// A 4th node joins: names it now owns move to it with their counts.
+	joined := time.Now()
+	fourth := clustertest.Start(t, "n3@127.0.0.1", nodes[0].Cluster.Address(), opts)
+	nodes = append(nodes, fourth)
+	waitConverged(t, 30*time.Second, nodes, names)
+	moved := placedOn(t, nodes[0], names, fourth.Name)
+	t.Logf("4th node joined: %d processes moved to it, converged in %v", len(moved), time.Since(joined).Round(time.Millisecond))
+	if len(moved) < n/8 {
+		t.Fatalf("only %d of %d processes moved to the new node", len(moved), n)
+	}
+	bumpAll(t, nodes[1], names, counts) // fails if any count restarted
+
+	// Hard kill: the victim's processes run again elsewhere within 10 s.
+	victim := nodes[1]
+	lost := placedOn(t, nodes[0], names, victim.Name)
+	killed := time.Now()
+	victim.Kill()
+	nodes = []*cnode{nodes[0], nodes[2], nodes[3]}
+	waitConverged(t, 10*time.Second, nodes, names)
+	t.Logf("killed a node: its %d processes running elsewhere after %v", len(lost), time.Since(killed).Round(time.Millisecond))
+	for _, name := range lost {
+		counts[name] = 0 // restarted from the spec: state gone with the node
+	}
+	bumpAll(t, nodes[0], names, counts)
+
+	// Graceful stop of a node while callers keep calling from the others.
+	leaver := nodes[2]
+	leaving := placedOn(t, nodes[0], names, leaver.Name)
+	stay := nodes[:2]
+	var (
+		mu       sync.Mutex
+		ok       = map[string]int{}
+		tried    = map[string]int{}
+		failures atomic.Int64
+		slowest  atomic.Int64
+		stop     = make(chan struct{})
+		wg       sync.WaitGroup
+	)
+	for w := range 8 {
+		wg.Go(func() {
+			rnd := rand.New(rand.NewPCG(uint64(w), 2))
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				name := leaving[rnd.IntN(len(leaving))]
+				ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+				began := time.Now()
+				_, err := stay[w%2].Registry.Call(ctx, name, "inc")
+				cancel()
+				el := time.Since(began)
+				for {
+					cur := slowest.Load()
+					if int64(el) <= cur || slowest.CompareAndSwap(cur, int64(el)) {
+						break
+					}
+				}
+				mu.Lock()
+				tried[name]++
+				if err == nil {
+					ok[name]++
+				} else if failures.Add(1) <= 3 {
+					t.Logf("call during the graceful stop failed: %v", err)
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	stopped := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	err := leaver.Stop(ctx)
+	cancel()
+	drained := time.Since(stopped)
+	close(stop)
+	wg.Wait()
+	if err != nil {
+		t.Fatalf("graceful stop: %v", err)
+	}
+	waitConverged(t, 10*time.Second, stay, names)
+	if el := time.Duration(slowest.Load()); el > 3*time.Second+time.Second {
+		t.Fatalf("a call took %v against a 3 s deadline", el)
+	}
+	t.Logf("graceful stop of a node with %d processes: drained in %v; %d calls during it, %d failed, slowest %v",
+		len(leaving), drained.Round(time.Millisecond), sum(tried), failures.Load(), time.Duration(slowest.Load()).Round(time.Millisecond))
+	// Every count survived the move: it is at least the successful
+	// increments, and at most the attempted ones.
+	for _, name := range leaving {
+		counts[name] += ok[name]
+	}
+	for i, name := range names {
+		v, err := stay[i%2].Registry.Call(context.Background(), name, "get")
+		if err != nil {
+			t.Fatal(err)
+		}
+		lo, hi := counts[name], counts[name]+tried[name]-ok[name]
+		if v.(int) < lo || v.(int) > hi {
+			t.Fatalf("%s counts %v after the graceful stop; want %d..%d (state lost or duplicated)", name, v, lo, hi)
+		}
+	}
+	if r := resolved.Load(); r != 0 {
+		t.Fatalf("%d conflicts resolved in a run without a netsplit", r)
+	}
+}
+
+func sum(m map[string]int) int {
+	s := 0
+	for _, v := range m {
+		s += v
+	}
+	return s
+}
