@@ -146,6 +146,10 @@ type Config struct {
 	OnLink func(*transport.Link)
 	// Logger receives cluster events; nil discards them.
 	Logger *slog.Logger
+	// Drop, if set, is asked before this node sends anything to a network
+	// address (gossip packets and streams, links); true drops it, as a cut
+	// network would. For netsplit tests: cut both sides' Drop to split.
+	Drop func(addr string) bool
 }
 
 // DefaultConfig returns defaults for a node named name with cookie c,
@@ -246,7 +250,7 @@ func New(cfg Config) (*Cluster, error) {
 		c.cfg.DeadRetention = 5 * time.Minute
 	}
 	var err error
-	c.tr, err = transport.New(transport.Config{Node: cfg.Name, Cookie: cfg.Cookie, Logger: c.log})
+	c.tr, err = transport.New(transport.Config{Node: cfg.Name, Cookie: cfg.Cookie, Logger: c.log, Drop: cfg.Drop})
 	if err != nil {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
@@ -292,6 +296,12 @@ func New(cfg Config) (*Cluster, error) {
 	mc.Delegate = &delegate{meta: meta, c: c}
 	mc.Events = &events{c: c}
 	mc.Logger = log.New(&logAdapter{c: c}, "", 0)
+	if cfg.Drop != nil {
+		if err := dropping(mc, cfg.Drop); err != nil {
+			c.links.Close()
+			return nil, fmt.Errorf("cluster: %w", err)
+		}
+	}
 	c.ml, err = memberlist.Create(mc)
 	if err != nil {
 		c.links.Close()

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -44,6 +45,7 @@ type Node struct {
 	Cluster  *cluster.Cluster
 	Registry *registry.Registry // nil unless Options.Registry
 	stopped  bool
+	cut      atomic.Pointer[map[string]bool] // addresses traffic to is dropped
 }
 
 // Start starts a node called name; join, if not empty, is the membership
@@ -76,13 +78,18 @@ func Start(t testing.TB, name, join string, o Options) *Node {
 	}
 	cfg := cluster.LoopbackConfig(name, c)
 	cfg.OnLink = rem.HandleLink
+	n := &Node{Name: name, Runtime: rt, Remote: rem}
+	cfg.Drop = func(addr string) bool {
+		cut := n.cut.Load()
+		return cut != nil && (*cut)[addr]
+	}
 	cl, err := cluster.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	rem.Attach(rt, cl)
 	rem.Follow(cl.Subscribe())
-	n := &Node{Name: name, Runtime: rt, Remote: rem, Cluster: cl}
+	n.Cluster = cl
 	t.Cleanup(n.Kill)
 	if join != "" {
 		if _, err := cl.Join(context.Background(), []string{join}); err != nil {
@@ -118,6 +125,43 @@ func StartCluster(t testing.TB, size int, o Options) []*Node {
 		return true
 	})
 	return nodes
+}
+
+// Partition cuts the network between the sides: from then on no node
+// sends anything (gossip, links) to a node on another side, as in a
+// netsplit. Each side goes on alone once it sees the others as failed.
+func Partition(sides ...[]*Node) {
+	for i, side := range sides {
+		cut := map[string]bool{}
+		for j, other := range sides {
+			if j == i {
+				continue
+			}
+			for _, o := range other {
+				cut[o.Cluster.Address()] = true
+				cut[o.Cluster.LinkAddr()] = true
+			}
+		}
+		for _, n := range side {
+			n.cut.Store(&cut)
+		}
+	}
+}
+
+// Heal restores the network between nodes and has each join the others,
+// as discovery would.
+func Heal(t testing.TB, nodes ...*Node) {
+	t.Helper()
+	var addrs []string
+	for _, n := range nodes {
+		n.cut.Store(nil)
+		addrs = append(addrs, n.Cluster.Address())
+	}
+	for _, n := range nodes {
+		if _, err := n.Cluster.Join(context.Background(), addrs); err != nil {
+			t.Logf("%s: rejoin after heal: %v", n.Name, err)
+		}
+	}
 }
 
 // Stop stops the node gracefully, as on SIGTERM: the registry (if any)

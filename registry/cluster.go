@@ -84,6 +84,8 @@ type Op struct {
 	// MovedTo, if not zero, says the process in Record was handed off to
 	// this new incarnation.
 	MovedTo process.Ref
+	// MovedVersion is the new incarnation's version.
+	MovedVersion uint64
 }
 
 // Wire messages between registry endpoints.
@@ -108,6 +110,9 @@ type (
 		From    string
 		Records []Record
 		Reply   bool
+		// At is the sender's version clock when it took the list: an
+		// entry stamped later is newer than the list.
+		At uint64
 	}
 	// msgBarrier is answered once everything sent before it on the same
 	// link has been applied.
@@ -162,6 +167,9 @@ type clusterState struct {
 	leavingMu sync.Mutex
 	leaving   map[string]bool // other nodes draining: placed on no more
 
+	orphanMu sync.Mutex
+	orphans  map[string]Record // of gone nodes, owned by another, not seen again
+
 	balanceWake chan struct{}
 	incoming    incomingHandoffs
 	sub         *cluster.Subscription
@@ -170,7 +178,7 @@ type clusterState struct {
 	wg          sync.WaitGroup
 
 	outMu   sync.Mutex
-	out     []Op
+	out     []outMsg
 	sending bool // flush is sending what it took from out
 	wake    chan struct{}
 }
@@ -189,6 +197,7 @@ func (r *Registry) startCluster(cfg Config) error {
 		codec:    cfg.Codec,
 		wake:     make(chan struct{}, 1),
 		leaving:  make(map[string]bool),
+		orphans:  make(map[string]Record),
 
 		balanceWake: make(chan struct{}, 1),
 	}
@@ -308,31 +317,43 @@ func (cs *clusterState) watch() {
 }
 
 // nodeGone drops node's registrations and restarts those this node now
-// owns.
+// owns. The others are kept as orphans until their restart is seen: if
+// their new owner goes away too before restarting them, the next owner
+// does.
 func (cs *clusterState) nodeGone(node string) {
 	r := cs.r
-	var orphans []Record
+	cs.orphanMu.Lock()
 	for i := range r.shards {
 		sh := &r.shards[i]
 		sh.mu.Lock()
 		for name, e := range sh.entries {
 			if e.started() && e.proc == nil && e.ref.Node == node {
-				orphans = append(orphans, recordOf(name, e))
+				cs.orphans[name] = recordOf(name, e)
 				r.deleteLocked(sh, name, e)
 			}
 		}
 		sh.mu.Unlock()
 	}
 	var mine []Record
-	for _, rec := range orphans {
-		if o, err := cs.owner(rec.Name); err == nil && o == cs.self {
+	for name, rec := range cs.orphans {
+		sh := r.shard(name)
+		sh.mu.RLock()
+		_, registered := sh.entries[name]
+		sh.mu.RUnlock()
+		if registered {
+			delete(cs.orphans, name) // restarted (or re-registered) already
+			continue
+		}
+		if o, err := cs.owner(name); err == nil && o == cs.self {
 			mine = append(mine, rec)
+			delete(cs.orphans, name)
 		}
 	}
+	cs.orphanMu.Unlock()
 	if len(mine) == 0 {
 		return
 	}
-	r.log.Info("restarting processes of a node that went away", "peer", node, "processes", len(mine))
+	r.log.Info("restarting processes of nodes that went away", "peer", node, "processes", len(mine))
 	next := make(chan Record)
 	var wg sync.WaitGroup
 	for range min(16, len(mine)) {
@@ -359,10 +380,18 @@ func (cs *clusterState) announce(rec Record, removed bool) {
 	cs.announceOp(Op{Record: rec, Removed: removed})
 }
 
+// outMsg is what this node sends about its own processes, in order: a
+// change for every node, or a full list for one.
+type outMsg struct {
+	op   Op
+	sync *msgSync
+	to   string // for a sync
+}
+
 // announceOp queues one change for every other node.
 func (cs *clusterState) announceOp(op Op) {
 	cs.outMu.Lock()
-	cs.out = append(cs.out, op)
+	cs.out = append(cs.out, outMsg{op: op})
 	cs.outMu.Unlock()
 	select {
 	case cs.wake <- struct{}{}:
@@ -388,16 +417,43 @@ func (cs *clusterState) flush() {
 			if len(ops) == 0 {
 				break
 			}
-			for start := 0; start < len(ops); start += 4096 {
-				batch := ops[start:min(len(ops), start+4096)]
-				for _, n := range cs.m.Nodes() {
-					if err := cs.r.rt.Cast(endpointRef(n), msgUpdate{From: cs.self, Ops: batch}); err != nil {
-						cs.r.log.Debug("could not send registry update", "peer", n, "err", err)
-					}
-				}
-			}
+			cs.send(ops)
+			cs.outMu.Lock()
+			cs.sending = false
+			cs.outMu.Unlock()
 		}
 	}
+}
+
+// send sends queued messages in order: runs of changes in batches to every
+// node, full lists to theirs.
+func (cs *clusterState) send(msgs []outMsg) {
+	var batch []Op
+	sendBatch := func() {
+		if len(batch) == 0 {
+			return
+		}
+		for _, n := range cs.m.Nodes() {
+			if err := cs.r.rt.Cast(endpointRef(n), msgUpdate{From: cs.self, Ops: batch}); err != nil {
+				cs.r.log.Debug("could not send registry update", "peer", n, "err", err)
+			}
+		}
+		batch = nil
+	}
+	for _, m := range msgs {
+		if m.sync == nil {
+			batch = append(batch, m.op)
+			if len(batch) == 4096 {
+				sendBatch()
+			}
+			continue
+		}
+		sendBatch()
+		if err := cs.r.rt.Cast(endpointRef(m.to), *m.sync); err != nil {
+			cs.r.log.Debug("could not send registry sync", "peer", m.to, "err", err)
+		}
+	}
+	sendBatch()
 }
 
 // localRecords lists the registrations of processes this node runs.
@@ -408,7 +464,7 @@ func (cs *clusterState) localRecords() []Record {
 		sh := &r.shards[i]
 		sh.mu.RLock()
 		for name, e := range sh.entries {
-			if e.started() && e.proc != nil {
+			if e.proc != nil { // handed-off ones not yet announced too
 				out = append(out, recordOf(name, e))
 			}
 		}
@@ -417,9 +473,18 @@ func (cs *clusterState) localRecords() []Record {
 	return out
 }
 
+// sendSync queues this node's full list for node. The list is taken with
+// the queue locked, so that every change it misses is queued after it: the
+// receiver sees this node's changes and lists in the order they happened.
 func (cs *clusterState) sendSync(node string, wantReply bool) {
-	if err := cs.r.rt.Cast(endpointRef(node), msgSync{From: cs.self, Records: cs.localRecords(), Reply: wantReply}); err != nil {
-		cs.r.log.Debug("could not send registry sync", "peer", node, "err", err)
+	cs.outMu.Lock()
+	at := cs.r.nextVersion()
+	m := &msgSync{From: cs.self, Records: cs.localRecords(), Reply: wantReply, At: at}
+	cs.out = append(cs.out, outMsg{sync: m, to: node})
+	cs.outMu.Unlock()
+	select {
+	case cs.wake <- struct{}{}:
+	default:
 	}
 }
 
@@ -443,7 +508,7 @@ func (cs *clusterState) apply(rec Record) {
 	e, ok := sh.entries[rec.Name]
 	switch {
 	case !ok:
-		e = &entry{ref: rec.ref(), spec: process.Spec{Kind: rec.Kind, Args: rec.Args}, version: rec.Version}
+		e = &entry{ref: rec.ref(), spec: process.Spec{Kind: rec.Kind, Args: rec.Args}, version: rec.Version, prev: rec.Prev}
 		sh.entries[rec.Name] = e
 		r.setGroupsLocked(rec.Name, e, rec.Groups)
 		sh.mu.Unlock()
@@ -461,9 +526,13 @@ func (cs *clusterState) apply(rec Record) {
 		sh.mu.Unlock()
 		return
 	case e.proc == nil && !rec.Prev.IsZero() && e.ref == rec.Prev:
-		// The handed-off successor of what we hold: no conflict.
-		e.ref, e.spec, e.version = rec.ref(), process.Spec{Kind: rec.Kind, Args: rec.Args}, rec.Version
+		// The successor (handed off, or restarted) of what we hold.
+		e.ref, e.spec, e.version, e.prev = rec.ref(), process.Spec{Kind: rec.Kind, Args: rec.Args}, rec.Version, rec.Prev
 		r.setGroupsLocked(rec.Name, e, rec.Groups)
+		sh.mu.Unlock()
+		return
+	case e.prev == rec.ref():
+		// Late news of the incarnation what we hold replaced.
 		sh.mu.Unlock()
 		return
 	}
@@ -479,7 +548,7 @@ func (cs *clusterState) apply(rec Record) {
 	loser := e.proc
 	lost := recordOf(rec.Name, e)
 	r.deleteLocked(sh, rec.Name, e)
-	ne := &entry{ref: rec.ref(), spec: process.Spec{Kind: rec.Kind, Args: rec.Args}, version: rec.Version}
+	ne := &entry{ref: rec.ref(), spec: process.Spec{Kind: rec.Kind, Args: rec.Args}, version: rec.Version, prev: rec.Prev}
 	sh.entries[rec.Name] = ne
 	r.setGroupsLocked(rec.Name, ne, rec.Groups)
 	sh.mu.Unlock()
@@ -492,13 +561,12 @@ func (cs *clusterState) apply(rec Record) {
 
 // moved applies another node's report that one of its processes was
 // handed off to a new incarnation.
-func (cs *clusterState) moved(rec Record, to process.Ref) {
+func (cs *clusterState) moved(rec Record, to process.Ref, version uint64) {
 	r := cs.r
 	sh := r.shard(rec.Name)
 	sh.mu.Lock()
 	if e, ok := sh.entries[rec.Name]; ok && e.started() && e.proc == nil && e.ref == rec.ref() {
-		e.ref = to
-		e.version = 0 // the new incarnation's own updates win
+		e.ref, e.version, e.prev = to, version, rec.ref()
 	}
 	sh.mu.Unlock()
 }
@@ -526,7 +594,7 @@ func (cs *clusterState) remove(rec Record) {
 }
 
 // syncFrom replaces everything held for node with its full list.
-func (cs *clusterState) syncFrom(node string, recs []Record) {
+func (cs *clusterState) syncFrom(node string, recs []Record, at uint64) {
 	keep := make(map[string]process.Ref, len(recs))
 	for _, rec := range recs {
 		if rec.Node == node {
@@ -539,7 +607,7 @@ func (cs *clusterState) syncFrom(node string, recs []Record) {
 		sh := &r.shards[i]
 		sh.mu.Lock()
 		for name, e := range sh.entries {
-			if e.started() && e.proc == nil && e.ref.Node == node && keep[name] != e.ref {
+			if e.started() && e.proc == nil && e.ref.Node == node && keep[name] != e.ref && e.version < at {
 				r.deleteLocked(sh, name, e)
 			}
 		}
@@ -665,6 +733,9 @@ func (ep *endpoint) HandleCall(ctx context.Context, _ process.Self, msg any) (an
 		return ep.cs.acceptHandoff(ctx, m), nil
 	case msgBarrier:
 		return true, nil
+	case msgResolve:
+		ep.cs.resolveHere(m)
+		return true, nil
 	case msgUnregister:
 		t, err := r.resolve(ctx, m.Name)
 		if err != nil || t.proc == nil || t.ref.ID != m.ID {
@@ -693,7 +764,7 @@ func (ep *endpoint) HandleCast(_ context.Context, _ process.Self, msg any) {
 			}
 			switch {
 			case !op.MovedTo.IsZero():
-				cs.moved(op.Record, op.MovedTo)
+				cs.moved(op.Record, op.MovedTo, op.MovedVersion)
 			case op.Removed:
 				cs.remove(op.Record)
 			default:
@@ -701,7 +772,7 @@ func (ep *endpoint) HandleCast(_ context.Context, _ process.Self, msg any) {
 			}
 		}
 	case msgSync:
-		cs.syncFrom(m.From, m.Records)
+		cs.syncFrom(m.From, m.Records, m.At)
 		if m.Reply {
 			cs.sendSync(m.From, false)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -66,8 +67,9 @@ type (
 	// msgHandoffReply answers a msgHandoff entry by entry: the new
 	// incarnation's id, or why there is none.
 	msgHandoffReply struct {
-		IDs  []uint64
-		Errs []string
+		IDs      []uint64
+		Versions []uint64
+		Errs     []string
 	}
 	msgHandoffDone struct {
 		From  string
@@ -78,6 +80,7 @@ type (
 		Name  string
 		ID    uint64
 		State []byte
+		Hops  int // times passed on after the winner moved
 	}
 )
 
@@ -209,7 +212,7 @@ func (cs *clusterState) handoff(target string, names []string) error {
 	}
 	v, err := r.rt.Call(ctx, endpointRef(target), msgHandoff{From: cs.self, Entries: entries})
 	reply, ok := v.(msgHandoffReply)
-	if err == nil && (!ok || len(reply.IDs) != len(send) || len(reply.Errs) != len(send)) {
+	if err == nil && (!ok || len(reply.IDs) != len(send) || len(reply.Errs) != len(send) || len(reply.Versions) != len(send)) {
 		err = fmt.Errorf("malformed answer %T", v)
 	}
 	if err != nil {
@@ -238,10 +241,10 @@ func (cs *clusterState) handoff(target string, names []string) error {
 		sh.mu.Lock()
 		rec := recordOf(pp.name, pp.e)
 		if cur, ok := sh.entries[pp.name]; ok && cur == pp.e {
-			pp.e.proc, pp.e.ref, pp.e.version, pp.e.moving = nil, to, 0, false
+			pp.e.proc, pp.e.ref, pp.e.version, pp.e.prev, pp.e.moving = nil, to, reply.Versions[i], rec.ref(), false
 		}
 		sh.mu.Unlock()
-		cs.announceOp(Op{Record: rec, MovedTo: to})
+		cs.announceOp(Op{Record: rec, MovedTo: to, MovedVersion: reply.Versions[i]})
 		done = append(done, pp.name)
 	}
 
@@ -279,7 +282,6 @@ func (cs *clusterState) resume(pp *pausedProc) {
 type incoming struct {
 	from  string
 	e     *entry
-	prev  process.Ref
 	timer *time.Timer
 }
 
@@ -290,7 +292,8 @@ type incomingHandoffs struct {
 
 // acceptHandoff starts the new incarnations of a batch (step 2).
 func (cs *clusterState) acceptHandoff(ctx context.Context, m msgHandoff) msgHandoffReply {
-	reply := msgHandoffReply{IDs: make([]uint64, len(m.Entries)), Errs: make([]string, len(m.Entries))}
+	n := len(m.Entries)
+	reply := msgHandoffReply{IDs: make([]uint64, n), Versions: make([]uint64, n), Errs: make([]string, n)}
 	if cs.draining.Load() {
 		for i := range reply.Errs {
 			reply.Errs[i] = "node is leaving"
@@ -298,26 +301,26 @@ func (cs *clusterState) acceptHandoff(ctx context.Context, m msgHandoff) msgHand
 		return reply
 	}
 	for i, he := range m.Entries {
-		id, err := cs.acceptOne(ctx, m.From, he)
+		id, version, err := cs.acceptOne(ctx, m.From, he)
 		if err != nil {
 			reply.Errs[i] = err.Error()
 			continue
 		}
-		reply.IDs[i] = id
+		reply.IDs[i], reply.Versions[i] = id, version
 	}
 	return reply
 }
 
-func (cs *clusterState) acceptOne(ctx context.Context, from string, he HandoffEntry) (uint64, error) {
+func (cs *clusterState) acceptOne(ctx context.Context, from string, he HandoffEntry) (id, version uint64, err error) {
 	r := cs.r
 	if he.Name == "" {
-		return 0, fmt.Errorf("handoff: %w: empty name", ErrInvalidName)
+		return 0, 0, fmt.Errorf("handoff: %w: empty name", ErrInvalidName)
 	}
 	h := &process.Handoff{Action: process.HandoffRestart}
 	if he.Move {
-		state, err := cs.codec.Unmarshal(he.State)
-		if err != nil {
-			return 0, fmt.Errorf("handoff %q: state: %w", he.Name, err)
+		state, uerr := cs.codec.Unmarshal(he.State)
+		if uerr != nil {
+			return 0, 0, fmt.Errorf("handoff %q: state: %w", he.Name, uerr)
 		}
 		h = &process.Handoff{Action: process.HandoffMove, State: state}
 	}
@@ -327,16 +330,16 @@ func (cs *clusterState) acceptOne(ctx context.Context, from string, he HandoffEn
 	if had && old.proc != nil && old.started() && old.proc.Alive() {
 		// This node runs a copy already (registered here meanwhile): it
 		// wins and takes the moving copy's state.
-		p, ref := old.proc, old.ref
+		p, ref, v := old.proc, old.ref, old.version
 		sh.mu.Unlock()
 		if h.Action == process.HandoffMove {
 			_ = p.ResolveConflict(h.State)
 		}
-		return ref.ID, nil
+		return ref.ID, v, nil
 	}
 	if had && !old.started() {
 		sh.mu.Unlock()
-		return 0, fmt.Errorf("handoff %q: being registered here right now", he.Name)
+		return 0, 0, fmt.Errorf("handoff %q: being registered here right now", he.Name)
 	}
 	ne := &entry{spec: process.Spec{Kind: he.Kind, Args: he.Args}, ready: make(chan struct{})}
 	sh.entries[he.Name] = ne
@@ -353,17 +356,19 @@ func (cs *clusterState) acceptOne(ctx context.Context, from string, he HandoffEn
 		close(ne.ready)
 		ne.ready = nil
 		sh.mu.Unlock()
-		return 0, fmt.Errorf("handoff %q: %w", he.Name, err)
+		return 0, 0, fmt.Errorf("handoff %q: %w", he.Name, err)
 	}
 	if had {
 		r.deleteLocked(sh, he.Name, old)
 		sh.entries[he.Name] = ne
 	}
 	ne.proc, ne.ref = p, p.Ref()
+	ne.version, ne.prev = r.nextVersion(), process.Ref{Node: from, ID: he.Old}
+	version = ne.version
 	r.setGroupsLocked(he.Name, ne, he.Groups)
 	sh.mu.Unlock()
 
-	in := &incoming{from: from, e: ne, prev: process.Ref{Node: from, ID: he.Old}}
+	in := &incoming{from: from, e: ne}
 	cs.incoming.mu.Lock()
 	if prior := cs.incoming.m[he.Name]; prior != nil {
 		prior.timer.Stop()
@@ -371,7 +376,7 @@ func (cs *clusterState) acceptOne(ctx context.Context, from string, he HandoffEn
 	cs.incoming.m[he.Name] = in
 	in.timer = time.AfterFunc(incomingTimeout, func() { cs.incoming.finishOne(cs, he.Name, in) })
 	cs.incoming.mu.Unlock()
-	return p.Ref().ID, nil
+	return p.Ref().ID, version, nil
 }
 
 // finish publishes the new incarnations of names (step 4).
@@ -421,8 +426,6 @@ func (ih *incomingHandoffs) finishOne(cs *clusterState, name string, in *incomin
 	}
 	close(e.ready)
 	e.ready = nil
-	e.version = r.nextVersion()
-	e.prev = in.prev
 	rec := recordOf(name, e)
 	sh.mu.Unlock()
 	cs.announceOp(Op{Record: rec})
@@ -465,8 +468,8 @@ func (cs *clusterState) loseConflict(name string, loser *process.Process, winner
 		if a.h.Action == process.HandoffMove {
 			if state, err := cs.codec.Marshal(a.h.State); err != nil {
 				r.log.Error("cannot encode a conflict loser's state; dropped", "name", name, "err", err)
-			} else if err := r.rt.Cast(endpointRef(winner.Node), msgResolve{Name: name, ID: winner.ID, State: state}); err != nil {
-				r.log.Warn("could not send a conflict loser's state to the winner", "name", name, "winner", winner.Node, "err", err)
+			} else if err := cs.sendResolve(ctx, winner, msgResolve{Name: name, ID: winner.ID, State: state}); err != nil {
+				r.log.Warn("could not send a conflict loser's state to the winner; dropped", "name", name, "winner", winner.Node, "err", err)
 			}
 		}
 		if err := loser.Forward(winner, ErrConflict); err != nil {
@@ -475,18 +478,92 @@ func (cs *clusterState) loseConflict(name string, loser *process.Process, winner
 	}()
 }
 
-// resolveHere hands a conflict loser's state to the local winner.
+// sendResolve delivers a loser's state to the winner's node. Right after a
+// heal this node may not see the winner's node yet (links go only to live
+// members): it waits for it, and retries.
+func (cs *clusterState) sendResolve(ctx context.Context, winner process.Ref, m msgResolve) error {
+	var err error
+	for attempt := range 5 {
+		for !slices.Contains(cs.m.Nodes(), winner.Node) {
+			select {
+			case <-time.After(50 * time.Millisecond):
+			case <-ctx.Done():
+				return fmt.Errorf("winner's node %s not seen: %w", winner.Node, ctx.Err())
+			}
+		}
+		if _, err = cs.r.rt.Call(ctx, endpointRef(winner.Node), m); err == nil || ctx.Err() != nil {
+			return err
+		}
+		select {
+		case <-time.After(time.Duration(100*(attempt+1)) * time.Millisecond):
+		case <-ctx.Done():
+			return err
+		}
+	}
+	return err
+}
+
+// resolveHere hands a conflict loser's state to the process that holds
+// the name here or, if it moved on, passes it on to where it now runs.
 func (cs *clusterState) resolveHere(m msgResolve) {
-	p, ok := cs.r.rt.Lookup(process.Ref{Node: cs.self, ID: m.ID})
-	if !ok {
-		return
+	r := cs.r
+	sh := r.shard(m.Name)
+	sh.mu.Lock()
+	e, ok := sh.entries[m.Name]
+	switch {
+	case !ok:
+		sh.mu.Unlock()
+		r.log.Warn("dropped a conflict loser's state: the name is gone", "name", m.Name)
+	case e.proc != nil && (e.moving || !e.started()):
+		// Moving (or just arrived): once that settles, the state goes
+		// where the process is.
+		sh.mu.Unlock()
+		cs.resolveLater(m)
+	case e.proc != nil:
+		state, err := cs.codec.Unmarshal(m.State)
+		if err == nil {
+			// Under the lock: a handoff that begins later queues behind it.
+			err = e.proc.ResolveConflict(state)
+		}
+		sh.mu.Unlock()
+		if err != nil {
+			r.log.Warn("dropped a conflict loser's state", "name", m.Name, "err", err)
+		}
+	default:
+		ref := e.ref
+		sh.mu.Unlock()
+		if m.Hops >= 3 {
+			r.log.Warn("dropped a conflict loser's state: its winner keeps moving", "name", m.Name)
+			return
+		}
+		m.ID, m.Hops = ref.ID, m.Hops+1
+		_ = r.rt.Cast(endpointRef(ref.Node), m)
 	}
-	state, err := cs.codec.Unmarshal(m.State)
-	if err != nil {
-		cs.r.log.Warn("dropped a conflict loser's state", "name", m.Name, "err", err)
-		return
-	}
-	_ = p.ResolveConflict(state)
+}
+
+// resolveLater retries resolveHere once name is no longer moving here.
+func (cs *clusterState) resolveLater(m msgResolve) {
+	cs.wg.Add(1)
+	go func() {
+		defer cs.wg.Done()
+		deadline := time.Now().Add(handoffTimeout)
+		sh := cs.r.shard(m.Name)
+		for time.Now().Before(deadline) {
+			select {
+			case <-time.After(10 * time.Millisecond):
+			case <-cs.ctx.Done():
+				return
+			}
+			sh.mu.RLock()
+			e, ok := sh.entries[m.Name]
+			settled := !ok || e.proc == nil || (!e.moving && e.started())
+			sh.mu.RUnlock()
+			if settled {
+				break
+			}
+		}
+		cs.resolveHere(m)
+	}()
 }
 
 // Drain hands every process on this node off to the nodes that will own

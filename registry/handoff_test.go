@@ -251,3 +251,69 @@ func sum(m map[string]int) int {
 	}
 	return s
 }
+
+// TestClusterNetsplitHeal splits {A,B} from {C}: each side keeps serving
+// every name (restarting the other side's processes), both register the
+// same new names; on heal each name ends with one process, whose count is
+// the sum of both sides' (the loser's state reached ResolveConflict).
+func TestClusterNetsplitHeal(t *testing.T) {
+	var resolved atomic.Int64
+	nodes := clustertest.StartCluster(t, 3, moverOptions(&resolved))
+	a, b, c := nodes[0], nodes[1], nodes[2]
+	old := make([]string, 300)
+	for i := range old {
+		old[i] = fmt.Sprintf("old-%d", i)
+	}
+	registerAll(t, nodes, old)
+	waitConverged(t, 20*time.Second, nodes, old)
+
+	clustertest.Partition([]*cnode{a, b}, []*cnode{c})
+	split := time.Now()
+	waitCond(t, 20*time.Second, "each side to see the other as failed", func() bool {
+		return len(a.Cluster.Nodes()) == 1 && len(b.Cluster.Nodes()) == 1 && len(c.Cluster.Nodes()) == 0
+	})
+	t.Logf("split detected after %v", time.Since(split).Round(time.Millisecond))
+	// Each side serves every old name, and takes new ones.
+	waitConverged(t, 10*time.Second, []*cnode{a, b}, old)
+	waitConverged(t, 10*time.Second, []*cnode{c}, old)
+	fresh := make([]string, 200)
+	for i := range fresh {
+		fresh[i] = fmt.Sprintf("new-%d", i)
+	}
+	registerAll(t, []*cnode{a, b}, fresh)
+	registerAll(t, []*cnode{c}, fresh)
+	all := append(append([]string(nil), old...), fresh...)
+	waitConverged(t, 10*time.Second, []*cnode{a, b}, all)
+	waitConverged(t, 10*time.Second, []*cnode{c}, all)
+	sideAB, sideC := map[string]int{}, map[string]int{}
+	bumpAll(t, a, all, sideAB)
+	bumpAll(t, c, all, sideC)
+	bumpAll(t, c, all, sideC)
+
+	healed := time.Now()
+	clustertest.Heal(t, a, b, c)
+	waitConverged(t, 10*time.Second, nodes, all)
+	deadline := time.Now().Add(10 * time.Second)
+	for resolved.Load() < int64(len(all)) && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Logf("healed: one process per name for %d names after %v; %d conflicts resolved",
+		len(all), time.Since(healed).Round(time.Millisecond), resolved.Load())
+	var wrong []string
+	for _, name := range all {
+		v, err := b.Registry.Call(context.Background(), name, "get")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := sideAB[name] + sideC[name]; v.(int) != want {
+			ref, _ := b.Registry.Whereis(context.Background(), name)
+			wrong = append(wrong, fmt.Sprintf("%s on %s counts %v, want %d+%d", name, ref.Node, v, sideAB[name], sideC[name]))
+		}
+	}
+	if len(wrong) > 0 {
+		t.Fatalf("%d names lost a side's count in the heal (merged by ResolveConflict); %v", len(wrong), wrong[:min(len(wrong), 10)])
+	}
+	if r := resolved.Load(); r != int64(len(all)) {
+		t.Fatalf("%d conflicts resolved for %d names", r, len(all))
+	}
+}

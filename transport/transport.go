@@ -44,6 +44,8 @@ var (
 	ErrCookieMismatch = errors.New("peer does not share our cookie")
 	// ErrFrameTooLarge means a frame exceeds Config.MaxFrame.
 	ErrFrameTooLarge = errors.New("frame too large")
+	// ErrDropped means Config.Drop cut the way to the peer.
+	ErrDropped = errors.New("traffic to peer dropped")
 	// ErrBadHello means the peer's hello frame is malformed, of another
 	// protocol version, or names another node than its certificate.
 	ErrBadHello = errors.New("bad hello")
@@ -69,6 +71,10 @@ type Config struct {
 	HandshakeTimeout time.Duration
 	// MaxFrame is the largest frame accepted or sent; 0 means 16 MiB.
 	MaxFrame int
+	// Drop, if set, is asked before every dial and every send on a dialed
+	// link; true refuses (and closes the link), as if the network between
+	// here and addr were cut. For netsplit tests; nil drops nothing.
+	Drop func(addr string) bool
 }
 
 // DefaultConfig returns defaults for node with cookie c.
@@ -99,6 +105,7 @@ type Transport struct {
 	log       *slog.Logger
 	handshake time.Duration
 	maxFrame  int
+	drop      func(addr string) bool
 	ca        *x509.Certificate
 	serverTLS *tls.Config
 	clientTLS *tls.Config
@@ -117,6 +124,7 @@ func New(cfg Config) (*Transport, error) {
 		log:       cfg.Logger,
 		handshake: cfg.HandshakeTimeout,
 		maxFrame:  cfg.MaxFrame,
+		drop:      cfg.Drop,
 		rejected:  make(map[string]string),
 	}
 	if t.log == nil {
@@ -270,6 +278,9 @@ func (t *Transport) reject(remote, direction string, err error) {
 
 // Dial opens a link to the node listening at addr.
 func (t *Transport) Dial(ctx context.Context, addr string) (*Link, error) {
+	if t.drop != nil && t.drop(addr) {
+		return nil, fmt.Errorf("dial %s: %w", addr, ErrDropped)
+	}
 	d := tls.Dialer{NetDialer: &net.Dialer{}, Config: t.clientTLS}
 	hctx, cancel := context.WithTimeout(ctx, t.handshake)
 	defer cancel()
@@ -285,6 +296,9 @@ func (t *Transport) Dial(ctx context.Context, addr string) (*Link, error) {
 	if err != nil {
 		t.reject(addr, "to", err)
 		return nil, fmt.Errorf("dial %s: %w", addr, err)
+	}
+	if t.drop != nil {
+		l.drop = func() bool { return t.drop(addr) }
 	}
 	return l, nil
 }
@@ -357,8 +371,9 @@ type Link struct {
 	maxFrame int
 	r        *bufio.Reader
 
-	wmu sync.Mutex
-	w   *bufio.Writer
+	wmu  sync.Mutex
+	w    *bufio.Writer
+	drop func() bool // Config.Drop for the dialed address
 
 	closeOnce sync.Once
 }
@@ -408,6 +423,10 @@ func (l *Link) SendBatch(frames [][]byte) error {
 }
 
 func (l *Link) writeLocked(frame []byte) error {
+	if l.drop != nil && l.drop() {
+		l.Close()
+		return fmt.Errorf("send to %s: %w", l.peer, ErrDropped)
+	}
 	if len(frame) > l.maxFrame {
 		return fmt.Errorf("send to %s: %w: %d > %d bytes", l.peer, ErrFrameTooLarge, len(frame), l.maxFrame)
 	}
