@@ -60,7 +60,9 @@ const (
 // New returns a CBOR codec with the scalar types registered: string, bool,
 // int, int64, uint64, float64, []byte, []string, and the nil value.
 func New() *Codec {
-	enc, err := cbor.CoreDetEncOptions().EncMode()
+	encOpts := cbor.CoreDetEncOptions()
+	encOpts.Time = cbor.TimeRFC3339Nano // keep sub-second times (the default drops them)
+	enc, err := encOpts.EncMode()
 	if err != nil {
 		panic(fmt.Sprintf("codec: cbor encoder options: %v", err)) // constant options
 	}

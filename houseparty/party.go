@@ -243,7 +243,7 @@ func (p *Party) build(ctx context.Context, s Scenario) error {
 			return fmt.Errorf("start party: %w", err)
 		}
 	}
-	replies, err := p.reg.MultiCall(ctx, GroupPeople, wanderlustMsg{})
+	replies, err := p.reg.MultiCall(ctx, GroupPeople, WanderlustMsg{})
 	if err != nil {
 		return fmt.Errorf("start party: %w", err)
 	}
@@ -370,7 +370,7 @@ func Summarize(people []PersonInfo, rooms []RoomInfo) Stats {
 
 // People returns a snapshot of every person, sorted by number.
 func (p *Party) People(ctx context.Context) ([]PersonInfo, error) {
-	replies, err := p.reg.MultiCall(ctx, GroupPeople, personTake{})
+	replies, err := p.reg.MultiCall(ctx, GroupPeople, PersonTake{})
 	if err != nil {
 		return nil, fmt.Errorf("people: %w", err)
 	}
@@ -386,7 +386,7 @@ func (p *Party) People(ctx context.Context) ([]PersonInfo, error) {
 
 // Person returns one person's snapshot with its log of moves.
 func (p *Party) Person(ctx context.Context, name string) (PersonInfo, error) {
-	v, err := p.reg.Call(ctx, name, personTake{withLog: true})
+	v, err := p.reg.Call(ctx, name, PersonTake{WithLog: true})
 	if err != nil {
 		return PersonInfo{}, err
 	}
@@ -399,7 +399,7 @@ func (p *Party) Person(ctx context.Context, name string) (PersonInfo, error) {
 
 // Rooms returns a snapshot of every room, sorted by number.
 func (p *Party) Rooms(ctx context.Context) ([]RoomInfo, error) {
-	replies, err := p.reg.MultiCall(ctx, GroupRooms, roomTake{})
+	replies, err := p.reg.MultiCall(ctx, GroupRooms, RoomTake{})
 	if err != nil {
 		return nil, fmt.Errorf("rooms: %w", err)
 	}

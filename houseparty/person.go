@@ -63,10 +63,25 @@ type PersonInfo struct {
 
 // Person messages.
 type (
-	wanderlustMsg struct{} // start wandering (the seed's {:wanderlust})
-	wanderMsg     struct{} // timer: time to move
-	personTake    struct{ withLog bool }
+	// WanderlustMsg starts the person wandering (the seed's {:wanderlust}).
+	WanderlustMsg struct{}
+	// PersonTake asks for a PersonInfo, with the log of moves if WithLog.
+	PersonTake struct{ WithLog bool }
+	wanderMsg  struct{} // timer: time to move (never leaves the node)
 )
+
+// PersonState is what a person carries to its next node.
+type PersonState struct {
+	Status string
+	Room   string
+	Count  int
+	Log    []Move
+	Active bool
+	// MoveTo and MoveStage describe a move under way (Moving true).
+	Moving    bool
+	MoveTo    string
+	MoveStage uint8
+}
 
 type person struct {
 	args   PersonArgs
@@ -174,19 +189,65 @@ func (p *person) info(self process.Self, withLog bool) PersonInfo {
 
 func (p *person) HandleCall(_ context.Context, self process.Self, msg any) (any, error) {
 	switch m := msg.(type) {
-	case wanderlustMsg:
+	case WanderlustMsg:
 		if !p.active && p.status != StatusLeft {
 			p.active = true
 			p.scheduleNext(self)
 		}
 		return replyOK, nil
-	case personTake:
-		return p.info(self, m.withLog), nil
+	case PersonTake:
+		return p.info(self, m.WithLog), nil
 	}
 	return nil, fmt.Errorf("person %s: %w: %T", p.args.Name, ErrUnknownMessage, msg)
 }
 
 func (p *person) HandleCast(context.Context, process.Self, any) {}
+
+// BeginHandoff carries where the person is, its count, log and any move
+// under way; its timer does not move (EndHandoff sets a new one).
+func (p *person) BeginHandoff(context.Context, process.Self) process.Handoff {
+	st := PersonState{Status: p.status, Room: p.room, Count: p.count, Log: p.log, Active: p.active}
+	if p.move != nil {
+		st.Moving, st.MoveTo, st.MoveStage = true, p.move.to, uint8(p.move.stage)
+	}
+	return process.Handoff{Action: process.HandoffMove, State: st}
+}
+
+// EndHandoff takes over the previous incarnation's state and goes on
+// wandering.
+func (p *person) EndHandoff(_ context.Context, self process.Self, state any) error {
+	st, ok := state.(PersonState)
+	if !ok {
+		return fmt.Errorf("person %s: handed-off state is %T", p.args.Name, state)
+	}
+	p.adopt(st)
+	if p.active && p.status != StatusLeft {
+		p.timer = self.SendAfter(WanderDelay(p.delay(), p.rnd), wanderMsg{})
+	}
+	return nil
+}
+
+func (p *person) adopt(st PersonState) {
+	p.status, p.room, p.count, p.log, p.active = st.Status, st.Room, st.Count, st.Log, st.Active
+	p.move = nil
+	if st.Moving {
+		p.move = &move{to: st.MoveTo, stage: moveStage(st.MoveStage)}
+	}
+}
+
+// ResolveConflict keeps whichever copy made more attempts, so that a
+// person's count never goes backwards across a netsplit.
+func (p *person) ResolveConflict(_ context.Context, self process.Self, state any) {
+	st, ok := state.(PersonState)
+	if !ok || st.Count <= p.count {
+		return
+	}
+	wasActive := p.active
+	p.adopt(st)
+	if p.active && !wasActive && p.status != StatusLeft {
+		p.scheduleNext(self)
+	}
+}
 
 func (p *person) HandleInfo(ctx context.Context, self process.Self, msg any) {
 	if _, ok := msg.(wanderMsg); !ok {
@@ -250,7 +311,7 @@ func (p *person) advance(ctx context.Context) {
 	m := p.move
 	name := p.args.Name
 	if m.stage == stageReserve {
-		reply, err := p.party.roomCallReply(ctx, m.to, reserveMsg{name})
+		reply, err := p.party.roomCallReply(ctx, m.to, ReserveMsg{name})
 		switch {
 		case gone(err):
 			p.move = nil // the room was removed; pick another next time
@@ -268,7 +329,7 @@ func (p *person) advance(ctx context.Context) {
 	}
 	if m.stage == stageLeave {
 		if p.status == StatusInRoom {
-			if err := p.party.roomCall(ctx, p.room, removeMsg{name}); err != nil && !gone(err) {
+			if err := p.party.roomCall(ctx, p.room, RemoveMsg{name}); err != nil && !gone(err) {
 				p.party.log.Warn("person could not leave room; will retry", "person", name, "room", p.room, "err", err)
 				return
 			}
@@ -282,7 +343,7 @@ func (p *person) advance(ctx context.Context) {
 		}
 		m.stage = stageConfirm
 	}
-	reply, err := p.party.roomCallReply(ctx, m.to, confirmMsg{name})
+	reply, err := p.party.roomCallReply(ctx, m.to, ConfirmMsg{name})
 	switch {
 	case gone(err):
 		p.move = nil // the room vanished with the reservation

@@ -31,14 +31,25 @@ type RoomInfo struct {
 // the new room (counts against its capacity), leave the old room, then
 // confirm the place in the new room.
 type (
-	reserveMsg struct{ person string }
-	confirmMsg struct{ person string }
-	cancelMsg  struct{ person string }
-	removeMsg  struct{ person string }
-	roomTake   struct{}
+	// ReserveMsg asks for a place in the room (counted against its max).
+	ReserveMsg struct{ Person string }
+	// ConfirmMsg takes the reserved place.
+	ConfirmMsg struct{ Person string }
+	// CancelMsg gives a reserved place back.
+	CancelMsg struct{ Person string }
+	// RemoveMsg takes the person out of the room (and any reservation).
+	RemoveMsg struct{ Person string }
+	// RoomTake asks for a RoomInfo.
+	RoomTake struct{}
 )
 
-// Replies to reserveMsg and confirmMsg.
+// RoomState is what a room carries to its next node.
+type RoomState struct {
+	Present  []string
+	Reserved []string
+}
+
+// Replies to ReserveMsg and ConfirmMsg.
 const (
 	replyOK   = "ok"
 	replyFull = "full"
@@ -87,41 +98,41 @@ func (r *room) changed(person string, entered bool) {
 
 func (r *room) HandleCall(_ context.Context, self process.Self, msg any) (any, error) {
 	switch m := msg.(type) {
-	case reserveMsg:
-		if _, in := r.present[m.person]; in {
+	case ReserveMsg:
+		if _, in := r.present[m.Person]; in {
 			return replyOK, nil
 		}
-		if _, in := r.reserved[m.person]; in {
+		if _, in := r.reserved[m.Person]; in {
 			return replyOK, nil
 		}
 		if r.taken() >= r.args.Max {
 			return replyFull, nil
 		}
-		r.reserved[m.person] = struct{}{}
+		r.reserved[m.Person] = struct{}{}
 		return replyOK, nil
-	case confirmMsg:
-		if _, in := r.present[m.person]; in {
+	case ConfirmMsg:
+		if _, in := r.present[m.Person]; in {
 			return replyOK, nil
 		}
-		if _, in := r.reserved[m.person]; in {
-			delete(r.reserved, m.person)
+		if _, in := r.reserved[m.Person]; in {
+			delete(r.reserved, m.Person)
 		} else if r.taken() >= r.args.Max {
 			return replyFull, nil
 		}
-		r.present[m.person] = struct{}{}
-		r.changed(m.person, true)
+		r.present[m.Person] = struct{}{}
+		r.changed(m.Person, true)
 		return replyOK, nil
-	case cancelMsg:
-		delete(r.reserved, m.person)
+	case CancelMsg:
+		delete(r.reserved, m.Person)
 		return replyOK, nil
-	case removeMsg:
-		delete(r.reserved, m.person)
-		if _, in := r.present[m.person]; in {
-			delete(r.present, m.person)
-			r.changed(m.person, false)
+	case RemoveMsg:
+		delete(r.reserved, m.Person)
+		if _, in := r.present[m.Person]; in {
+			delete(r.present, m.Person)
+			r.changed(m.Person, false)
 		}
 		return replyOK, nil
-	case roomTake:
+	case RoomTake:
 		people := make([]string, 0, len(r.present))
 		for p := range r.present {
 			people = append(people, p)
@@ -133,4 +144,55 @@ func (r *room) HandleCall(_ context.Context, self process.Self, msg any) (any, e
 }
 
 func (r *room) HandleCast(context.Context, process.Self, any) {}
+
+func sortedKeys(m map[string]struct{}) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// BeginHandoff carries who is in the room, and who has a place reserved.
+func (r *room) BeginHandoff(context.Context, process.Self) process.Handoff {
+	return process.Handoff{Action: process.HandoffMove, State: RoomState{Present: sortedKeys(r.present), Reserved: sortedKeys(r.reserved)}}
+}
+
+// EndHandoff takes over the previous incarnation's people.
+func (r *room) EndHandoff(_ context.Context, _ process.Self, state any) error {
+	st, ok := state.(RoomState)
+	if !ok {
+		return fmt.Errorf("room %s: handed-off state is %T", r.args.Name, state)
+	}
+	for _, p := range st.Present {
+		r.present[p] = struct{}{}
+	}
+	for _, p := range st.Reserved {
+		r.reserved[p] = struct{}{}
+	}
+	return nil
+}
+
+// ResolveConflict merges the people of a copy of the room that ran on the
+// other side of a netsplit, as far as the room's max allows.
+func (r *room) ResolveConflict(_ context.Context, _ process.Self, state any) {
+	st, ok := state.(RoomState)
+	if !ok {
+		return
+	}
+	for _, p := range st.Present {
+		if _, in := r.present[p]; !in && r.taken() < r.args.Max {
+			delete(r.reserved, p)
+			r.present[p] = struct{}{}
+			r.changed(p, true)
+		}
+	}
+	for _, p := range st.Reserved {
+		_, in := r.present[p]
+		if _, res := r.reserved[p]; !in && !res && r.taken() < r.args.Max {
+			r.reserved[p] = struct{}{}
+		}
+	}
+}
 func (r *room) HandleInfo(context.Context, process.Self, any) {}

@@ -108,7 +108,7 @@ func (f *ruleFixture) addPerson(t *testing.T, name string, max int, delay time.D
 
 func (f *ruleFixture) room(t *testing.T, name string) RoomInfo {
 	t.Helper()
-	v, err := f.reg.Call(context.Background(), name, roomTake{})
+	v, err := f.reg.Call(context.Background(), name, RoomTake{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,14 +136,14 @@ func TestFullRoomRefusesAndAttemptCounts(t *testing.T) {
 	f.addRoom(t, "room_1", 1)
 	f.addRoom(t, "room_2", 1)
 	// Someone already fills room_1.
-	for _, m := range []any{reserveMsg{"blocker"}, confirmMsg{"blocker"}} {
+	for _, m := range []any{ReserveMsg{"blocker"}, ConfirmMsg{"blocker"}} {
 		if _, err := f.reg.Call(ctx, "room_1", m); err != nil {
 			t.Fatal(err)
 		}
 	}
 	const delay = 100 * time.Millisecond
 	f.addPerson(t, "p", 4, delay)
-	if _, err := f.reg.Call(ctx, "p", wanderlustMsg{}); err != nil {
+	if _, err := f.reg.Call(ctx, "p", WanderlustMsg{}); err != nil {
 		t.Fatal(err)
 	}
 	if d := f.clock.Last().Duration(); d < 10*delay || d > 11*delay {
@@ -214,7 +214,7 @@ func TestNextRoomIsNeverCurrent(t *testing.T) {
 		f.addRoom(t, r, 10)
 	}
 	f.addPerson(t, "p", 50, 100*time.Millisecond)
-	if _, err := f.reg.Call(context.Background(), "p", wanderlustMsg{}); err != nil {
+	if _, err := f.reg.Call(context.Background(), "p", WanderlustMsg{}); err != nil {
 		t.Fatal(err)
 	}
 	var in PersonInfo
@@ -241,7 +241,7 @@ func TestPersonLeavesEvenIfItsRoomIsGone(t *testing.T) {
 	f.addRoom(t, "room_1", 5)
 	f.addRoom(t, "room_2", 5)
 	f.addPerson(t, "p", 1, 100*time.Millisecond)
-	if _, err := f.reg.Call(ctx, "p", wanderlustMsg{}); err != nil {
+	if _, err := f.reg.Call(ctx, "p", WanderlustMsg{}); err != nil {
 		t.Fatal(err)
 	}
 	in := f.tick(t, "p")
