@@ -413,6 +413,23 @@ func (p *Party) Rooms(ctx context.Context) ([]RoomInfo, error) {
 	return out, nil
 }
 
+// Placement returns the registered names (rooms, people and any other)
+// by the node that runs them, each list in name order.
+func (p *Party) Placement(ctx context.Context) (map[string][]string, error) {
+	entries, err := p.reg.Registered(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("placement: %w", err)
+	}
+	out := map[string][]string{}
+	for _, e := range entries {
+		out[e.Ref.Node] = append(out[e.Ref.Node], e.Name)
+	}
+	for _, names := range out {
+		slices.SortFunc(names, compareNumbered)
+	}
+	return out, nil
+}
+
 // compareNumbered orders "room_2" before "room_10".
 func compareNumbered(a, b string) int {
 	ai, aok := trailingNumber(a)

@@ -575,8 +575,8 @@ func (cs *clusterState) resolveLater(m msgResolve) {
 // to drain.
 func (r *Registry) Drain(ctx context.Context) error {
 	cs := r.cl
-	if cs == nil {
-		return nil
+	if cs == nil || len(cs.m.Nodes()) == 0 {
+		return nil // alone: there is nobody to hand anything to
 	}
 	cs.draining.Store(true)
 	cs.refreshTable()

@@ -41,6 +41,7 @@ import (
 	"time"
 
 	"github.com/shoalhq/shoal/cluster"
+	"github.com/shoalhq/shoal/codec"
 	"github.com/shoalhq/shoal/cookie"
 	"github.com/shoalhq/shoal/discovery"
 	"github.com/shoalhq/shoal/discovery/all"
@@ -48,6 +49,7 @@ import (
 	"github.com/shoalhq/shoal/houseparty/httpapi"
 	"github.com/shoalhq/shoal/process"
 	"github.com/shoalhq/shoal/registry"
+	"github.com/shoalhq/shoal/remote"
 )
 
 func main() {
@@ -195,27 +197,44 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err != nil {
 		return fail(2, fmt.Errorf("SHOAL_DISCOVERY: %w", err))
 	}
+	// The wire: one codec with every type that crosses between nodes.
+	cdc := codec.New()
+	if err := registry.RegisterTypes(cdc); err != nil {
+		return fail(1, err)
+	}
+	if err := houseparty.RegisterTypes(cdc); err != nil {
+		return fail(1, err)
+	}
+	rem, err := remote.New(remote.Config{Node: s.node(), Codec: cdc, Logger: log})
+	if err != nil {
+		return fail(1, err)
+	}
+	defer rem.Close()
+	rt, err := process.NewRuntime(process.Config{Node: s.node(), Logger: log, Remote: rem}, process.NewKinds())
+	if err != nil {
+		return fail(1, err)
+	}
+
 	ccfg := cluster.DefaultConfig(s.node(), secret)
 	ccfg.BindAddr, ccfg.BindPort, ccfg.LinkPort = s.host, s.clusterPort, s.linkPort
 	ccfg.Strategies = strategies
 	ccfg.ProbeInterval, ccfg.ProbeTimeout = s.probeInterval, s.probeInterval/2
 	ccfg.Logger = log
+	ccfg.OnLink = rem.HandleLink
 	members, err := cluster.New(ccfg)
 	if err != nil {
 		return fail(1, err)
 	}
 	log = log.With("node", s.node())
+	rem.Attach(rt, members)
+	rem.Follow(members.Subscribe())
 
-	rt, err := process.NewRuntime(process.Config{Node: s.node(), Logger: log}, process.NewKinds())
+	reg, err := registry.New(registry.Config{Logger: log, Cluster: members, Codec: cdc}, rt)
 	if err != nil {
 		_ = members.Shutdown(context.Background())
 		return fail(1, err)
 	}
-	reg, err := registry.New(registry.Config{Logger: log}, rt)
-	if err != nil {
-		_ = members.Shutdown(context.Background())
-		return fail(1, err)
-	}
+	defer reg.Close()
 	party, err := houseparty.New(houseparty.Config{Logger: log}, reg)
 	if err != nil {
 		_ = members.Shutdown(context.Background())
@@ -242,12 +261,22 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		log.Error("http server failed", "err", err)
 		code = 1
 	}
-	shutCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	shutCtx, cancel := context.WithTimeout(context.Background(), 25*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(shutCtx); err != nil {
 		log.Error("http shutdown", "err", err)
 		code = 1
 	}
+	// Hand every process to the nodes that stay, then leave: nothing is
+	// lost on a rolling update.
+	drainCtx, cancelDrain := context.WithTimeout(shutCtx, 15*time.Second)
+	if err := reg.Drain(drainCtx); err != nil {
+		log.Error("could not hand off every process; the rest restart from their specs elsewhere", "err", err)
+		code = 1
+	} else if len(members.Nodes()) > 0 {
+		log.Info("handed every process off")
+	}
+	cancelDrain()
 	if err := members.Leave(shutCtx); err != nil {
 		log.Error("leave cluster", "err", err)
 		code = 1

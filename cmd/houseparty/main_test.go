@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net"
@@ -259,7 +260,52 @@ func TestThreeNodeCluster(t *testing.T) {
 	if !strings.HasPrefix(body, "self: a@127.0.0.1\nnodes: [b@127.0.0.1, c@127.0.0.1]\n") {
 		t.Fatalf("/stats/tldr on a:\n%s", body)
 	}
-	// c leaves gracefully: the others see it as left.
+	// A party started on one node spreads over all three, and every node
+	// sees all of it.
+	if code, body, err := httpGet(t, "http://"+b.http+"/scenario/small"); err != nil || code != 200 {
+		t.Fatalf("start on b: %d %s %v", code, body, err)
+	}
+	perNode := func(node *runningNode) map[string]int {
+		_, body, _ := httpGet(t, "http://"+node.http+"/cluster")
+		var out struct {
+			Members []struct {
+				Name      string `json:"name"`
+				Status    string `json:"status"`
+				Processes int    `json:"processes"`
+			} `json:"members"`
+		}
+		if err := json.Unmarshal([]byte(body), &out); err != nil {
+			t.Fatalf("/cluster: %v: %s", err, body)
+		}
+		m := map[string]int{}
+		for _, mb := range out.Members {
+			if mb.Status == "alive" {
+				m[mb.Name] = mb.Processes
+			}
+		}
+		return m
+	}
+	total := func(m map[string]int) (n int) {
+		for _, v := range m {
+			n += v
+		}
+		return n
+	}
+	for {
+		m := perNode(a)
+		if total(m) == 105 && m["a@127.0.0.1"] > 0 && m["b@127.0.0.1"] > 0 && m["c@127.0.0.1"] > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the small party (105 processes) is not spread over 3 nodes: %v", m)
+		}
+		time.Sleep(20 * time.Millisecond) // polling period
+	}
+	if _, body, _ := httpGet(t, "http://"+c.http+"/stats/tldr"); !strings.Contains(body, "total_people: 100") {
+		t.Fatalf("/stats/tldr on c does not count the whole party:\n%s", body)
+	}
+	// c leaves gracefully: its processes move to a and b; the others see
+	// it as left.
 	c.cancel()
 	if code := <-c.done; code != 0 {
 		t.Fatalf("c exit code %d: %s", code, c.logs.String())
@@ -268,6 +314,9 @@ func TestThreeNodeCluster(t *testing.T) {
 	for {
 		_, body, _ := httpGet(t, "http://"+a.http+"/cluster")
 		if strings.Contains(body, `"name":"c@127.0.0.1","address":"`) && strings.Contains(body, `"status":"left"`) {
+			if m := perNode(a); total(m) != 105 {
+				t.Fatalf("after c left gracefully, %d of 105 processes run: %v", total(m), m)
+			}
 			break
 		}
 		if time.Now().After(deadline) {

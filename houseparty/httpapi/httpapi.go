@@ -112,6 +112,7 @@ func New(cfg Config, party *houseparty.Party, cluster Cluster) (*API, error) {
 		"/people":          {h: a.people},
 		"/rooms":           {h: a.rooms},
 		"/cluster":         {h: a.members},
+		"/processes":       {h: a.processes},
 	}
 	return a, nil
 }
@@ -290,14 +291,74 @@ func (a *API) rooms(w http.ResponseWriter, r *http.Request) {
 
 // clusterJSON is the JSON form of /cluster.
 type clusterJSON struct {
-	Self    string           `json:"self"`
-	Members []cluster.Member `json:"members"`
+	Self    string       `json:"self"`
+	Members []memberJSON `json:"members"`
 }
 
-func (a *API) members(w http.ResponseWriter, _ *http.Request) {
-	members := a.cluster.Members()
-	if members == nil {
-		members = []cluster.Member{}
+// memberJSON is a member with the number of registered processes it runs.
+type memberJSON struct {
+	cluster.Member
+	Processes int `json:"processes"`
+}
+
+func (a *API) members(w http.ResponseWriter, r *http.Request) {
+	byNode, err := a.party.Placement(r.Context())
+	if err != nil {
+		a.fail(w, r, err)
+		return
 	}
-	writeJSON(w, http.StatusOK, clusterJSON{Self: a.cluster.Name(), Members: members})
+	out := clusterJSON{Self: a.cluster.Name(), Members: []memberJSON{}}
+	for _, m := range a.cluster.Members() {
+		out.Members = append(out.Members, memberJSON{Member: m, Processes: len(byNode[m.Name])})
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// processesJSON is the JSON form of /processes?node=NAME.
+type processesJSON struct {
+	Node  string   `json:"node"`
+	Count int      `json:"count"`
+	Names []string `json:"names"`
+}
+
+// processes lists the registered names a node runs (?node=NAME), or, with
+// no node given, every node's.
+func (a *API) processes(w http.ResponseWriter, r *http.Request) {
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		text(w, http.StatusBadRequest, "bad query: "+err.Error())
+		return
+	}
+	byNode, err := a.party.Placement(r.Context())
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if !q.Has("node") {
+		all := []processesJSON{}
+		for _, m := range a.cluster.Members() {
+			all = append(all, processesJSON{Node: m.Name, Count: len(byNode[m.Name]), Names: orEmpty(byNode[m.Name])})
+		}
+		writeJSON(w, http.StatusOK, all)
+		return
+	}
+	node := q.Get("node")
+	names, known := byNode[node]
+	if !known {
+		for _, m := range a.cluster.Members() {
+			known = known || m.Name == node
+		}
+	}
+	if !known {
+		text(w, http.StatusNotFound, fmt.Sprintf("no node %q in the cluster (see /cluster)", node))
+		return
+	}
+	writeJSON(w, http.StatusOK, processesJSON{Node: node, Count: len(names), Names: orEmpty(names)})
+}
+
+func orEmpty(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }

@@ -276,3 +276,40 @@ func TestClusterSingleNode(t *testing.T) {
 		t.Fatalf("/cluster = %s", body)
 	}
 }
+
+func TestProcessesPerNode(t *testing.T) {
+	srv := newServer(t, "")
+	if code, body := get(t, srv.URL+"/scenario/custom?rooms=3&room_max=5&people=7&person_max=2&delay_ms=1000"); code != 200 {
+		t.Fatalf("start = %d %s", code, body)
+	}
+	code, body := get(t, srv.URL+"/cluster")
+	var cl struct {
+		Members []struct {
+			Name      string `json:"name"`
+			Processes int    `json:"processes"`
+		} `json:"members"`
+	}
+	if err := json.Unmarshal([]byte(body), &cl); err != nil || code != 200 || len(cl.Members) != 1 || cl.Members[0].Processes != 10 {
+		t.Fatalf("GET /cluster = %d %s; want one member running 10 processes", code, body)
+	}
+	code, body = get(t, srv.URL+"/processes?node=houseparty@127.0.0.1")
+	var one struct {
+		Node  string   `json:"node"`
+		Count int      `json:"count"`
+		Names []string `json:"names"`
+	}
+	if err := json.Unmarshal([]byte(body), &one); err != nil || code != 200 || one.Count != 10 || len(one.Names) != 10 || one.Names[0] != "person_1" {
+		t.Fatalf("GET /processes?node= = %d %s", code, body)
+	}
+	if code, body := get(t, srv.URL+"/processes?node=nobody@nowhere"); code != 404 || !strings.Contains(body, "nobody@nowhere") {
+		t.Fatalf("unknown node = %d %s; want 404 naming it", code, body)
+	}
+	code, body = get(t, srv.URL+"/processes")
+	var all []struct {
+		Node  string `json:"node"`
+		Count int    `json:"count"`
+	}
+	if err := json.Unmarshal([]byte(body), &all); err != nil || code != 200 || len(all) != 1 || all[0].Count != 10 {
+		t.Fatalf("GET /processes = %d %s", code, body)
+	}
+}
