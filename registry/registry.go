@@ -21,8 +21,11 @@
 // name's process runs on the node placement picks among the live members;
 // each node is the source of truth for the processes it runs and streams
 // their registrations to the others, with a full exchange when a node
-// joins; the processes of a node that dies are restarted from their specs
-// on their new owners.
+// joins; when placement changes (a node joins, or one drains before
+// leaving) processes move to their new owners with their state (see
+// handoff.go); the processes of a node that dies are restarted from their
+// specs on their new owners; after a netsplit, each name's copies are
+// resolved to one.
 package registry
 
 import (
