@@ -15,6 +15,7 @@ import (
 	"github.com/shoalhq/shoal/cluster"
 	"github.com/shoalhq/shoal/codec"
 	"github.com/shoalhq/shoal/cookie"
+	"github.com/shoalhq/shoal/placement"
 	"github.com/shoalhq/shoal/process"
 	"github.com/shoalhq/shoal/registry"
 	"github.com/shoalhq/shoal/remote"
@@ -35,6 +36,9 @@ type Options struct {
 	Codec func(testing.TB) *codec.Codec
 	// Registry starts a cluster-wide registry on the node.
 	Registry bool
+	// Placement is the registry's placement strategy; nil means the
+	// default.
+	Placement placement.Strategy
 }
 
 // Node is one in-process node.
@@ -100,6 +104,7 @@ func Start(t testing.TB, name, join string, o Options) *Node {
 		rc := registry.DefaultConfig()
 		rc.Cluster = cl
 		rc.Codec = cdc
+		rc.Placement = o.Placement
 		if n.Registry, err = registry.New(rc, rt); err != nil {
 			t.Fatal(err)
 		}

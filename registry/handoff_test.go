@@ -2,6 +2,7 @@ package registry_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"sync"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/shoalhq/shoal/clustertest"
+	"github.com/shoalhq/shoal/placement"
 	"github.com/shoalhq/shoal/process"
 )
 
@@ -316,4 +318,33 @@ func TestClusterNetsplitHeal(t *testing.T) {
 	if r := resolved.Load(); r != int64(len(all)) {
 		t.Fatalf("%d conflicts resolved for %d names", r, len(all))
 	}
+}
+
+// TestClusterQuorumRefusesToPlace checks the quorum strategy: with fewer
+// nodes than its minimum visible, registering fails with a clear error;
+// once enough have joined, it works.
+func TestClusterQuorumRefusesToPlace(t *testing.T) {
+	var resolved atomic.Int64
+	opts := moverOptions(&resolved)
+	opts.Placement = placement.Quorum{Min: 3}
+	nodes := clustertest.StartCluster(t, 2, opts)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := nodes[0].Registry.Register(ctx, "q", process.Spec{Kind: "counter"}); !errors.Is(err, placement.ErrNoQuorum) {
+		t.Fatalf("register with 2 of 3 nodes = %v; want ErrNoQuorum", err)
+	}
+	third := clustertest.Start(t, "n2@127.0.0.1", nodes[0].Cluster.Address(), opts)
+	nodes = append(nodes, third)
+	waitCond(t, 20*time.Second, "3 nodes to see each other", func() bool {
+		for _, n := range nodes {
+			if len(n.Cluster.Nodes()) != 2 {
+				return false
+			}
+		}
+		return true
+	})
+	if _, err := nodes[1].Registry.Register(ctx, "q", process.Spec{Kind: "counter"}); err != nil {
+		t.Fatalf("register with a quorum: %v", err)
+	}
+	waitConverged(t, 10*time.Second, nodes, []string{"q"})
 }
