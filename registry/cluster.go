@@ -25,7 +25,7 @@ import (
 //     receiver held stale for the sender.
 //   - A name's owner is the placement strategy's pick among the live
 //     members. Register on any node forwards to the owner's endpoint (a
-//     system process every node runs under EndpointID), which creates the
+//     system processes every node runs: EndpointID and workers), which creates the
 //     process unless the name exists anywhere.
 //   - When a node goes down or leaves, every node drops its registrations;
 //     the new owner of each restarts it from its spec, in its groups.
@@ -36,6 +36,10 @@ import (
 
 // EndpointID is the system process id of every node's registry endpoint.
 const EndpointID = 1
+
+// SystemProcesses is the number of system processes a cluster-wide
+// registry runs on its node (the endpoint and its workers).
+const SystemProcesses = 1 + workers
 
 // ErrConflict is the exit reason of a process that lost a name to a copy on
 // another node.
@@ -162,7 +166,11 @@ type clusterState struct {
 	codec    *codec.Codec
 	strategy placement.Strategy
 	table    atomic.Pointer[tableBox]
+	tableGen atomic.Uint64 // counts table refreshes
 	draining atomic.Bool
+
+	passMu sync.Mutex
+	pass   passResult // the balancer's last pass
 
 	leavingMu sync.Mutex
 	leaving   map[string]bool // other nodes draining: placed on no more
@@ -202,6 +210,7 @@ func (r *Registry) startCluster(cfg Config) error {
 		balanceWake: make(chan struct{}, 1),
 	}
 	cs.incoming.m = make(map[string]*incoming)
+	cs.pass.done = make(chan struct{})
 	if cs.self != r.rt.Node() {
 		return fmt.Errorf("new registry: cluster node %q is not the runtime's node %q", cs.self, r.rt.Node())
 	}
@@ -217,6 +226,11 @@ func (r *Registry) startCluster(cfg Config) error {
 	cs.ctx, cs.cancel = context.WithCancel(context.Background())
 	if _, err := r.rt.StartSystem(cs.ctx, EndpointID, &endpoint{cs: cs}, process.SpawnOptions{Name: "shoal.registry"}); err != nil {
 		return fmt.Errorf("new registry: start endpoint: %w", err)
+	}
+	for i := range uint64(workers) {
+		if _, err := r.rt.StartSystem(cs.ctx, firstWorkerID+i, &endpoint{cs: cs}, process.SpawnOptions{Name: fmt.Sprintf("shoal.registry.worker.%d", i)}); err != nil {
+			return fmt.Errorf("new registry: start worker: %w", err)
+		}
 	}
 	r.cl = cs
 	cs.sub = cs.m.Subscribe()
@@ -260,6 +274,7 @@ func (cs *clusterState) refreshTable() {
 	}
 	t, err := cs.strategy.Table(members)
 	cs.table.Store(&tableBox{t: t, err: err})
+	cs.tableGen.Add(1)
 	// A process that chose to stay did so under the old placement.
 	for i := range cs.r.shards {
 		sh := &cs.r.shards[i]
@@ -293,6 +308,24 @@ func (cs *clusterState) owner(name string) (string, error) {
 }
 
 func endpointRef(node string) process.Ref { return process.Ref{Node: node, ID: EndpointID} }
+
+// Requests about one name (register, unregister, groups) go to one of
+// several workers on the node, picked by the name's hash, so that a node
+// serves many at once and those about one name in order.
+const (
+	firstWorkerID = EndpointID + 1
+	workers       = 8
+)
+
+// workerRef returns the worker on node that serves requests about name.
+func workerRef(node, name string) process.Ref {
+	h := uint32(2166136261)
+	for i := 0; i < len(name); i++ {
+		h ^= uint32(name[i])
+		h *= 16777619
+	}
+	return process.Ref{Node: node, ID: firstWorkerID + uint64(h%workers)}
+}
 
 // watch follows membership: new nodes get our list; the registrations of
 // nodes that went away are dropped and restarted by their new owners.
@@ -631,7 +664,7 @@ func (r *Registry) registerCluster(ctx context.Context, name string, spec proces
 			ref, _, err := r.registerLocal(ctx, name, spec, nil, process.Ref{})
 			return ref, err
 		}
-		v, err := r.rt.Call(ctx, endpointRef(owner), msgRegister{Name: name, Kind: spec.Kind, Args: spec.Args})
+		v, err := r.rt.Call(ctx, workerRef(owner, name), msgRegister{Name: name, Kind: spec.Kind, Args: spec.Args})
 		if err == nil {
 			rec, ok := v.(Record)
 			if !ok {
@@ -655,7 +688,7 @@ func (r *Registry) registerCluster(ctx context.Context, name string, spec proces
 }
 
 func (r *Registry) unregisterRemote(ctx context.Context, name string, ref process.Ref) error {
-	if _, err := r.rt.Call(ctx, endpointRef(ref.Node), msgUnregister{Name: name, ID: ref.ID}); err != nil {
+	if _, err := r.rt.Call(ctx, workerRef(ref.Node, name), msgUnregister{Name: name, ID: ref.ID}); err != nil {
 		return fmt.Errorf("unregister %q on %s: %w", name, ref.Node, err)
 	}
 	r.cl.remove(Record{Name: name, Node: ref.Node, ID: ref.ID})
@@ -663,7 +696,7 @@ func (r *Registry) unregisterRemote(ctx context.Context, name string, ref proces
 }
 
 func (r *Registry) groupRemote(ctx context.Context, group, name string, ref process.Ref, join bool) error {
-	if _, err := r.rt.Call(ctx, endpointRef(ref.Node), msgGroup{Group: group, Name: name, Join: join}); err != nil {
+	if _, err := r.rt.Call(ctx, workerRef(ref.Node, name), msgGroup{Group: group, Name: name, Join: join}); err != nil {
 		return fmt.Errorf("group %q of %q on %s: %w", group, name, ref.Node, err)
 	}
 	sh := r.shard(name)
@@ -702,10 +735,12 @@ func (cs *clusterState) awaitMove(ctx context.Context, name string, old process.
 	return target{}, false
 }
 
-// endpoint is the registry's system process on every node. It handles
-// forwarded requests one at a time: a process whose Init registers a name
-// owned by the node that forwarded its own registration waits until its
-// context ends (a known limit, to lift by answering asynchronously).
+// endpoint is the behavior of the registry's system processes on every
+// node: the endpoint (replication, handoff) and the workers (requests about
+// names). Each handles its messages one at a time: a process whose Init
+// registers a name served by the same worker of the node that forwarded
+// its own registration waits until its context ends (a known limit, to
+// lift by answering asynchronously).
 type endpoint struct{ cs *clusterState }
 
 func (ep *endpoint) HandleCall(ctx context.Context, _ process.Self, msg any) (any, error) {

@@ -11,6 +11,7 @@ import (
 	"github.com/shoalhq/shoal/clustertest"
 	"github.com/shoalhq/shoal/placement"
 	"github.com/shoalhq/shoal/process"
+	"github.com/shoalhq/shoal/registry"
 )
 
 // counterKinds gives each node its own kind table with the counter kind.
@@ -70,7 +71,7 @@ func converged(t *testing.T, live []*cnode, names []string) (bool, string) {
 		if got := n.Registry.Len(); got != len(names) {
 			return false, fmt.Sprintf("%s holds %d names; want %d", n.Name, got, len(names))
 		}
-		total += n.Runtime.Len() - 1 // minus the registry endpoint
+		total += n.Runtime.Len() - registry.SystemProcesses
 	}
 	if total != len(names) {
 		return false, fmt.Sprintf("%d processes run for %d names (duplicates or leftovers)", total, len(names))

@@ -98,31 +98,68 @@ func (cs *clusterState) balance() {
 			return
 		}
 		retry = nil
-		if err := cs.balanceOnce(); err != nil {
+		gen := cs.tableGen.Load()
+		misplaced, moved, err := cs.balanceOnce()
+		cs.publishPass(gen, misplaced, err)
+		switch {
+		case err != nil:
 			if cs.ctx.Err() != nil {
 				return
 			}
 			backoff = min(max(2*backoff, 100*time.Millisecond), 3*time.Second)
 			cs.r.log.Warn("could not hand off every process; will retry", "in", backoff, "err", err)
 			retry = time.After(backoff)
-		} else {
+		case moved > 0:
+			backoff = 0
+			cs.wakeBalancer() // one more pass, to see that all went
+		default:
 			backoff = 0
 		}
 	}
 }
 
-// balanceOnce hands off every local process owned elsewhere.
-func (cs *clusterState) balanceOnce() error {
+// passResult is what the balancer found in its last pass.
+type passResult struct {
+	gen       uint64 // placement table generation the pass used
+	misplaced int    // local processes owned elsewhere, at the start
+	done      chan struct{}
+}
+
+// publishPass records a finished pass and wakes whoever waits for one.
+func (cs *clusterState) publishPass(gen uint64, misplaced int, _ error) {
+	cs.passMu.Lock()
+	prev := cs.pass
+	cs.pass = passResult{gen: gen, misplaced: misplaced, done: make(chan struct{})}
+	cs.passMu.Unlock()
+	close(prev.done)
+}
+
+// lastPass returns the last pass's result; its done closes at the next.
+func (cs *clusterState) lastPass() passResult {
+	cs.passMu.Lock()
+	defer cs.passMu.Unlock()
+	return cs.pass
+}
+
+// balanceOnce hands off every local process owned elsewhere. It returns
+// how many there were at the start, and how many moved.
+func (cs *clusterState) balanceOnce() (misplaced, moved int, err error) {
 	moves := map[string][]string{}
 	r := cs.r
 	for i := range r.shards {
 		sh := &r.shards[i]
 		sh.mu.RLock()
 		for name, e := range sh.entries {
-			if e.started() && e.proc != nil && !e.moving && !e.stays {
-				if o, err := cs.owner(name); err == nil && o != cs.self {
-					moves[o] = append(moves[o], name)
-				}
+			if e.proc == nil {
+				continue
+			}
+			o, err := cs.owner(name)
+			if err != nil || o == cs.self {
+				continue
+			}
+			misplaced++
+			if e.started() && !e.moving && !e.stays {
+				moves[o] = append(moves[o], name)
 			}
 		}
 		sh.mu.RUnlock()
@@ -130,13 +167,15 @@ func (cs *clusterState) balanceOnce() error {
 	var errs []error
 	for target, names := range moves {
 		for start := 0; start < len(names); start += handoffBatch {
-			if err := cs.handoff(target, names[start:min(len(names), start+handoffBatch)]); err != nil {
+			n, err := cs.handoff(target, names[start:min(len(names), start+handoffBatch)])
+			moved += n
+			if err != nil {
 				errs = append(errs, err)
 				break
 			}
 		}
 	}
-	return errors.Join(errs...)
+	return misplaced, moved, errors.Join(errs...)
 }
 
 // pausedProc is a local process in a handoff batch.
@@ -148,8 +187,9 @@ type pausedProc struct {
 	entry HandoffEntry
 }
 
-// handoff moves the named local processes to target.
-func (cs *clusterState) handoff(target string, names []string) error {
+// handoff moves the named local processes to target and returns how many
+// moved.
+func (cs *clusterState) handoff(target string, names []string) (int, error) {
 	ctx, cancel := context.WithTimeout(cs.ctx, handoffTimeout)
 	defer cancel()
 	r := cs.r
@@ -202,7 +242,7 @@ func (cs *clusterState) handoff(target string, names []string) error {
 		}
 	}
 	if len(send) == 0 {
-		return nil
+		return 0, nil
 	}
 
 	// 2. Start them on target.
@@ -219,7 +259,7 @@ func (cs *clusterState) handoff(target string, names []string) error {
 		for _, pp := range send {
 			cs.resume(pp)
 		}
-		return fmt.Errorf("hand off %d processes to %s: %w", len(send), target, err)
+		return 0, fmt.Errorf("hand off %d processes to %s: %w", len(send), target, err)
 	}
 
 	// 3. Forward, and point every replica at the new incarnations.
@@ -255,9 +295,9 @@ func (cs *clusterState) handoff(target string, names []string) error {
 		}
 	}
 	if failed > 0 {
-		return fmt.Errorf("hand off to %s: %d of %d refused", target, failed, len(send))
+		return len(done), fmt.Errorf("hand off to %s: %d of %d refused", target, failed, len(send))
 	}
-	return nil
+	return len(done), nil
 }
 
 // unmark ends a handoff that did not pause the process.
@@ -580,13 +620,26 @@ func (r *Registry) Drain(ctx context.Context) error {
 	}
 	cs.draining.Store(true)
 	cs.refreshTable()
+	gen := cs.tableGen.Load()
 	if tb := cs.table.Load(); tb.err != nil {
 		return fmt.Errorf("drain: no node to hand processes to: %w", tb.err)
 	}
 	for _, n := range cs.m.Nodes() {
 		_ = r.rt.Cast(endpointRef(n), msgLeaving{From: cs.self})
 	}
-	cs.wakeBalancer()
+	// Wait for a balancer pass under the new placement that finds nothing
+	// left to move.
+	for {
+		p := cs.lastPass()
+		if p.gen >= gen && p.misplaced == 0 {
+			break
+		}
+		select {
+		case <-p.done:
+		case <-ctx.Done():
+			return fmt.Errorf("drain: %d processes not handed off: %w", p.misplaced, ctx.Err())
+		}
+	}
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	wait := func(what string, done func() (int, bool)) error {
@@ -601,9 +654,6 @@ func (r *Registry) Drain(ctx context.Context) error {
 				return fmt.Errorf("drain: %d %s: %w", left, what, ctx.Err())
 			}
 		}
-	}
-	if err := wait("processes not handed off", func() (int, bool) { n := cs.localCount(); return n, n == 0 }); err != nil {
-		return err
 	}
 	// Every other node must have applied the moves before this one goes,
 	// or it would route calls here: wait for the announcements to leave,
@@ -634,20 +684,4 @@ func (cs *clusterState) wakeBalancer() {
 	case cs.balanceWake <- struct{}{}:
 	default:
 	}
-}
-
-// localCount counts the registered processes this node runs.
-func (cs *clusterState) localCount() int {
-	n := 0
-	for i := range cs.r.shards {
-		sh := &cs.r.shards[i]
-		sh.mu.RLock()
-		for _, e := range sh.entries {
-			if e.proc != nil {
-				n++
-			}
-		}
-		sh.mu.RUnlock()
-	}
-	return n
 }
