@@ -19,12 +19,12 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"runtime"
-	"slices"
 	"strconv"
 	"time"
 
+	"github.com/shoalhq/shoal/bench/internal/child"
+	"github.com/shoalhq/shoal/bench/internal/report"
 	"github.com/shoalhq/shoal/process"
 	"github.com/shoalhq/shoal/registry"
 )
@@ -129,28 +129,10 @@ func measure(spec string, n, casts, calls int) (result, error) {
 }
 
 func runChild(spec string, n, casts, calls int) (result, error) {
-	self, err := os.Executable()
-	if err != nil {
-		return result{}, err
-	}
-	cmd := exec.Command(self, "-child", spec, "-n", strconv.Itoa(n), "-casts", strconv.Itoa(casts), "-calls", strconv.Itoa(calls))
-	cmd.Stderr = os.Stderr
-	out, err := cmd.Output()
-	if err != nil {
-		return result{}, fmt.Errorf("%s: %w", spec, err)
-	}
-	var res result
-	if err := json.Unmarshal(out, &res); err != nil {
-		return result{}, fmt.Errorf("%s: decode %q: %w", spec, out, err)
-	}
-	return res, nil
+	return child.Run[result](spec, "-n", strconv.Itoa(n), "-casts", strconv.Itoa(casts), "-calls", strconv.Itoa(calls))
 }
 
-func median(xs []float64) float64 {
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	return s[len(s)/2]
-}
+func median(xs []float64) float64 { return child.Median(xs) }
 
 func compare(n, casts, calls, runs int) error {
 	type row struct {
@@ -200,15 +182,7 @@ func compare(n, casts, calls, runs int) error {
 	return nil
 }
 
-func human(x float64) string {
-	switch {
-	case x >= 1e6:
-		return fmt.Sprintf("%.2fM", x/1e6)
-	case x >= 1e4:
-		return fmt.Sprintf("%.1fk", x/1e3)
-	}
-	return fmt.Sprintf("%.0f", x)
-}
+func human(x float64) string { return report.Human(x) }
 
 // Shoal side.
 
