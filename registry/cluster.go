@@ -117,6 +117,8 @@ type (
 		// At is the sender's version clock when it took the list: an
 		// entry stamped later is newer than the list.
 		At uint64
+		// More says further chunks of the same list follow.
+		More bool
 	}
 	// msgBarrier is answered once everything sent before it on the same
 	// link has been applied.
@@ -175,6 +177,8 @@ type clusterState struct {
 	leavingMu sync.Mutex
 	leaving   map[string]bool // other nodes draining: placed on no more
 
+	syncing map[string]*syncAcc // lists being received, by sender; endpoint only
+
 	orphanMu sync.Mutex
 	orphans  map[string]Record // of gone nodes, owned by another, not seen again
 
@@ -206,6 +210,7 @@ func (r *Registry) startCluster(cfg Config) error {
 		wake:     make(chan struct{}, 1),
 		leaving:  make(map[string]bool),
 		orphans:  make(map[string]Record),
+		syncing:  make(map[string]*syncAcc),
 
 		balanceWake: make(chan struct{}, 1),
 	}
@@ -512,13 +517,30 @@ func (cs *clusterState) localRecords() []Record {
 func (cs *clusterState) sendSync(node string, wantReply bool) {
 	cs.outMu.Lock()
 	at := cs.r.nextVersion()
-	m := &msgSync{From: cs.self, Records: cs.localRecords(), Reply: wantReply, At: at}
-	cs.out = append(cs.out, outMsg{sync: m, to: node})
+	recs := cs.localRecords()
+	for start := 0; ; start += syncChunk { // chunks keep frames well under the transport's limit
+		end := min(len(recs), start+syncChunk)
+		last := end == len(recs)
+		m := &msgSync{From: cs.self, Records: recs[start:end], Reply: wantReply && last, At: at, More: !last}
+		cs.out = append(cs.out, outMsg{sync: m, to: node})
+		if last {
+			break
+		}
+	}
 	cs.outMu.Unlock()
 	select {
 	case cs.wake <- struct{}{}:
 	default:
 	}
+}
+
+// syncChunk bounds the records in one sync message.
+var syncChunk = 16384 // a variable for tests
+
+// syncAcc is a list being received in chunks.
+type syncAcc struct {
+	at   uint64
+	keep map[string]process.Ref
 }
 
 // winner decides between two nodes running a process for one name, the
@@ -627,14 +649,26 @@ func (cs *clusterState) remove(rec Record) {
 }
 
 // syncFrom replaces everything held for node with its full list.
-func (cs *clusterState) syncFrom(node string, recs []Record, at uint64) {
-	keep := make(map[string]process.Ref, len(recs))
+//
+// A list comes in chunks (more is true on all but the last); entries are
+// dropped only once the last has arrived. Only the endpoint calls it.
+func (cs *clusterState) syncFrom(node string, recs []Record, at uint64, more bool) {
+	acc := cs.syncing[node]
+	if acc == nil || acc.at != at {
+		acc = &syncAcc{at: at, keep: make(map[string]process.Ref, len(recs))}
+		cs.syncing[node] = acc
+	}
 	for _, rec := range recs {
 		if rec.Node == node {
-			keep[rec.Name] = rec.ref()
+			acc.keep[rec.Name] = rec.ref()
 			cs.apply(rec)
 		}
 	}
+	if more {
+		return
+	}
+	delete(cs.syncing, node)
+	keep := acc.keep
 	r := cs.r
 	for i := range r.shards {
 		sh := &r.shards[i]
@@ -807,8 +841,8 @@ func (ep *endpoint) HandleCast(_ context.Context, _ process.Self, msg any) {
 			}
 		}
 	case msgSync:
-		cs.syncFrom(m.From, m.Records, m.At)
-		if m.Reply {
+		cs.syncFrom(m.From, m.Records, m.At, m.More)
+		if m.Reply && !m.More {
 			cs.sendSync(m.From, false)
 		}
 	case msgLeaving:

@@ -13,6 +13,7 @@ import (
 	"github.com/shoalhq/shoal/clustertest"
 	"github.com/shoalhq/shoal/placement"
 	"github.com/shoalhq/shoal/process"
+	"github.com/shoalhq/shoal/registry"
 )
 
 // mover is a counter that carries its count when handed off and adds a
@@ -127,6 +128,7 @@ func TestClusterTopologyChanges(t *testing.T) {
 	if testing.Short() {
 		n = 1_000
 	}
+	t.Cleanup(registry.SetSyncChunk(1000)) // the joining node's lists come in chunks
 	var resolved atomic.Int64
 	opts := moverOptions(&resolved)
 	nodes := clustertest.StartCluster(t, 3, opts)
