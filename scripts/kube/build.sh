@@ -18,7 +18,8 @@ GO=${GO:-go}
 minor=$(echo "$KUBE_VERSION" | cut -d. -f2)
 patch=${KUBE_VERSION##*.}
 
-have() { [ -x "$KUBE_BIN/kube-apiserver" ] && [ -x "$KUBE_BIN/kube-controller-manager" ] && [ -x "$KUBE_BIN/etcd" ]; }
+exe() { [ -f "$1" ] && [ -x "$1" ]; }
+have() { exe "$KUBE_BIN/kube-apiserver" && exe "$KUBE_BIN/kube-controller-manager" && exe "$KUBE_BIN/etcd"; }
 if have; then echo "$KUBE_BIN"; exit 0; fi
 
 mkdir -p "$KUBE_BIN"
@@ -29,7 +30,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 export GOFLAGS=-mod=mod GOWORK=off
 
-if [ ! -x "$KUBE_BIN/kube-apiserver" ] || [ ! -x "$KUBE_BIN/kube-controller-manager" ]; then
+if ! exe "$KUBE_BIN/kube-apiserver" || ! exe "$KUBE_BIN/kube-controller-manager"; then
   echo "kube build: kube-apiserver and kube-controller-manager v$KUBE_VERSION (10-15 min cold)" >&2
   mkdir "$work/kube" && cd "$work/kube"
   printf 'module kubetestbin\n\ngo 1.24.0\n' > go.mod
@@ -50,15 +51,18 @@ if [ ! -x "$KUBE_BIN/kube-apiserver" ] || [ ! -x "$KUBE_BIN/kube-controller-mana
   mv -f "$work/kube-apiserver" "$work/kube-controller-manager" "$KUBE_BIN/"
 fi
 
-if [ ! -x "$KUBE_BIN/etcd" ]; then
+if ! exe "$KUBE_BIN/etcd"; then
+  rm -rf "$KUBE_BIN/etcd" # a directory left by an older version of this script
   echo "kube build: etcd v$ETCD_VERSION" >&2
   mkdir "$work/etcd" && cd "$work/etcd"
   printf 'module etcdtestbin\n\ngo 1.23.0\n' > go.mod
   printf '//go:build tools\n\npackage tools\n\nimport _ "go.etcd.io/etcd/server/v3"\n' > tools.go
   "$GO" get "go.etcd.io/etcd/server/v3@v$ETCD_VERSION"
   "$GO" mod tidy
-  "$GO" build -trimpath -ldflags "-s -w" -o "$work/etcd" go.etcd.io/etcd/server/v3
-  mv -f "$work/etcd" "$KUBE_BIN/"
+  # Not -o "$work/etcd": that is this directory, and go build would put
+  # the binary inside it.
+  "$GO" build -trimpath -ldflags "-s -w" -o "$work/etcd-bin" go.etcd.io/etcd/server/v3
+  mv -f "$work/etcd-bin" "$KUBE_BIN/etcd"
 fi
 have || { echo "kube build: binaries missing from $KUBE_BIN after the build" >&2; exit 1; }
 echo "$KUBE_BIN"

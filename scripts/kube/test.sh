@@ -40,6 +40,7 @@ trap finish EXIT
 trap 'exit 130' INT TERM
 
 eval "$("$here/start.sh" "$bin" "$state" | tail -n 1)"
+: "${KUBECONFIG:?the control plane did not start (see the logs above)}"
 t2=$(date +%s)
 cd "$root"
 set +e
