@@ -323,13 +323,9 @@ const (
 )
 
 // workerRef returns the worker on node that serves requests about name.
+// The pick must be the same on every node: codec.Tag is a fixed hash.
 func workerRef(node, name string) process.Ref {
-	h := uint32(2166136261)
-	for i := 0; i < len(name); i++ {
-		h ^= uint32(name[i])
-		h *= 16777619
-	}
-	return process.Ref{Node: node, ID: firstWorkerID + uint64(h%workers)}
+	return process.Ref{Node: node, ID: firstWorkerID + uint64(codec.Tag(name)%workers)}
 }
 
 // watch follows membership: new nodes get our list; the registrations of
