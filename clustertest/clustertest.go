@@ -8,6 +8,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"maps"
+	"os"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -41,6 +44,15 @@ type Options struct {
 	Placement placement.Strategy
 }
 
+// logger returns a logger to stderr at debug level when SHOAL_TEST_LOG is
+// set (to read what nodes did in a failing test), else nil (discard).
+func logger(name string) *slog.Logger {
+	if os.Getenv("SHOAL_TEST_LOG") == "" {
+		return nil
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("node", name)
+}
+
 // Node is one in-process node.
 type Node struct {
 	Name     string
@@ -68,7 +80,8 @@ func Start(t testing.TB, name, join string, o Options) *Node {
 	if o.Codec != nil {
 		cdc = o.Codec(t)
 	}
-	rem, err := remote.New(remote.Config{Node: name, Codec: cdc})
+	log := logger(name)
+	rem, err := remote.New(remote.Config{Node: name, Codec: cdc, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,6 +95,7 @@ func Start(t testing.TB, name, join string, o Options) *Node {
 	}
 	cfg := cluster.LoopbackConfig(name, c)
 	cfg.OnLink = rem.HandleLink
+	cfg.Logger = log
 	n := &Node{Name: name, Runtime: rt, Remote: rem}
 	cfg.Drop = func(addr string) bool {
 		cut := n.cut.Load()
@@ -105,6 +119,7 @@ func Start(t testing.TB, name, join string, o Options) *Node {
 		rc.Cluster = cl
 		rc.Codec = cdc
 		rc.Placement = o.Placement
+		rc.Logger = log
 		if n.Registry, err = registry.New(rc, rt); err != nil {
 			t.Fatal(err)
 		}
@@ -150,6 +165,24 @@ func Partition(sides ...[]*Node) {
 		for _, n := range side {
 			n.cut.Store(&cut)
 		}
+	}
+}
+
+// CutLinks drops the links (not the gossip) between n and others, both
+// ways: membership still sees every node alive, but no process message
+// crosses. Heal restores them.
+func (n *Node) CutLinks(others ...*Node) {
+	add := func(to *Node, addr string) {
+		cut := map[string]bool{}
+		if old := to.cut.Load(); old != nil {
+			maps.Copy(cut, *old)
+		}
+		cut[addr] = true
+		to.cut.Store(&cut)
+	}
+	for _, o := range others {
+		add(n, o.Cluster.LinkAddr())
+		add(o, n.Cluster.LinkAddr())
 	}
 }
 

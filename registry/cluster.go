@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -67,17 +68,20 @@ type Record struct {
 	Args    []byte
 	Groups  []string
 	Version uint64
-	// Prev is the incarnation this one replaced by a handoff (zero if
-	// none): where a node still holds Prev, this record replaces it
-	// without a conflict.
+	// Prev is the incarnation this one replaced (zero if none): where a
+	// node still holds Prev, this record replaces it without a conflict,
+	// unless Restart is set and Prev's node is alive there (see apply).
 	Prev process.Ref
+	// Restart says this incarnation was started from the spec because
+	// Prev's node went away in its node's view (not handed off by it).
+	Restart bool
 }
 
 func (rec Record) ref() process.Ref { return process.Ref{Node: rec.Node, ID: rec.ID} }
 
 func recordOf(name string, e *entry) Record {
 	return Record{Name: name, Node: e.ref.Node, ID: e.ref.ID, Kind: e.spec.Kind, Args: e.spec.Args,
-		Groups: slices.Clone(e.groups), Version: e.version, Prev: e.prev}
+		Groups: slices.Clone(e.groups), Version: e.version, Prev: e.prev, Restart: e.restart}
 }
 
 // Op is one change in an update: a registration added or changed, or
@@ -179,8 +183,14 @@ type clusterState struct {
 
 	syncing map[string]*syncAcc // lists being received, by sender; endpoint only
 
+	syncedMu sync.Mutex
+	synced   map[string]bool // peers whose full list has been applied since they came up
+
 	orphanMu sync.Mutex
 	orphans  map[string]Record // of gone nodes, owned by another, not seen again
+
+	parkMu sync.Mutex        // after a shard's lock when both are held
+	parked map[string]Record // restarts of what this node holds on a node alive here
 
 	balanceWake chan struct{}
 	incoming    incomingHandoffs
@@ -210,7 +220,9 @@ func (r *Registry) startCluster(cfg Config) error {
 		wake:     make(chan struct{}, 1),
 		leaving:  make(map[string]bool),
 		orphans:  make(map[string]Record),
+		parked:   make(map[string]Record),
 		syncing:  make(map[string]*syncAcc),
+		synced:   make(map[string]bool),
 
 		balanceWake: make(chan struct{}, 1),
 	}
@@ -260,6 +272,40 @@ func (r *Registry) Close() error {
 	r.cl.sub.Close()
 	r.cl.wg.Wait()
 	r.cl.incoming.stop()
+	return nil
+}
+
+// ErrNotSynced is returned by Synced while this node lacks a peer's
+// registrations, and ErrDraining once it is handing its processes off.
+var (
+	ErrNotSynced = errors.New("registry not yet synced")
+	ErrDraining  = errors.New("registry draining: this node is leaving")
+)
+
+// Synced reports whether this node's replica is complete: it has applied
+// the full list of every other live member since that member came up, and
+// it is not draining. A readiness probe uses it. A single-node registry is
+// always synced. The error wraps ErrNotSynced (naming the peers waited
+// for) or ErrDraining.
+func (r *Registry) Synced() error {
+	cs := r.cl
+	if cs == nil {
+		return nil
+	}
+	if cs.draining.Load() {
+		return ErrDraining
+	}
+	var waiting []string
+	cs.syncedMu.Lock()
+	for _, n := range cs.m.Nodes() {
+		if !cs.synced[n] {
+			waiting = append(waiting, n)
+		}
+	}
+	cs.syncedMu.Unlock()
+	if len(waiting) > 0 {
+		return fmt.Errorf("%w: waiting for the registrations of %s", ErrNotSynced, strings.Join(waiting, ", "))
+	}
 	return nil
 }
 
@@ -332,7 +378,22 @@ func workerRef(node, name string) process.Ref {
 // nodes that went away are dropped and restarted by their new owners.
 func (cs *clusterState) watch() {
 	defer cs.wg.Done()
-	for ev := range cs.sub.Events() {
+	tick := time.NewTicker(resyncEvery)
+	defer tick.Stop()
+	unsynced := map[string]int{} // ticks each peer has been seen unsynced
+	events := cs.sub.Events()
+	for {
+		var ev cluster.Event
+		select {
+		case <-tick.C:
+			cs.resync(unsynced)
+			continue
+		case e, ok := <-events:
+			if !ok {
+				return
+			}
+			ev = e
+		}
 		switch ev.Type {
 		case cluster.EventUp:
 			cs.setLeaving(ev.Member.Name, false) // a new incarnation
@@ -342,10 +403,46 @@ func (cs *clusterState) watch() {
 				cs.r.rt.Cast(endpointRef(ev.Member.Name), msgLeaving{From: cs.self})
 			}
 		case cluster.EventDown, cluster.EventLeft:
+			cs.syncedMu.Lock()
+			delete(cs.synced, ev.Member.Name)
+			cs.syncedMu.Unlock()
 			cs.setLeaving(ev.Member.Name, false)
 			cs.refreshTable()
 			cs.incoming.nodeGone(cs, ev.Member.Name)
 			cs.nodeGone(ev.Member.Name)
+		}
+	}
+}
+
+// resyncEvery is how often a node checks for live peers whose full list
+// it has not received (a link was down when they came up, or the list is
+// still on its way).
+var resyncEvery = 2 * time.Second // a variable for tests
+
+// resync sends this node's list, asking for theirs in reply, to the live
+// peers it has had no full list from for two checks or more, backing off:
+// after 2, 4, 8, ... checks, so that a large list still on its way is not
+// asked for again and again. unsynced counts the checks, by peer.
+func (cs *clusterState) resync(unsynced map[string]int) {
+	live := map[string]bool{}
+	for _, n := range cs.m.Nodes() {
+		live[n] = true
+		cs.syncedMu.Lock()
+		ok := cs.synced[n]
+		cs.syncedMu.Unlock()
+		if ok {
+			delete(unsynced, n)
+			continue
+		}
+		unsynced[n]++
+		if c := unsynced[n]; c >= 2 && c&(c-1) == 0 {
+			cs.r.log.Info("asking a peer for its registrations again", "peer", n, "checks", c)
+			cs.sendSync(n, true)
+		}
+	}
+	for n := range unsynced {
+		if !live[n] {
+			delete(unsynced, n)
 		}
 	}
 }
@@ -368,6 +465,21 @@ func (cs *clusterState) nodeGone(node string) {
 		}
 		sh.mu.Unlock()
 	}
+	// Parked restarts of what the gone node ran take over; those of the
+	// gone node itself are dropped.
+	var promoted []string
+	cs.parkMu.Lock()
+	for name, rec := range cs.parked {
+		switch {
+		case rec.Node == node:
+			delete(cs.parked, name)
+		case rec.Prev.Node == node:
+			promoted = append(promoted, name)
+			delete(cs.orphans, name)
+		}
+	}
+	cs.parkMu.Unlock()
+	cs.promote(promoted...)
 	var mine []Record
 	for name, rec := range cs.orphans {
 		sh := r.shard(name)
@@ -576,11 +688,23 @@ func (cs *clusterState) apply(rec Record) {
 		}
 		sh.mu.Unlock()
 		return
+	case e.proc == nil && !rec.Prev.IsZero() && e.ref == rec.Prev && rec.Restart && e.ref.Node != rec.Node && cs.live(e.ref.Node):
+		// A restart of what we hold, on a node that saw its node go while
+		// we still see it: a netsplit, or a death we have not noticed
+		// yet. Keep what we hold and park the news: it takes over if
+		// that node goes or drops it here (see promote), and is dropped
+		// if its own node drops it.
+		cs.parkMu.Lock()
+		cs.parked[rec.Name] = rec
+		cs.parkMu.Unlock()
+		sh.mu.Unlock()
+		return
 	case e.proc == nil && !rec.Prev.IsZero() && e.ref == rec.Prev:
 		// The successor (handed off, or restarted) of what we hold.
-		e.ref, e.spec, e.version, e.prev = rec.ref(), process.Spec{Kind: rec.Kind, Args: rec.Args}, rec.Version, rec.Prev
+		e.ref, e.spec, e.version, e.prev, e.restart = rec.ref(), process.Spec{Kind: rec.Kind, Args: rec.Args}, rec.Version, rec.Prev, rec.Restart
 		r.setGroupsLocked(rec.Name, e, rec.Groups)
 		sh.mu.Unlock()
+		cs.unpark(rec.Name, rec.ref())
 		return
 	case e.prev == rec.ref():
 		// Late news of the incarnation what we hold replaced.
@@ -588,6 +712,7 @@ func (cs *clusterState) apply(rec Record) {
 		return
 	}
 	// Two processes for one name.
+	r.log.Debug("registry: two processes for one name", "name", rec.Name, "held", e.ref, "heldPrev", e.prev, "local", e.proc != nil, "news", rec.ref(), "newsPrev", rec.Prev)
 	if winner(e.ref.Node, rec.Node) == e.ref.Node {
 		local := e.proc != nil
 		sh.mu.Unlock()
@@ -617,9 +742,44 @@ func (cs *clusterState) moved(rec Record, to process.Ref, version uint64) {
 	sh := r.shard(rec.Name)
 	sh.mu.Lock()
 	if e, ok := sh.entries[rec.Name]; ok && e.started() && e.proc == nil && e.ref == rec.ref() {
-		e.ref, e.version, e.prev = to, version, rec.ref()
+		e.ref, e.version, e.prev, e.restart = to, version, rec.ref(), false
+	} else {
+		cs.r.log.Debug("registry: a move of what is not held here", "name", rec.Name, "from", rec.ref(), "to", to, "held", ok)
 	}
 	sh.mu.Unlock()
+	cs.unpark(rec.Name, rec.ref()) // a parked restart that moved is gone
+}
+
+// live reports whether node is this node or a live member it sees.
+func (cs *clusterState) live(node string) bool {
+	return node == cs.self || slices.Contains(cs.m.Nodes(), node)
+}
+
+// unpark drops the parked record of name if it is ref (its node dropped
+// or moved it, or it took over).
+func (cs *clusterState) unpark(name string, ref process.Ref) {
+	cs.parkMu.Lock()
+	if p, ok := cs.parked[name]; ok && p.ref() == ref {
+		delete(cs.parked, name)
+	}
+	cs.parkMu.Unlock()
+}
+
+// promote applies the parked restarts of names this node no longer holds
+// (their holder was dropped: its node went away or removed it).
+func (cs *clusterState) promote(names ...string) {
+	var recs []Record
+	cs.parkMu.Lock()
+	for _, name := range names {
+		if rec, ok := cs.parked[name]; ok {
+			recs = append(recs, rec)
+			delete(cs.parked, name)
+		}
+	}
+	cs.parkMu.Unlock()
+	for _, rec := range recs {
+		cs.apply(rec)
+	}
 }
 
 // recordOfLocked returns the current record of name; sh must be the name's
@@ -638,10 +798,16 @@ func (cs *clusterState) remove(rec Record) {
 	r := cs.r
 	sh := r.shard(rec.Name)
 	sh.mu.Lock()
+	held := false
 	if e, ok := sh.entries[rec.Name]; ok && e.started() && e.proc == nil && e.ref == rec.ref() {
 		r.deleteLocked(sh, rec.Name, e)
+		held = true
 	}
 	sh.mu.Unlock()
+	cs.unpark(rec.Name, rec.ref())
+	if held {
+		cs.promote(rec.Name)
+	}
 }
 
 // syncFrom replaces everything held for node with its full list.
@@ -664,6 +830,18 @@ func (cs *clusterState) syncFrom(node string, recs []Record, at uint64, more boo
 		return
 	}
 	delete(cs.syncing, node)
+	cs.parkMu.Lock()
+	for name, rec := range cs.parked {
+		if rec.Node == node && acc.keep[name] != rec.ref() {
+			delete(cs.parked, name)
+		}
+	}
+	cs.parkMu.Unlock()
+	defer func() {
+		cs.syncedMu.Lock()
+		cs.synced[node] = true
+		cs.syncedMu.Unlock()
+	}()
 	keep := acc.keep
 	r := cs.r
 	for i := range r.shards {

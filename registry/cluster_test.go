@@ -2,8 +2,10 @@ package registry_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -216,5 +218,50 @@ func TestClusterRegistryRestartsProcessesOfDeadNode(t *testing.T) {
 		if m, _ := nd.Registry.Members(ctx, "watched"); len(m) != 60 {
 			t.Fatalf("%s: group has %d members after restart; want 60", nd.Name, len(m))
 		}
+	}
+}
+
+// A node reports itself synced (ready) only once it holds every live
+// peer's registrations; a list lost while links were down is asked for
+// again; a draining node is not ready.
+func TestSyncedReadiness(t *testing.T) {
+	defer registry.SetResyncEvery(100 * time.Millisecond)()
+	opts := clustertest.Options{Kinds: counterKinds, Registry: true}
+	nodes := clustertest.StartCluster(t, 2, opts)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	const names = 50
+	for i := range names {
+		if _, err := nodes[i%2].Registry.Register(ctx, fmt.Sprintf("s-%d", i), process.Spec{Kind: "counter"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitCond(t, 10*time.Second, "both nodes synced", func() bool {
+		return nodes[0].Registry.Synced() == nil && nodes[1].Registry.Synced() == nil
+	})
+
+	late := clustertest.Start(t, "n2@127.0.0.1", "", opts)
+	late.CutLinks(nodes...)
+	if _, err := late.Cluster.Join(ctx, []string{nodes[0].Cluster.Address()}); err != nil {
+		t.Fatal(err)
+	}
+	waitCond(t, 10*time.Second, "membership of 3", func() bool { return len(late.Cluster.Nodes()) == 2 })
+	err := late.Registry.Synced()
+	if !errors.Is(err, registry.ErrNotSynced) || !strings.Contains(err.Error(), nodes[0].Name) || !strings.Contains(err.Error(), nodes[1].Name) {
+		t.Fatalf("Synced with the links cut = %v, want ErrNotSynced naming both peers", err)
+	}
+	clustertest.Heal(t, append(nodes, late)...)
+	waitCond(t, 10*time.Second, "the late node synced once its links are back", func() bool {
+		return late.Registry.Synced() == nil && late.Registry.Len() == names
+	})
+	if got := late.Registry.Len(); got != names {
+		t.Fatalf("late node holds %d names, want %d", got, names)
+	}
+
+	if err := late.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := late.Registry.Synced(); !errors.Is(err, registry.ErrDraining) {
+		t.Fatalf("Synced after Drain = %v, want ErrDraining", err)
 	}
 }

@@ -368,10 +368,16 @@ func (cs *clusterState) acceptOne(ctx context.Context, from string, he HandoffEn
 	sh.mu.Lock()
 	old, had := sh.entries[he.Name]
 	if had && old.proc != nil && old.started() && old.proc.Alive() {
-		// This node runs a copy already (registered here meanwhile): it
-		// wins and takes the moving copy's state.
+		// This node runs a copy already (registered here meanwhile, or
+		// the other side of a healed netsplit): it wins and takes the
+		// moving copy's state. It is now the moving copy's successor, so
+		// that news of that copy arriving later (a full list sent before
+		// the move) reads as stale, not as a conflict this copy would
+		// lose, forwarding to a copy that forwards back here.
+		old.prev = process.Ref{Node: from, ID: he.Old}
 		p, ref, v := old.proc, old.ref, old.version
 		sh.mu.Unlock()
+		r.log.Debug("handoff: a copy runs here already; it takes the moving one's place", "name", he.Name, "from", from, "here", ref)
 		if h.Action == process.HandoffMove {
 			_ = p.ResolveConflict(h.State)
 		}
@@ -469,6 +475,16 @@ func (ih *incomingHandoffs) finishOne(cs *clusterState, name string, in *incomin
 	rec := recordOf(name, e)
 	sh.mu.Unlock()
 	cs.announceOp(Op{Record: rec})
+	cs.startedHere(name)
+}
+
+// startedHere is told that a local process for name has just become
+// visible. A balancer pass skips processes still starting; if placement
+// changed meanwhile, this one must move, and a pass must see it.
+func (cs *clusterState) startedHere(name string) {
+	if o, err := cs.owner(name); err == nil && o != cs.self {
+		cs.wakeBalancer()
+	}
 }
 
 // stop cancels the pending publications (the registry is closing).

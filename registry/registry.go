@@ -113,6 +113,7 @@ type entry struct {
 	moving  bool        // local process being handed off: resolves to it still
 	stays   bool        // answered Stay under the current placement
 	prev    process.Ref // the incarnation this one replaced (handoff, restart)
+	restart bool        // prev was on a node that went away (not a handoff)
 }
 
 // started reports whether the entry names a running (or exiting) process.
@@ -227,7 +228,7 @@ func (r *Registry) registerLocal(ctx context.Context, name string, spec process.
 				return process.Ref{}, false, fmt.Errorf("register %q: %w", name, ctx.Err())
 			}
 		}
-		e := &entry{spec: spec, ready: make(chan struct{}), prev: prev}
+		e := &entry{spec: spec, ready: make(chan struct{}), prev: prev, restart: !prev.IsZero()}
 		sh.entries[name] = e
 		sh.mu.Unlock()
 
@@ -254,6 +255,7 @@ func (r *Registry) registerLocal(ctx context.Context, name string, spec process.
 		}
 		if r.cl != nil {
 			r.cl.announce(rec, false)
+			r.cl.startedHere(name)
 		}
 		return p.Ref(), true, nil
 	}
