@@ -29,6 +29,7 @@ import (
 	"net"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -218,6 +219,7 @@ type Cluster struct {
 	gone    map[string]goneMember // dead or left members, until DeadRetention
 	subs    map[*Subscription]struct{}
 	found   map[string][]string // discovered addresses by strategy name
+	settled map[string]bool     // strategies that polled once and joined what they found
 	stopped bool
 
 	joinLogMu sync.Mutex
@@ -240,6 +242,7 @@ func New(cfg Config) (*Cluster, error) {
 		suspect: make(map[string]time.Time),
 		subs:    make(map[*Subscription]struct{}),
 		found:   make(map[string][]string),
+		settled: make(map[string]bool),
 		joinLog: make(map[string]string),
 	}
 	if c.log == nil {
@@ -464,12 +467,45 @@ func (c *Cluster) Discovered() map[string][]string {
 	return out
 }
 
+// ErrNotSettled is returned by Settled while discovery has not yet had
+// its first answer.
+var ErrNotSettled = errors.New("discovery has not completed a first round")
+
+// Settled reports whether this node has had its first look for peers:
+// every discovery strategy has answered at least once and the node has
+// tried to join every address it was given (those that answered are
+// members). A node with no strategies, or running alone without a
+// cookie, is settled from the start. Otherwise the error wraps
+// ErrNotSettled and names the strategies still waiting.
+//
+// A readiness probe uses it: a node that has not looked for its peers
+// yet must not take traffic as if it were alone.
+func (c *Cluster) Settled() error {
+	if c.cfg.Cookie.IsRandom() {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var waiting []string
+	for _, s := range c.cfg.Strategies {
+		if !c.settled[s.Name()] {
+			waiting = append(waiting, s.Name())
+		}
+	}
+	if len(waiting) > 0 {
+		return fmt.Errorf("%w: waiting for %s", ErrNotSettled, strings.Join(waiting, ", "))
+	}
+	return nil
+}
+
 // Leave tells the other members that this node is leaving, waits (up to
 // ctx) for that to spread, then shuts the node down. Idempotent.
 func (c *Cluster) Leave(ctx context.Context) error {
+	// At most 5 s: memberlist waits for the broadcast as long as it sees
+	// a live peer, and peers leaving at the same time never answer.
 	timeout := 5 * time.Second
 	if dl, ok := ctx.Deadline(); ok {
-		timeout = time.Until(dl)
+		timeout = min(timeout, time.Until(dl))
 	}
 	c.mu.Lock()
 	stopped := c.stopped

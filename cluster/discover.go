@@ -52,6 +52,12 @@ func (c *Cluster) runStrategy(s discovery.Strategy) {
 			addrs, err = s.Discover(c.ctx)
 		}
 		wait := interval
+		if err != nil && errors.Is(err, discovery.ErrNoPeers) {
+			// An answer all the same: nobody is there yet.
+			c.mu.Lock()
+			c.settled[s.Name()] = true
+			c.mu.Unlock()
+		}
 		if err != nil {
 			if c.ctx.Err() != nil {
 				return
@@ -73,6 +79,9 @@ func (c *Cluster) runStrategy(s discovery.Strategy) {
 			c.found[s.Name()] = slices.Clone(addrs)
 			c.mu.Unlock()
 			c.joinNew(addrs)
+			c.mu.Lock()
+			c.settled[s.Name()] = true
+			c.mu.Unlock()
 		}
 		timer.Reset(wait)
 	}

@@ -47,6 +47,11 @@ type Interval interface {
 // DefaultInterval is the polling interval of a strategy that does not say.
 const DefaultInterval = 5 * time.Second
 
+// ErrNoPeers is wrapped by the errors of strategies whose source answered
+// that there is nobody (an empty DNS zone): the cluster logs it, keeps its
+// members, and counts the round as answered (see cluster.Cluster.Settled).
+var ErrNoPeers = errors.New("no peers found")
+
 // ErrInvalidSpec means a discovery spec could not be parsed.
 var ErrInvalidSpec = errors.New("invalid discovery spec")
 

@@ -11,11 +11,14 @@ import (
 	"time"
 
 	mdns "github.com/miekg/dns"
+
+	"github.com/shoalhq/shoal/discovery"
 )
 
 // ErrNoRecords means the name does not exist (NXDOMAIN), has no records of
 // the type asked for, or (dnssrv) none of its SRV targets has an address.
-var ErrNoRecords = errors.New("no DNS records")
+// It wraps discovery.ErrNoPeers.
+var ErrNoRecords = fmt.Errorf("no DNS records (%w)", discovery.ErrNoPeers)
 
 // ErrResponse means a DNS server answered a query with an error response
 // code such as SERVFAIL or REFUSED; the error text names the code.

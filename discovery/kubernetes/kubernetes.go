@@ -17,9 +17,9 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation"
-	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
-	discoveryv1client "k8s.io/client-go/kubernetes/typed/discovery/v1"
+	"k8s.io/client-go/rest"
 
 	"github.com/shoalhq/shoal/discovery"
 )
@@ -224,8 +224,7 @@ type Strategy struct {
 	creds    string // where the credentials came from, for error messages
 	name     string
 	log      *slog.Logger
-	pods     corev1client.PodsGetter
-	slices   discoveryv1client.EndpointSlicesGetter
+	api      *rest.RESTClient // for pods (core/v1) or EndpointSlices (discovery/v1)
 
 	mu      sync.Mutex
 	skipped map[string]bool // objects already logged as skipped, by key
@@ -268,11 +267,11 @@ func newStrategy(cfg Config, env env) (*Strategy, error) {
 	s.selector = cfg.Selector
 	switch cfg.Source {
 	case SourcePods:
-		c, err := corev1client.NewForConfig(rc)
+		c, err := newListClient(rc, corev1.SchemeGroupVersion, "/api")
 		if err != nil {
 			return nil, fmt.Errorf("%w: client for %s: %w", ErrInvalidConfig, creds, err)
 		}
-		s.pods = c
+		s.api = c
 	case SourceEndpointSlices:
 		if cfg.Service != "" {
 			sel := ServiceNameLabel + "=" + cfg.Service
@@ -281,11 +280,11 @@ func newStrategy(cfg Config, env env) (*Strategy, error) {
 			}
 			s.selector = sel
 		}
-		c, err := discoveryv1client.NewForConfig(rc)
+		c, err := newListClient(rc, discoveryv1.SchemeGroupVersion, "/apis")
 		if err != nil {
 			return nil, fmt.Errorf("%w: client for %s: %w", ErrInvalidConfig, creds, err)
 		}
-		s.slices = c
+		s.api = c
 	}
 	s.name = fmt.Sprintf("kubernetes:%s@%s(%s,%s)", s.selector, cfg.Namespace, cfg.Source, cfg.Mode)
 	return s, nil
@@ -377,29 +376,29 @@ func (s *Strategy) Discover(ctx context.Context) ([]string, error) {
 		out     []string
 		skipped []skip
 	)
-	opts := metav1.ListOptions{LabelSelector: s.selector, Limit: 500}
+	cont := ""
 	switch s.cfg.Source {
 	case SourcePods:
 		for {
-			list, err := s.pods.Pods(s.cfg.Namespace).List(ctx, opts)
-			if err != nil {
+			var list corev1.PodList
+			if err := s.list(ctx, "pods", cont, &list); err != nil {
 				return nil, s.apiError("pods", "", err)
 			}
 			a, sk := podAddrs(list.Items, s.cfg)
 			out, skipped = append(out, a...), append(skipped, sk...)
-			if opts.Continue = list.Continue; opts.Continue == "" {
+			if cont = list.Continue; cont == "" {
 				break
 			}
 		}
 	case SourceEndpointSlices:
 		for {
-			list, err := s.slices.EndpointSlices(s.cfg.Namespace).List(ctx, opts)
-			if err != nil {
+			var list discoveryv1.EndpointSliceList
+			if err := s.list(ctx, "endpointslices", cont, &list); err != nil {
 				return nil, s.apiError("endpointslices", discoveryv1.GroupName, err)
 			}
 			a, sk := sliceAddrs(list.Items, s.cfg)
 			out, skipped = append(out, a...), append(skipped, sk...)
-			if opts.Continue = list.Continue; opts.Continue == "" {
+			if cont = list.Continue; cont == "" {
 				break
 			}
 		}
@@ -407,6 +406,23 @@ func (s *Strategy) Discover(ctx context.Context) ([]string, error) {
 	s.logSkipped(skipped)
 	slices.Sort(out)
 	return slices.Compact(out), nil
+}
+
+// listPage bounds the objects of one List response.
+const listPage = 500
+
+// list fetches one page of resource in the strategy's namespace, matching
+// its selector, from continue token cont, into out.
+func (s *Strategy) list(ctx context.Context, resource, cont string, out runtime.Object) error {
+	req := s.api.Get().Namespace(s.cfg.Namespace).Resource(resource).
+		Param("limit", strconv.Itoa(listPage))
+	if s.selector != "" {
+		req = req.Param("labelSelector", s.selector)
+	}
+	if cont != "" {
+		req = req.Param("continue", cont)
+	}
+	return req.Do(ctx).Into(out)
 }
 
 // logSkipped logs each skipped object once while it stays skipped; an
