@@ -238,7 +238,7 @@ func (p *Party) build(ctx context.Context, s Scenario) error {
 		}
 	}
 	for i := 1; i <= s.People; i++ {
-		args, _ := json.Marshal(PersonArgs{Name: PersonName(i), Max: s.PersonMax, WanderDelayMS: int(s.WanderDelay.Milliseconds())})
+		args, _ := json.Marshal(PersonArgs{Name: PersonName(i), Max: s.PersonMax, WanderDelayMS: int(s.WanderDelay.Milliseconds()), Wander: true})
 		if err := p.add(ctx, PersonName(i), GroupPeople, process.Spec{Kind: KindPerson, Args: args}); err != nil {
 			return fmt.Errorf("start party: %w", err)
 		}

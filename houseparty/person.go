@@ -20,6 +20,11 @@ type PersonArgs struct {
 	Max int `json:"max"`
 	// WanderDelayMS is the time between moves, in milliseconds.
 	WanderDelayMS int `json:"wander_delay_ms"`
+	// Wander makes the person start wandering as soon as it starts,
+	// without waiting for a WanderlustMsg: a person restarted from its
+	// spec after its node crashed (its state lost) then joins the party
+	// again instead of waiting forever.
+	Wander bool `json:"wander,omitempty"`
 }
 
 // Where a person is.
@@ -90,6 +95,7 @@ type person struct {
 	count  int
 	log    []Move
 	timer  process.TimerID
+	fresh  bool // started from the spec, no state: may be listed in a room it lost
 	rnd    *rand.Rand
 	party  *Party
 	active bool  // wandering has been started
@@ -187,6 +193,17 @@ func (p *person) info(self process.Self, withLog bool) PersonInfo {
 	return in
 }
 
+// Init starts wandering at once if the args say so. Until its first move
+// the person counts as fresh (see wander); a handed-off state ends that.
+func (p *person) Init(_ context.Context, self process.Self) error {
+	p.fresh = true
+	if p.args.Wander {
+		p.active = true
+		p.scheduleNext(self)
+	}
+	return nil
+}
+
 func (p *person) HandleCall(_ context.Context, self process.Self, msg any) (any, error) {
 	switch m := msg.(type) {
 	case WanderlustMsg:
@@ -220,6 +237,7 @@ func (p *person) EndHandoff(_ context.Context, self process.Self, state any) err
 	if !ok {
 		return fmt.Errorf("person %s: handed-off state is %T", p.args.Name, state)
 	}
+	self.CancelTimer(p.timer) // Init's, if it set one: the state says what comes next
 	p.adopt(st)
 	if p.active && p.status != StatusLeft {
 		p.timer = self.SendAfter(WanderDelay(p.delay(), p.rnd), wanderMsg{})
@@ -229,6 +247,7 @@ func (p *person) EndHandoff(_ context.Context, self process.Self, state any) err
 
 func (p *person) adopt(st PersonState) {
 	p.status, p.room, p.count, p.log, p.active = st.Status, st.Room, st.Count, st.Log, st.Active
+	p.fresh = false
 	p.move = nil
 	if st.Moving {
 		p.move = &move{to: st.MoveTo, stage: moveStage(st.MoveStage)}
@@ -284,6 +303,15 @@ func (p *person) wander(ctx context.Context) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, p.party.callTimeout)
 	defer cancel()
+	if p.fresh {
+		// A person restarted after its node crashed has lost where it
+		// was: every room forgets it first (these casts reach each room
+		// before this person's next call to it).
+		p.fresh = false
+		if _, err := p.party.reg.Publish(ctx, GroupRooms, RemoveMsg{p.args.Name}); err != nil {
+			p.party.log.Warn("person could not clear itself from the rooms", "person", p.args.Name, "err", err)
+		}
+	}
 	if p.move == nil {
 		if p.count >= p.args.Max {
 			p.move = &move{stage: stageLeave}

@@ -143,7 +143,17 @@ func (r *room) HandleCall(_ context.Context, self process.Self, msg any) (any, e
 	return nil, fmt.Errorf("room %s: %w: %T", r.args.Name, ErrUnknownMessage, msg)
 }
 
-func (r *room) HandleCast(context.Context, process.Self, any) {}
+// HandleCast takes RemoveMsg as a cast too: a person restarted from its
+// spec sends it to every room, not knowing where its lost state had it.
+func (r *room) HandleCast(_ context.Context, _ process.Self, msg any) {
+	if m, ok := msg.(RemoveMsg); ok {
+		delete(r.reserved, m.Person)
+		if _, in := r.present[m.Person]; in {
+			delete(r.present, m.Person)
+			r.changed(m.Person, false)
+		}
+	}
+}
 
 func sortedKeys(m map[string]struct{}) []string {
 	out := make([]string, 0, len(m))

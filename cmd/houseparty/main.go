@@ -9,8 +9,9 @@
 //	HOUSEPARTY_HTTP_HOST  -http-host      address the HTTP server binds (default: all interfaces)
 //	HOUSEPARTY_GREETING   -greeting       body of GET /hello (default "world")
 //	SHOAL_BASENAME        -basename       node basename (default "houseparty")
-//	SHOAL_HOST            -host           IP address to bind and advertise (default 127.0.0.1);
-//	                                      the node is basename@host
+//	SHOAL_HOST            -host           IP address to bind and advertise (default 127.0.0.1),
+//	                                      or "auto": this machine's first non-loopback address
+//	                                      (in a container); the node is basename@host
 //	SHOAL_CLUSTER_PORT    -cluster-port   membership port, TCP and UDP (default 7946)
 //	SHOAL_LINK_PORT       -link-port      port for node-to-node links (default 0: any free port,
 //	                                      advertised to the other nodes)
@@ -110,8 +111,13 @@ func readSettings(args []string, getenv func(string) string) (settings, error) {
 	if s.linkPort, err = parsePort("SHOAL_LINK_PORT", *linkPort, true); err != nil {
 		return s, err
 	}
+	if s.host == "auto" {
+		if s.host, err = autoHost(); err != nil {
+			return s, fmt.Errorf("SHOAL_HOST auto: %w", err)
+		}
+	}
 	if net.ParseIP(s.host) == nil {
-		return s, fmt.Errorf("SHOAL_HOST %q is not an IP address", s.host)
+		return s, fmt.Errorf("SHOAL_HOST %q is not an IP address (nor \"auto\")", s.host)
 	}
 	if s.basename == "" || strings.ContainsAny(s.basename, "@ \t") {
 		return s, fmt.Errorf("SHOAL_BASENAME %q must be non-empty, without '@' or spaces", s.basename)
@@ -120,6 +126,41 @@ func readSettings(args []string, getenv func(string) string) (settings, error) {
 		return s, fmt.Errorf("SHOAL_PROBE_INTERVAL %q must be a duration of at least 50ms", *probe)
 	}
 	return s, nil
+}
+
+// autoHost returns the first non-loopback unicast address of an interface
+// that is up, IPv4 before IPv6: a container's address on its network.
+func autoHost() (string, error) {
+	ifaces, err := net.Interfaces()
+	if err != nil {
+		return "", fmt.Errorf("list interfaces: %w", err)
+	}
+	var v6 string
+	for _, ifc := range ifaces {
+		if ifc.Flags&net.FlagUp == 0 || ifc.Flags&net.FlagLoopback != 0 {
+			continue
+		}
+		addrs, err := ifc.Addrs()
+		if err != nil {
+			continue
+		}
+		for _, a := range addrs {
+			ipn, ok := a.(*net.IPNet)
+			if !ok || !ipn.IP.IsGlobalUnicast() {
+				continue
+			}
+			if ipn.IP.To4() != nil {
+				return ipn.IP.String(), nil
+			}
+			if v6 == "" {
+				v6 = ipn.IP.String()
+			}
+		}
+	}
+	if v6 != "" {
+		return v6, nil
+	}
+	return "", errors.New("no interface that is up has a non-loopback address")
 }
 
 func or(v, def string) string {
@@ -240,7 +281,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		_ = members.Shutdown(context.Background())
 		return fail(1, err)
 	}
-	api, err := httpapi.New(httpapi.Config{Greeting: s.greeting, Logger: log}, party, members)
+	// Ready once discovery has had its first answer (and what it found
+	// joined) and the registry holds every member's registrations.
+	readiness := func() error {
+		if err := members.Settled(); err != nil {
+			return err
+		}
+		return reg.Synced()
+	}
+	api, err := httpapi.New(httpapi.Config{Greeting: s.greeting, Logger: log, Ready: readiness}, party, members)
 	if err != nil {
 		_ = members.Shutdown(context.Background())
 		return fail(1, err)
@@ -261,15 +310,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		log.Error("http server failed", "err", err)
 		code = 1
 	}
-	shutCtx, cancel := context.WithTimeout(context.Background(), 25*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shutCtx); err != nil {
-		log.Error("http shutdown", "err", err)
-		code = 1
-	}
-	// Hand every process to the nodes that stay, then leave: nothing is
-	// lost on a rolling update.
-	drainCtx, cancelDrain := context.WithTimeout(shutCtx, 15*time.Second)
+	// Hand every process to the nodes that stay while still serving HTTP
+	// (/readyz answers 503 "draining", so no new traffic comes), then stop
+	// serving, leave and stop: nothing is lost on a rolling update. Each
+	// step has its own deadline; 35 s in all at most.
+	drainCtx, cancelDrain := context.WithTimeout(context.Background(), 15*time.Second)
 	if err := reg.Drain(drainCtx); err != nil {
 		log.Error("could not hand off every process; the rest restart from their specs elsewhere", "err", err)
 		code = 1
@@ -277,11 +322,21 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		log.Info("handed every process off")
 	}
 	cancelDrain()
-	if err := members.Leave(shutCtx); err != nil {
+	httpCtx, cancelHTTP := context.WithTimeout(context.Background(), 10*time.Second)
+	if err := srv.Shutdown(httpCtx); err != nil {
+		log.Error("http shutdown", "err", err)
+		code = 1
+	}
+	cancelHTTP()
+	leaveCtx, cancelLeave := context.WithTimeout(context.Background(), 5*time.Second)
+	if err := members.Leave(leaveCtx); err != nil {
 		log.Error("leave cluster", "err", err)
 		code = 1
 	}
-	if err := rt.Shutdown(shutCtx); err != nil {
+	cancelLeave()
+	rtCtx, cancelRT := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancelRT()
+	if err := rt.Shutdown(rtCtx); err != nil {
 		log.Error("runtime shutdown", "err", err)
 		code = 1
 	}

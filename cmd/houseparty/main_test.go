@@ -188,7 +188,7 @@ func TestBadSettings(t *testing.T) {
 	}{
 		{map[string]string{"SHOAL_COOKIE": "short"}, nil, "SHOAL_COOKIE: cookie too short"},
 		{map[string]string{"SHOAL_CLUSTER_PORT": "x"}, nil, `SHOAL_CLUSTER_PORT "x" is not a number`},
-		{map[string]string{"SHOAL_HOST": "localhost"}, nil, `SHOAL_HOST "localhost" is not an IP address`},
+		{map[string]string{"SHOAL_HOST": "localhost"}, nil, `SHOAL_HOST "localhost" is not an IP address (nor "auto")`},
 		{map[string]string{"SHOAL_DISCOVERY": "pigeon:coop"}, nil, `SHOAL_DISCOVERY: invalid discovery spec: unknown strategy "pigeon"`},
 		{map[string]string{"SHOAL_PROBE_INTERVAL": "1ms"}, nil, "SHOAL_PROBE_INTERVAL"},
 		{nil, []string{"-port", "99999"}, "PORT 99999 is out of range"},
@@ -203,6 +203,25 @@ func TestBadSettings(t *testing.T) {
 		if code == 0 || !strings.Contains(stderr.String(), c.want) || strings.Count(stderr.String(), "\n") != 1 {
 			t.Errorf("%v %v: exit %d, %q; want one line with %q", c.env, c.args, code, stderr.String(), c.want)
 		}
+	}
+}
+
+// SHOAL_HOST=auto takes this machine's first non-loopback address (a
+// container's address on its network).
+func TestAutoHost(t *testing.T) {
+	s, err := readSettings(nil, env(map[string]string{"SHOAL_HOST": "auto"}))
+	if err != nil {
+		if strings.Contains(err.Error(), "no interface that is up") {
+			t.Skip("this machine has no non-loopback address:", err)
+		}
+		t.Fatal(err)
+	}
+	ip := net.ParseIP(s.host)
+	if ip == nil || ip.IsLoopback() || !ip.IsGlobalUnicast() {
+		t.Fatalf("SHOAL_HOST=auto gave %q, want a non-loopback unicast address", s.host)
+	}
+	if want := "houseparty@" + s.host; s.node() != want {
+		t.Fatalf("node name %q, want %q", s.node(), want)
 	}
 }
 
@@ -255,6 +274,20 @@ func TestThreeNodeCluster(t *testing.T) {
 			t.Fatalf("cluster never formed: %d %s %v", code, body, err)
 		}
 		time.Sleep(20 * time.Millisecond) // polling period
+	}
+	// Each node is ready once it has looked for its peers and holds
+	// their registrations.
+	for _, n := range []*runningNode{a, b, c} {
+		for {
+			code, body, err := httpGet(t, "http://"+n.http+"/readyz")
+			if err == nil && code == 200 && body == "ready" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("/readyz never 200: %d %s %v", code, body, err)
+			}
+			time.Sleep(20 * time.Millisecond) // polling period
+		}
 	}
 	_, body, _ := httpGet(t, "http://"+a.http+"/stats/tldr")
 	if !strings.HasPrefix(body, "self: a@127.0.0.1\nnodes: [b@127.0.0.1, c@127.0.0.1]\n") {

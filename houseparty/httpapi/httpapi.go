@@ -58,6 +58,10 @@ type Config struct {
 	Logger *slog.Logger
 	// RequestTimeout bounds the work of one request; 0 means 30s.
 	RequestTimeout time.Duration
+	// Ready answers GET /readyz: nil means the node may take traffic
+	// (200 "ready"), an error is why not (503 with the error). Nil means
+	// always ready.
+	Ready func() error
 }
 
 // DefaultConfig returns the default configuration.
@@ -72,6 +76,7 @@ type API struct {
 	timeout  time.Duration
 	party    *houseparty.Party
 	cluster  Cluster
+	ready    func() error
 	routes   map[string]route
 }
 
@@ -93,6 +98,10 @@ func New(cfg Config, party *houseparty.Party, cluster Cluster) (*API, error) {
 		timeout:  cfg.RequestTimeout,
 		party:    party,
 		cluster:  cluster,
+		ready:    cfg.Ready,
+	}
+	if a.ready == nil {
+		a.ready = func() error { return nil }
 	}
 	if a.greeting == "" {
 		a.greeting = "world"
@@ -105,6 +114,8 @@ func New(cfg Config, party *houseparty.Party, cluster Cluster) (*API, error) {
 	}
 	a.routes = map[string]route{
 		"/hello":           {h: a.hello},
+		"/healthz":         {h: a.healthz},
+		"/readyz":          {h: a.readyz},
 		"/scenario/small":  {h: a.scenario(func(url.Values) (houseparty.Scenario, error) { return houseparty.Small, nil }), changes: true},
 		"/scenario/big":    {h: a.scenario(func(url.Values) (houseparty.Scenario, error) { return houseparty.Big, nil }), changes: true},
 		"/scenario/custom": {h: a.scenario(parseCustom), changes: true},
@@ -167,6 +178,20 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 
 func (a *API) hello(w http.ResponseWriter, _ *http.Request) {
 	text(w, http.StatusOK, a.greeting)
+}
+
+// healthz is the liveness probe: the node's HTTP server answers.
+func (a *API) healthz(w http.ResponseWriter, _ *http.Request) {
+	text(w, http.StatusOK, "ok")
+}
+
+// readyz is the readiness probe: Config.Ready.
+func (a *API) readyz(w http.ResponseWriter, _ *http.Request) {
+	if err := a.ready(); err != nil {
+		text(w, http.StatusServiceUnavailable, "not ready: "+err.Error())
+		return
+	}
+	text(w, http.StatusOK, "ready")
 }
 
 func (a *API) scenario(parse func(url.Values) (houseparty.Scenario, error)) http.HandlerFunc {

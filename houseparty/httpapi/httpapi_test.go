@@ -3,10 +3,12 @@ package httpapi_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,6 +19,11 @@ import (
 )
 
 func newServer(t *testing.T, greeting string) *httptest.Server {
+	t.Helper()
+	return newServerReady(t, greeting, nil)
+}
+
+func newServerReady(t *testing.T, greeting string, ready func() error) *httptest.Server {
 	t.Helper()
 	rt, err := process.NewRuntime(process.Config{Node: "houseparty@127.0.0.1"}, process.NewKinds())
 	if err != nil {
@@ -33,6 +40,7 @@ func newServer(t *testing.T, greeting string) *httptest.Server {
 	}
 	cfg := httpapi.DefaultConfig()
 	cfg.Greeting = greeting
+	cfg.Ready = ready
 	api, err := httpapi.New(cfg, party, httpapi.SingleNode("houseparty@127.0.0.1"))
 	if err != nil {
 		t.Fatal(err)
@@ -103,6 +111,30 @@ func TestHello(t *testing.T) {
 		if code, body := get(t, srv.URL+"/hello"); code != 200 || body != want {
 			t.Fatalf("GET /hello = %d %q; want 200 %q", code, body, want)
 		}
+	}
+}
+
+func TestProbes(t *testing.T) {
+	var notReady atomic.Pointer[error]
+	srv := newServerReady(t, "", func() error {
+		if p := notReady.Load(); p != nil {
+			return *p
+		}
+		return nil
+	})
+	if code, body := get(t, srv.URL+"/healthz"); code != 200 || body != "ok" {
+		t.Fatalf("GET /healthz = %d %q; want 200 ok", code, body)
+	}
+	if code, body := get(t, srv.URL+"/readyz"); code != 200 || body != "ready" {
+		t.Fatalf("GET /readyz = %d %q; want 200 ready", code, body)
+	}
+	why := errors.New("registry not yet synced: waiting for n1")
+	notReady.Store(&why)
+	if code, body := get(t, srv.URL+"/readyz"); code != 503 || !strings.Contains(body, why.Error()) {
+		t.Fatalf("GET /readyz = %d %q; want 503 naming %q", code, body, why)
+	}
+	if code, _ := get(t, srv.URL+"/healthz"); code != 200 {
+		t.Fatalf("GET /healthz while not ready = %d; want 200 (alive all the same)", code)
 	}
 }
 
