@@ -1,7 +1,7 @@
 # Shoal — make targets. `make test` is the default test run (what CI runs).
 GO ?= go
 
-.PHONY: test vet unit fuzz-smoke bench-smoke bench bench-cluster run cluster
+.PHONY: test vet unit fuzz-smoke bench-smoke bench bench-cluster run cluster image compose-up compose-down e2e
 
 test: vet unit fuzz-smoke bench-smoke
 
@@ -44,4 +44,30 @@ fuzz-smoke:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodePacket$$' -fuzztime $(FUZZ_TIME) ./discovery/gossip
 	$(GO) test -run '^$$' -fuzz '^FuzzUnmarshal$$' -fuzztime $(FUZZ_TIME) ./codec
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeFrame$$' -fuzztime $(FUZZ_TIME) ./remote
+# The container image: the static binary, built here (no image can be
+# pulled), copied into an image FROM scratch. IMAGE names it.
+IMAGE ?= shoal/houseparty:latest
+image:
+	mkdir -p bin/image
+	CGO_ENABLED=0 GOOS=linux $(GO) build -trimpath -ldflags='-s -w' -o bin/image/houseparty ./cmd/houseparty
+	docker build -q -f deploy/Dockerfile -t $(IMAGE) bin/image
+	@docker image inspect -f 'image $(IMAGE): {{.Size}} bytes' $(IMAGE)
+
+# A fresh random cookie for the compose cluster; never committed.
+deploy/cookie.env:
+	umask 077 && printf 'SHOAL_COOKIE=%s\n' "$$(openssl rand -base64 32)" > $@
+
+# The 3-node compose cluster (deploy/compose.yaml) on this machine; the
+# entry node's HTTP port is 127.0.0.1:4001.
+compose-up: image deploy/cookie.env
+	docker-compose -f deploy/compose.yaml -p houseparty up -d
+
+compose-down:
+	docker-compose -f deploy/compose.yaml -p houseparty down -v --remove-orphans -t 30
+
+# The cluster in containers, end to end: scale-out, rolling update with
+# SIGTERM, SIGKILL, partition and heal under a running party (about 6 min).
+e2e: image
+	./scripts/e2e.sh
+
 include mk/kube.mk

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Starts a real Kubernetes control plane on 127.0.0.1 for tests: etcd, kube-apiserver (RBAC,
 # service-account tokens and the TokenRequest API) and kube-controller-manager (default
-# ServiceAccounts, EndpointSlices from Services, namespace deletion, garbage collection).
+# ServiceAccounts, Deployments and their ReplicaSets' pods, EndpointSlices from Services,
+# namespace deletion, garbage collection).
 # No kubelet and no scheduler: pods never run; tests set their status through the status
 # subresource (phase, podIP, Ready condition).
 #
@@ -97,7 +98,7 @@ KC
 chmod 600 "$dir/admin.kubeconfig"
 
 "$bin/kube-controller-manager" --kubeconfig "$dir/admin.kubeconfig" --secure-port 0 --leader-elect=false \
-  --controllers endpointslice,endpoint,namespace,serviceaccount,garbagecollector \
+  --controllers deployment,replicaset,endpointslice,endpoint,namespace,serviceaccount,garbagecollector \
   --service-account-private-key-file "$dir/certs/sa.key" --root-ca-file "$dir/certs/serving/apiserver.crt" \
   >"$dir/controller-manager.log" 2>&1 &
 echo $! >> "$dir/pids"

@@ -5,6 +5,7 @@
 # pointing at its admin kubeconfig, and always stops the control plane and removes the state
 # dir on the way out (EXIT trap; KUBE_KEEP_STATE=1 keeps the dir for reading logs).
 # Prints what the suite checked and how long each phase took. `make kube-test` runs this.
+# Needs kubectl in PATH: TestDeploy applies deploy/kubernetes with it.
 # Environment: GO, KUBE_VERSION, ETCD_VERSION, KUBE_BIN (see build.sh), KUBE_TEST_TIMEOUT
 # (go test -timeout, default 6m), KUBE_TEST_RUN (go test -run, default all).
 set -euo pipefail
@@ -14,6 +15,16 @@ GO=${GO:-go}
 export GO
 timeout=${KUBE_TEST_TIMEOUT:-6m}
 run=${KUBE_TEST_RUN:-.}
+
+# TestDeploy (test/kube/deploy_test.go) applies deploy/kubernetes with `kubectl apply -k`.
+if ! command -v kubectl >/dev/null 2>&1; then
+  echo "kube-test: kubectl is not in PATH; test/kube/deploy_test.go needs it to apply deploy/kubernetes (a kubectl within one minor version of KUBE_VERSION; it bundles kustomize)" >&2
+  exit 1
+fi
+if ! kubectl kustomize --help >/dev/null 2>&1; then
+  echo "kube-test: $(command -v kubectl) has no \`kustomize\` subcommand; test/kube/deploy_test.go needs a kubectl that bundles kustomize" >&2
+  exit 1
+fi
 
 t0=$(date +%s)
 bin=$("$here/build.sh" | tail -n 1)

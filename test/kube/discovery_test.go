@@ -13,6 +13,11 @@
 // (TEST-NET-1, documentation) addresses, which are only data in the API
 // server: nothing here dials, resolves or sends to any discovered address;
 // the strategy only lists objects, and the tests compare strings.
+//
+// TestDeploy (deploy_test.go, kubelet_test.go) checks the manifests in
+// deploy/kubernetes: applied with kubectl, the RBAC of their
+// ServiceAccount, and the real houseparty binary run once per pod the
+// Deployment creates, on loopback addresses 127.0.0.101 and up.
 package kube_test
 
 import (

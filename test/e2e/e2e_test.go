@@ -1,0 +1,698 @@
+// Package e2e_test runs House Party as a cluster of Docker containers
+// (deploy/compose.yaml, the image `make image` builds) and puts it through
+// what a rollout and the network do to it: scale-out, a rolling update
+// with SIGTERM, a SIGKILL, a partition and its heal, all while a party
+// runs. It runs only when SHOAL_E2E=1 (`make e2e` sets it, after building
+// the image); otherwise it skips.
+//
+// Traffic goes only to the containers, at their addresses on the test's
+// own Docker network. Everything the test created is removed when it ends,
+// pass or fail.
+package e2e_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// The party: 50 rooms, 2,000 people who each try personMax rooms, one move
+// every wanderMS on average: a few minutes, long enough for everything
+// below to happen while it runs.
+const (
+	rooms     = 50
+	roomMax   = 50
+	people    = 2000
+	personMax = 60
+	wanderMS  = 3000
+	processes = rooms + people
+)
+
+// Images: the one `make image` built, and a v2 built from the same binary
+// with another greeting.
+const (
+	imageV1 = "shoal/houseparty:latest"
+	imageV2 = "shoal/houseparty:e2e-v2"
+)
+
+// env is one test's compose project.
+type env struct {
+	t       *testing.T
+	root    string // repository root
+	project string
+	vars    []string // compose variables
+	netName string
+	http    *http.Client
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	if os.Getenv("SHOAL_E2E") != "1" {
+		t.Skip("SHOAL_E2E is not 1: run `make e2e`, which builds the image first")
+	}
+	for _, tool := range []string{"docker", "docker-compose"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s is not installed: %v", tool, err)
+		}
+	}
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	suffix := make([]byte, 3)
+	_, _ = rand.Read(suffix)
+	project := fmt.Sprintf("shoale2e%x", suffix)
+	secret := make([]byte, 32)
+	_, _ = rand.Read(secret)
+	cookieEnv := filepath.Join(t.TempDir(), "cookie.env")
+	if err := os.WriteFile(cookieEnv, []byte("SHOAL_COOKIE="+base64.StdEncoding.EncodeToString(secret)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e := &env{
+		t: t, root: root, project: project, netName: project + "_party",
+		vars: []string{
+			"HOUSEPARTY_COOKIE_ENV=" + cookieEnv,
+			"HOUSEPARTY_PORT=" + freePort(t),
+			// A subnet of its own, picked from the suffix, so that runs
+			// left behind do not collide.
+			fmt.Sprintf("HOUSEPARTY_SUBNET=10.213.%d.0/24", 100+int(suffix[0])%100),
+		},
+		http: &http.Client{Timeout: 10 * time.Second},
+	}
+	t.Cleanup(e.down)
+	return e
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+}
+
+// run runs a command with the compose variables, bounded in time, and
+// returns its output; a failure fails the test.
+func (e *env) run(timeout time.Duration, image string, name string, args ...string) string {
+	e.t.Helper()
+	out, err := e.try(timeout, image, name, args...)
+	if err != nil {
+		e.t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+func (e *env) try(timeout time.Duration, image string, name string, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Dir = e.root
+	cmd.Env = append(append(os.Environ(), e.vars...), "HOUSEPARTY_IMAGE="+image)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	return out.String(), err
+}
+
+func (e *env) compose(image string, args ...string) string {
+	e.t.Helper()
+	return e.run(3*time.Minute, image, "docker-compose", append([]string{"-f", "deploy/compose.yaml", "-p", e.project}, args...)...)
+}
+
+// down removes every container, network and volume of the project.
+func (e *env) down() {
+	if e.t.Failed() {
+		for _, c := range e.containers(true) {
+			out, _ := e.try(time.Minute, imageV1, "docker", "logs", "--tail", "30", c.id)
+			e.t.Logf("last logs of %s (%s):\n%s", c.name, c.ip, out)
+		}
+	}
+	out, err := e.try(3*time.Minute, imageV1, "docker-compose", "-f", "deploy/compose.yaml", "-p", e.project, "down", "-v", "--remove-orphans", "-t", "5")
+	if err != nil {
+		e.t.Errorf("tear down: %v\n%s", err, out)
+	}
+}
+
+// container is one node's container.
+type container struct {
+	id, name, ip, image, service string
+}
+
+func (c container) url(path string) string { return "http://" + net.JoinHostPort(c.ip, "4001") + path }
+func (c container) node() string           { return "houseparty@" + c.ip }
+
+// containers lists the project's running containers (all of them with
+// stopped true), sorted by name.
+func (e *env) containers(stopped bool) []container {
+	args := []string{"ps", "-q", "--filter", "label=com.docker.compose.project=" + e.project}
+	if stopped {
+		args = append(args, "-a")
+	}
+	out, err := e.try(time.Minute, imageV1, "docker", args...)
+	if err != nil {
+		e.t.Logf("docker ps: %v %s", err, out)
+		return nil
+	}
+	var cs []container
+	for _, id := range strings.Fields(out) {
+		format := `{{.Name}}|{{.Config.Image}}|{{index .Config.Labels "com.docker.compose.service"}}|{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}`
+		info, err := e.try(time.Minute, imageV1, "docker", "inspect", "-f", format, id)
+		if err != nil {
+			continue // gone meanwhile
+		}
+		f := strings.Split(strings.TrimSpace(info), "|")
+		if len(f) != 4 {
+			continue
+		}
+		cs = append(cs, container{id: id, name: strings.TrimPrefix(f[0], "/"), image: f[1], service: f[2], ip: f[3]})
+	}
+	sort.Slice(cs, func(i, j int) bool { return cs[i].name < cs[j].name })
+	return cs
+}
+
+// get fetches url and decodes JSON into v (when not nil); it returns the
+// body and status.
+func (e *env) get(url string, v any) (int, string, error) {
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	req.Header.Set("Accept", "application/json")
+	resp, err := e.http.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return resp.StatusCode, "", err
+	}
+	if v != nil && resp.StatusCode == 200 {
+		if err := json.Unmarshal(b, v); err != nil {
+			return resp.StatusCode, string(b), fmt.Errorf("decode %s: %w", url, err)
+		}
+	}
+	return resp.StatusCode, string(b), nil
+}
+
+// eventually polls cond until it holds or d passes, and returns how long
+// it took; on timeout the test fails with cond's last word.
+func (e *env) eventually(d time.Duration, what string, cond func() (bool, string)) time.Duration {
+	e.t.Helper()
+	start := time.Now()
+	for {
+		ok, state := cond()
+		if ok {
+			return time.Since(start)
+		}
+		if time.Since(start) > d {
+			e.t.Fatalf("%s: not after %v: %s", what, d, state)
+		}
+		time.Sleep(200 * time.Millisecond) // polling period
+	}
+}
+
+type member struct {
+	Name      string `json:"name"`
+	Status    string `json:"status"`
+	Processes int    `json:"processes"`
+}
+
+// alive returns the members c sees alive.
+func (e *env) alive(c container) ([]string, error) {
+	var out struct {
+		Members []member `json:"members"`
+	}
+	code, body, err := e.get(c.url("/cluster"), &out)
+	if err != nil || code != 200 {
+		return nil, fmt.Errorf("/cluster on %s: %d %s %v", c.name, code, body, err)
+	}
+	var names []string
+	for _, m := range out.Members {
+		if m.Status == "alive" {
+			names = append(names, m.Name)
+		}
+	}
+	slices.Sort(names)
+	return names, nil
+}
+
+// formed reports whether every container in cs sees exactly cs alive and
+// is ready.
+func (e *env) formed(cs []container) (bool, string) {
+	var want []string
+	for _, c := range cs {
+		want = append(want, c.node())
+	}
+	slices.Sort(want)
+	for _, c := range cs {
+		got, err := e.alive(c)
+		if err != nil {
+			return false, err.Error()
+		}
+		if !slices.Equal(got, want) {
+			return false, fmt.Sprintf("%s sees %v, want %v", c.name, got, want)
+		}
+		if code, body, err := e.get(c.url("/readyz"), nil); code != 200 {
+			return false, fmt.Sprintf("%s /readyz: %d %s %v", c.name, code, body, err)
+		}
+	}
+	return true, ""
+}
+
+// local asks each container which registered processes it runs itself.
+// It returns, by name, the nodes running it.
+func (e *env) local(cs []container) (map[string][]string, error) {
+	where := map[string][]string{}
+	for _, c := range cs {
+		var out struct {
+			Names []string `json:"names"`
+		}
+		code, body, err := e.get(c.url("/processes?node="+c.node()), &out)
+		if err != nil || code != 200 {
+			return nil, fmt.Errorf("/processes on %s: %d %s %v", c.name, code, body, err)
+		}
+		for _, n := range out.Names {
+			where[n] = append(where[n], c.node())
+		}
+	}
+	return where, nil
+}
+
+// onePerName reports whether the containers together run exactly one
+// process for each of the party's names.
+func (e *env) onePerName(cs []container) (bool, string) {
+	where, err := e.local(cs)
+	if err != nil {
+		return false, err.Error()
+	}
+	var dup []string
+	for n, nodes := range where {
+		if len(nodes) > 1 {
+			dup = append(dup, fmt.Sprintf("%s on %v", n, nodes))
+		}
+	}
+	if len(dup) > 0 {
+		return false, fmt.Sprintf("%d names run twice, e.g. %v", len(dup), dup[:min(3, len(dup))])
+	}
+	if len(where) != processes {
+		return false, fmt.Sprintf("%d processes run, want %d", len(where), processes)
+	}
+	return true, ""
+}
+
+// spread reports whether the containers run one process per name, and
+// every one of them some.
+func (e *env) spread(cs []container) (bool, string) {
+	if ok, why := e.onePerName(cs); !ok {
+		return false, why
+	}
+	where, err := e.local(cs)
+	if err != nil {
+		return false, err.Error()
+	}
+	per := map[string]int{}
+	for _, nodes := range where {
+		per[nodes[0]]++
+	}
+	return len(per) == len(cs), fmt.Sprintf("processes per node: %v", per)
+}
+
+type person struct {
+	Name   string  `json:"name"`
+	Node   string  `json:"node"`
+	Room   *string `json:"room"`
+	Status string  `json:"status"`
+	Count  int     `json:"count"`
+}
+
+type room struct {
+	Name   string   `json:"name"`
+	Count  int      `json:"count"`
+	Max    int      `json:"max"`
+	People []string `json:"people"`
+}
+
+// sampler samples /people and /rooms from a live node while the party
+// runs, and records every violation: an attempt count that went
+// backwards, a total other than 2,000 people and 50 rooms, a room over
+// capacity, a person in two rooms.
+type sampler struct {
+	e *env
+
+	mu         sync.Mutex
+	from       []container // where to sample
+	paused     bool        // a node was killed or cut off: its processes restart from their specs
+	last       map[string]int
+	samples    int
+	violations []string
+}
+
+func (s *sampler) setFrom(cs []container) {
+	s.mu.Lock()
+	s.from = cs
+	s.mu.Unlock()
+}
+
+// pause stops checking: after a SIGKILL (or while a node is cut off) the
+// lost node's people and rooms start again from their specs on the others,
+// their state lost with it, and they are missing from the lists until
+// they do.
+func (s *sampler) pause() {
+	s.mu.Lock()
+	s.paused = true
+	s.mu.Unlock()
+}
+
+// resume checks again, from the counts seen next.
+func (s *sampler) resume() {
+	s.mu.Lock()
+	s.paused = false
+	s.last = map[string]int{}
+	s.mu.Unlock()
+}
+
+func (s *sampler) violate(format string, args ...any) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.violations) < 20 {
+		s.violations = append(s.violations, fmt.Sprintf(format, args...))
+	}
+}
+
+func (s *sampler) sample(i int) {
+	s.mu.Lock()
+	from, paused := s.from, s.paused
+	s.mu.Unlock()
+	if len(from) == 0 || paused {
+		return
+	}
+	c := from[i%len(from)]
+	var ps []person
+	if code, _, err := s.e.get(c.url("/people"), &ps); err != nil || code != 200 {
+		return // that node is on its way out; the next sample goes elsewhere
+	}
+	var rs []room
+	if code, _, err := s.e.get(c.url("/rooms"), &rs); err != nil || code != 200 {
+		return
+	}
+	if len(ps) != people {
+		s.violate("%s lists %d people, want %d", c.name, len(ps), people)
+	}
+	if len(rs) != rooms {
+		s.violate("%s lists %d rooms, want %d", c.name, len(rs), rooms)
+	}
+	in := map[string]string{}
+	for _, r := range rs {
+		if r.Count > r.Max || len(r.People) > r.Max {
+			s.violate("room %s holds %d of %d", r.Name, r.Count, r.Max)
+		}
+		for _, p := range r.People {
+			if other, ok := in[p]; ok {
+				s.violate("%s is in %s and %s", p, other, r.Name)
+			}
+			in[p] = r.Name
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.paused {
+		return
+	}
+	s.samples++
+	for _, p := range ps {
+		if prev, ok := s.last[p.Name]; ok && p.Count < prev && len(s.violations) < 20 {
+			s.violations = append(s.violations, fmt.Sprintf("%s's attempts went from %d to %d (sampled on %s)", p.Name, prev, p.Count, c.name))
+		}
+		s.last[p.Name] = p.Count
+	}
+}
+
+// run samples until stop closes.
+func (s *sampler) run(stop <-chan struct{}, done chan<- struct{}) {
+	defer close(done)
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for i := 0; ; i++ {
+		select {
+		case <-stop:
+			return
+		case <-tick.C:
+			s.sample(i)
+		}
+	}
+}
+
+func (s *sampler) check(t *testing.T, phase string) {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.violations) > 0 {
+		t.Fatalf("%s: %d violations, e.g.:\n%s", phase, len(s.violations), strings.Join(s.violations, "\n"))
+	}
+}
+
+func (s *sampler) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.samples
+}
+
+// byService returns the containers of one compose service.
+func (e *env) byService(cs []container, service string) []container {
+	var out []container
+	for _, c := range cs {
+		if c.service == service {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func without(cs []container, gone container) []container {
+	var out []container
+	for _, c := range cs {
+		if c.id != gone.id {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func TestClusterInContainers(t *testing.T) {
+	e := newEnv(t)
+	began := time.Now()
+	step := func(format string, args ...any) {
+		t.Logf("checked: "+format, args...)
+	}
+	// The v2 image: the same binary, another greeting.
+	bin := filepath.Join(e.root, "bin", "image")
+	if _, err := os.Stat(filepath.Join(bin, "houseparty")); err != nil {
+		t.Fatalf("no binary in %s: run `make image` first (make e2e does): %v", bin, err)
+	}
+	e.run(5*time.Minute, imageV1, "docker", "build", "-q", "--build-arg", "GREETING=v2", "-f", "deploy/Dockerfile", "-t", imageV2, bin)
+
+	// 1. Three nodes find each other through Docker's DNS.
+	start := time.Now()
+	e.compose(imageV1, "up", "-d")
+	var cs []container
+	took := e.eventually(60*time.Second, "3 containers form a cluster", func() (bool, string) {
+		cs = e.containers(false)
+		if len(cs) != 3 {
+			return false, fmt.Sprintf("%d containers", len(cs))
+		}
+		return e.formed(cs)
+	})
+	step("3 containers formed one cluster, every node ready, %v after `up` returned (%v in all)", took.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
+	entry := e.byService(cs, "entry")[0]
+	port := strings.TrimPrefix(e.vars[1], "HOUSEPARTY_PORT=")
+	if code, body, err := e.get("http://127.0.0.1:"+port+"/hello", nil); err != nil || code != 200 || body != "world" {
+		t.Fatalf("published port %s: /hello = %d %q %v", port, code, body, err)
+	}
+	step("the entry node's HTTP port is published on 127.0.0.1:%s", port)
+
+	// 2. A long party, spread over the three.
+	q := fmt.Sprintf("/scenario/custom?rooms=%d&room_max=%d&people=%d&person_max=%d&delay_ms=%d", rooms, roomMax, people, personMax, wanderMS)
+	if code, body, err := e.get(entry.url(q), nil); err != nil || code != 200 {
+		t.Fatalf("start the party: %d %s %v", code, body, err)
+	}
+	partyStart := time.Now()
+	took = e.eventually(60*time.Second, "the party's processes spread over 3 nodes", func() (bool, string) {
+		return e.spread(cs)
+	})
+	step("a party of %d rooms and %d people runs, one process per name over 3 nodes, %v after it started", rooms, people, took.Round(time.Millisecond))
+
+	s := &sampler{e: e, last: map[string]int{}}
+	s.setFrom(cs)
+	stop, sampled := make(chan struct{}), make(chan struct{})
+	go s.run(stop, sampled)
+	defer func() {
+		select {
+		case <-stop:
+		default:
+			close(stop)
+		}
+		<-sampled
+	}()
+
+	// 3. Scale to 5: the new nodes join by themselves and take their share.
+	start = time.Now()
+	e.compose(imageV1, "up", "-d", "--no-recreate", "--scale", "houseparty=4")
+	took = e.eventually(90*time.Second, "5 nodes, each running some of the party", func() (bool, string) {
+		cs = e.containers(false)
+		if len(cs) != 5 {
+			return false, fmt.Sprintf("%d containers", len(cs))
+		}
+		if ok, why := e.formed(cs); !ok {
+			return false, why
+		}
+		return e.spread(cs)
+	})
+	s.setFrom(cs)
+	s.check(t, "scale to 5")
+	step("scaled to 5: the 2 new nodes joined by DNS and took over their share, one process per name, %v after the scale command (%v in all)", took.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
+
+	// 4. Rolling update to v2, one container at a time, each stopped with
+	// SIGTERM (it hands its processes off) before its replacement starts.
+	start = time.Now()
+	var stops []time.Duration
+	for _, old := range slices.Clone(cs) {
+		rest := without(cs, old)
+		s.setFrom(rest)
+		t0 := time.Now()
+		e.run(2*time.Minute, imageV1, "docker", "stop", "-t", "60", old.id)
+		stops = append(stops, time.Since(t0))
+		code := strings.TrimSpace(e.run(time.Minute, imageV1, "docker", "inspect", "-f", "{{.State.ExitCode}}", old.id))
+		if code != "0" {
+			out, _ := e.try(time.Minute, imageV1, "docker", "logs", "--tail", "20", old.id)
+			t.Fatalf("%s exited %s after SIGTERM:\n%s", old.name, code, out)
+		}
+		e.run(time.Minute, imageV1, "docker", "rm", old.id)
+		if old.service == "entry" {
+			e.compose(imageV2, "up", "-d", "--no-deps", "entry")
+		} else {
+			e.compose(imageV2, "up", "-d", "--no-recreate", "--no-deps", "--scale", "houseparty=4", "houseparty")
+		}
+		e.eventually(90*time.Second, "the replacement of "+old.name+" joins", func() (bool, string) {
+			cs = e.containers(false)
+			if len(cs) != 5 {
+				return false, fmt.Sprintf("%d containers", len(cs))
+			}
+			if ok, why := e.formed(cs); !ok {
+				return false, why
+			}
+			return e.onePerName(cs)
+		})
+		s.setFrom(cs)
+		s.check(t, "rolling update, after replacing "+old.name)
+	}
+	for _, c := range cs {
+		if c.image != imageV2 {
+			t.Fatalf("%s still runs %s", c.name, c.image)
+		}
+		if code, body, err := e.get(c.url("/hello"), nil); err != nil || code != 200 || body != "v2" {
+			t.Fatalf("%s /hello = %d %q %v, want v2", c.name, code, body, err)
+		}
+	}
+	slices.Sort(stops)
+	step("rolling update to v2: 5 containers replaced one at a time with SIGTERM in %v (graceful stops took %v to %v); /hello answers v2 everywhere; one process per name throughout; %d samples so far, no attempt count went backwards, always %d people and %d rooms, no room over capacity, nobody in two rooms",
+		time.Since(start).Round(time.Millisecond), stops[0].Round(time.Millisecond), stops[len(stops)-1].Round(time.Millisecond), s.count(), people, rooms)
+
+	// 5. SIGKILL one node: its processes run elsewhere within 10 s.
+	victim := e.byService(cs, "houseparty")[0]
+	rest := without(cs, victim)
+	s.setFrom(rest)
+	s.pause()
+	e.run(time.Minute, imageV1, "docker", "kill", "-s", "KILL", victim.id)
+	killed := time.Now()
+	took = e.eventually(30*time.Second, "the killed node's processes running elsewhere", func() (bool, string) {
+		return e.onePerName(rest)
+	})
+	if took > 10*time.Second {
+		t.Fatalf("the killed node's processes ran elsewhere only after %v (bound: 10 s)", took)
+	}
+	step("docker kill (SIGKILL) of %s: all %d processes run once on the 4 others %v after the kill (bound 10 s)", victim.name, processes, time.Since(killed).Round(time.Millisecond))
+	e.run(time.Minute, imageV1, "docker", "rm", victim.id)
+	cs = rest
+	e.eventually(60*time.Second, "4 nodes agree", func() (bool, string) { return e.formed(cs) })
+	s.resume()
+
+	// 6. Partition: cut one node off the network, then reconnect it.
+	cut := e.byService(cs, "houseparty")[0]
+	rest = without(cs, cut)
+	s.setFrom(rest)
+	s.pause()
+	e.run(time.Minute, imageV1, "docker", "network", "disconnect", "-f", e.netName, cut.id)
+	split := time.Now()
+	took = e.eventually(30*time.Second, "the majority sees the cut node gone and runs everything", func() (bool, string) {
+		if ok, why := e.formed(rest); !ok {
+			return false, why
+		}
+		return e.onePerName(rest)
+	})
+	// And the cut-off node saw the others go (its log says so): both
+	// sides run every name now.
+	since := split.Add(-time.Second).UTC().Format(time.RFC3339)
+	cutSaw := e.eventually(30*time.Second, "the cut-off node sees the others gone", func() (bool, string) {
+		out, err := e.try(time.Minute, imageV1, "docker", "logs", "--since", since, cut.id)
+		if err != nil {
+			return false, err.Error()
+		}
+		var missing []string
+		for _, c := range rest {
+			if !strings.Contains(out, `msg="node down" node=`+cut.node()+` peer=`+c.node()+` `) {
+				missing = append(missing, c.node())
+			}
+		}
+		return len(missing) == 0, fmt.Sprintf("no \"node down\" for %v in its log", missing)
+	})
+	step("partition: %s disconnected; the 3 others saw it gone and ran all %d processes after %v, and it saw them gone after %v",
+		cut.name, processes, took.Round(time.Millisecond), (took + cutSaw).Round(time.Millisecond))
+	e.run(time.Minute, imageV1, "docker", "network", "connect", "--ip", cut.ip, "--alias", "houseparty", e.netName, cut.id)
+	healed := time.Now()
+	took = e.eventually(60*time.Second, "one process per name after the heal", func() (bool, string) {
+		if ok, why := e.formed(cs); !ok {
+			return false, why
+		}
+		return e.onePerName(cs)
+	})
+	s.resume() // the cut-off side's people merged by the higher count
+	step("heal: %s reconnected (cut for %v); one process per name on 4 nodes %v after reconnecting", cut.name, healed.Sub(split).Round(time.Millisecond), took.Round(time.Millisecond))
+	s.setFrom(cs)
+
+	// 7. Everybody leaves in the end.
+	took = e.eventually(8*time.Minute, "everybody leaves the party", func() (bool, string) {
+		var out struct {
+			Stats struct {
+				TotalPeople int `json:"total_people"`
+				Left        int `json:"people_left_party"`
+			} `json:"stats"`
+		}
+		code, body, err := e.get(cs[0].url("/stats/tldr"), &out)
+		if err != nil || code != 200 {
+			return false, fmt.Sprintf("%d %s %v", code, body, err)
+		}
+		return out.Stats.Left == people && out.Stats.TotalPeople == people, fmt.Sprintf("%d of %d left", out.Stats.Left, out.Stats.TotalPeople)
+	})
+	close(stop)
+	<-sampled
+	s.check(t, "to the end")
+	step("all %d people left the party, %v after it started; %d samples, every one with %d people and %d rooms, no room over capacity, nobody in two rooms, no attempt count backwards (outside the kill and the partition, whose lost and merged counts are expected)",
+		people, time.Since(partyStart).Round(time.Second), s.count(), people, rooms)
+	step("e2e took %v", time.Since(began).Round(time.Second))
+}
