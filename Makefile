@@ -48,10 +48,7 @@ fuzz-smoke:
 # pulled), copied into an image FROM scratch. IMAGE names it.
 IMAGE ?= shoal/houseparty:latest
 image:
-	mkdir -p bin/image
-	CGO_ENABLED=0 GOOS=linux $(GO) build -trimpath -ldflags='-s -w' -o bin/image/houseparty ./cmd/houseparty
-	docker build -q -f deploy/Dockerfile -t $(IMAGE) bin/image
-	@docker image inspect -f 'image $(IMAGE): {{.Size}} bytes' $(IMAGE)
+	@GO='$(GO)' IMAGE='$(IMAGE)' ./scripts/image.sh
 
 # A fresh random cookie for the compose cluster; never committed.
 deploy/cookie.env:

@@ -743,8 +743,6 @@ func (cs *clusterState) moved(rec Record, to process.Ref, version uint64) {
 	sh.mu.Lock()
 	if e, ok := sh.entries[rec.Name]; ok && e.started() && e.proc == nil && e.ref == rec.ref() {
 		e.ref, e.version, e.prev, e.restart = to, version, rec.ref(), false
-	} else {
-		cs.r.log.Debug("registry: a move of what is not held here", "name", rec.Name, "from", rec.ref(), "to", to, "held", ok)
 	}
 	sh.mu.Unlock()
 	cs.unpark(rec.Name, rec.ref()) // a parked restart that moved is gone

@@ -56,6 +56,7 @@ type env struct {
 	t       *testing.T
 	root    string // repository root
 	project string
+	port    string   // the entry node's published HTTP port, on 127.0.0.1
 	vars    []string // compose variables
 	netName string
 	http    *http.Client
@@ -84,11 +85,12 @@ func newEnv(t *testing.T) *env {
 	if err := os.WriteFile(cookieEnv, []byte("SHOAL_COOKIE="+base64.StdEncoding.EncodeToString(secret)+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	port := freePort(t)
 	e := &env{
-		t: t, root: root, project: project, netName: project + "_party",
+		t: t, root: root, project: project, netName: project + "_party", port: port,
 		vars: []string{
 			"HOUSEPARTY_COOKIE_ENV=" + cookieEnv,
-			"HOUSEPARTY_PORT=" + freePort(t),
+			"HOUSEPARTY_PORT=" + port,
 			// A subnet of its own, picked from the suffix, so that runs
 			// left behind do not collide.
 			fmt.Sprintf("HOUSEPARTY_SUBNET=10.213.%d.0/24", 100+int(suffix[0])%100),
@@ -538,11 +540,10 @@ func TestClusterInContainers(t *testing.T) {
 	})
 	step("3 containers formed one cluster, every node ready, %v after `up` returned (%v in all)", took.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
 	entry := e.byService(cs, "entry")[0]
-	port := strings.TrimPrefix(e.vars[1], "HOUSEPARTY_PORT=")
-	if code, body, err := e.get("http://127.0.0.1:"+port+"/hello", nil); err != nil || code != 200 || body != "world" {
-		t.Fatalf("published port %s: /hello = %d %q %v", port, code, body, err)
+	if code, body, err := e.get("http://127.0.0.1:"+e.port+"/hello", nil); err != nil || code != 200 || body != "world" {
+		t.Fatalf("published port %s: /hello = %d %q %v", e.port, code, body, err)
 	}
-	step("the entry node's HTTP port is published on 127.0.0.1:%s", port)
+	step("the entry node's HTTP port is published on 127.0.0.1:%s", e.port)
 
 	// 2. A long party, spread over the three.
 	q := fmt.Sprintf("/scenario/custom?rooms=%d&room_max=%d&people=%d&person_max=%d&delay_ms=%d", rooms, roomMax, people, personMax, wanderMS)
