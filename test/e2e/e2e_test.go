@@ -690,6 +690,28 @@ func TestClusterInContainers(t *testing.T) {
 		}
 		return e.onePerName(cs)
 	})
+	// Each node's replica of the registry catches up too: every node
+	// lists every name (on the node that runs it).
+	caught := e.eventually(60*time.Second, "every node's registry lists every name", func() (bool, string) {
+		for _, c := range cs {
+			var all []struct {
+				Count int `json:"count"`
+			}
+			code, body, err := e.get(c.url("/processes"), &all)
+			if err != nil || code != 200 {
+				return false, fmt.Sprintf("/processes on %s: %d %s %v", c.name, code, body, err)
+			}
+			n := 0
+			for _, p := range all {
+				n += p.Count
+			}
+			if n != processes {
+				return false, fmt.Sprintf("%s lists %d names, want %d", c.name, n, processes)
+			}
+		}
+		return true, ""
+	})
+	step("after the heal every node's registry lists all %d names, %v after one process per name", processes, caught.Round(time.Millisecond))
 	s.looseRooms()
 	s.resume() // the cut-off side's people merged by the higher count
 	step("heal: %s reconnected (cut for %v); one process per name on 4 nodes %v after reconnecting", cut.name, healed.Sub(split).Round(time.Millisecond), took.Round(time.Millisecond))
