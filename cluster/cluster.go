@@ -21,6 +21,8 @@ package cluster
 
 import (
 	"context"
+	crand "crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -71,6 +73,10 @@ type Member struct {
 	Status      Status `json:"status"`
 	// Self is true for this node.
 	Self bool `json:"self,omitempty"`
+	// Incarnation is drawn at random each time the node starts: a node
+	// that comes back at the same name and address (a container restarted
+	// in place) is a new incarnation. 0 from a node of an older version.
+	Incarnation uint64 `json:"incarnation,omitempty"`
 }
 
 // EventType says what happened to a member.
@@ -213,7 +219,11 @@ type Cluster struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
+	inc uint64 // this node's incarnation
+
 	mu      sync.Mutex
+	live    map[string]Member     // the other live members, as memberlist last told (its Nodes are not safe to read later)
+	incs    map[string]uint64     // incarnation of each live member, as last seen
 	leaving map[string]time.Time  // members that announced they are leaving
 	suspect map[string]time.Time  // members this node suspects (failed a probe)
 	gone    map[string]goneMember // dead or left members, until DeadRetention
@@ -237,6 +247,9 @@ func New(cfg Config) (*Cluster, error) {
 	c := &Cluster{
 		cfg:     cfg,
 		log:     cfg.Logger,
+		inc:     newIncarnation(),
+		incs:    make(map[string]uint64),
+		live:    make(map[string]Member),
 		gone:    make(map[string]goneMember),
 		leaving: make(map[string]time.Time),
 		suspect: make(map[string]time.Time),
@@ -270,7 +283,7 @@ func New(cfg Config) (*Cluster, error) {
 	if advertise == "" {
 		advertise = cfg.BindAddr
 	}
-	meta := encodeMeta(net.JoinHostPort(advertise, strconv.Itoa(linkPort)))
+	meta := encodeMeta(nodeMeta{link: net.JoinHostPort(advertise, strconv.Itoa(linkPort)), incarnation: c.inc})
 
 	mc := memberlist.DefaultLANConfig()
 	mc.Name = cfg.Name
@@ -322,12 +335,28 @@ func New(cfg Config) (*Cluster, error) {
 			go c.runStrategy(s)
 		}
 	}
-	c.log.Info("cluster node started", "gossip", c.ml.LocalNode().Address(), "links", c.links.Addr().String())
+	c.log.Info("cluster node started", "gossip", c.ml.LocalNode().Address(), "links", c.links.Addr().String(), "incarnation", fmt.Sprintf("%016x", c.inc))
 	return c, nil
 }
 
 // Name returns this node's name.
 func (c *Cluster) Name() string { return c.cfg.Name }
+
+// Incarnation returns this start of the node's random, non-zero id.
+func (c *Cluster) Incarnation() uint64 { return c.inc }
+
+// newIncarnation draws a random, non-zero incarnation.
+func newIncarnation() uint64 {
+	var b [8]byte
+	for {
+		if _, err := crand.Read(b[:]); err != nil {
+			panic(fmt.Sprintf("cluster: no randomness for an incarnation: %v", err))
+		}
+		if v := binary.BigEndian.Uint64(b[:]); v != 0 {
+			return v
+		}
+	}
+}
 
 // Transport returns the node's link transport, to dial other nodes.
 func (c *Cluster) Transport() *transport.Transport { return c.tr }
@@ -338,24 +367,35 @@ func (c *Cluster) LinkAddr() string { return c.links.Addr().String() }
 // Address returns this node's advertised membership address.
 func (c *Cluster) Address() string { return c.ml.LocalNode().Address() }
 
+// member describes a memberlist node. Only memberlist's callbacks may
+// call it: memberlist updates its nodes in place, under its own lock,
+// which it holds while it calls them.
 func (c *Cluster) member(n *memberlist.Node) Member {
-	m := Member{Name: n.Name, Address: n.Address(), Self: n.Name == c.cfg.Name}
-	if link, err := decodeMeta(n.Meta); err == nil {
-		m.LinkAddress = link
+	m := Member{Name: n.Name, Address: n.Address(), Self: n.Name == c.cfg.Name, Status: StatusAlive}
+	if meta, err := decodeMeta(n.Meta); err == nil {
+		m.LinkAddress, m.Incarnation = meta.link, meta.incarnation
 	}
-	// memberlist's public Node does not carry its state: nodes it lists
-	// are alive or suspect, and this node knows which ones it suspects.
+	return m
+}
+
+// withStatusLocked sets a live member's status: memberlist's public Node
+// does not carry its state, and this node knows which ones it suspects.
+// c.mu is held.
+func (c *Cluster) withStatusLocked(m Member) Member {
 	m.Status = StatusAlive
-	c.mu.Lock()
-	if at, ok := c.suspect[n.Name]; ok {
+	if at, ok := c.suspect[m.Name]; ok {
 		if time.Since(at) < c.suspicionWindow() {
 			m.Status = StatusSuspect
 		} else {
-			delete(c.suspect, n.Name) // refuted: it answered again
+			delete(c.suspect, m.Name) // refuted: it answered again
 		}
 	}
-	c.mu.Unlock()
 	return m
+}
+
+// self describes this node.
+func (c *Cluster) self() Member {
+	return Member{Name: c.cfg.Name, Address: c.Address(), LinkAddress: c.LinkAddr(), Status: StatusAlive, Self: true, Incarnation: c.inc}
 }
 
 // suspicionWindow bounds how long a suspicion can last before memberlist
@@ -379,14 +419,13 @@ func (c *Cluster) markSuspect(name string) {
 // ones (alive or suspect) and, for Config.DeadRetention, those that died
 // or left. Sorted by name.
 func (c *Cluster) Members() []Member {
-	live := c.ml.Members()
-	out := make([]Member, 0, len(live))
-	names := make(map[string]bool, len(live))
-	for _, n := range live {
-		out = append(out, c.member(n))
-		names[n.Name] = true
-	}
+	out := []Member{c.self()}
+	names := map[string]bool{c.cfg.Name: true}
 	c.mu.Lock()
+	for name, m := range c.live {
+		out = append(out, c.withStatusLocked(m))
+		names[name] = true
+	}
 	c.pruneGoneLocked()
 	for name, g := range c.gone {
 		if names[name] {
@@ -410,22 +449,25 @@ func (c *Cluster) Members() []Member {
 
 // Nodes returns the names of the other live members, sorted.
 func (c *Cluster) Nodes() []string {
-	var out []string
-	for _, n := range c.ml.Members() {
-		if n.Name != c.cfg.Name && (n.State == memberlist.StateAlive || n.State == memberlist.StateSuspect) {
-			out = append(out, n.Name)
-		}
+	c.mu.Lock()
+	out := make([]string, 0, len(c.live))
+	for name := range c.live {
+		out = append(out, name)
 	}
+	c.mu.Unlock()
 	slices.Sort(out)
 	return out
 }
 
 // Member returns the live member called name.
 func (c *Cluster) Member(name string) (Member, error) {
-	for _, n := range c.ml.Members() {
-		if n.Name == name {
-			return c.member(n), nil
-		}
+	if name == c.cfg.Name {
+		return c.self(), nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if m, ok := c.live[name]; ok {
+		return c.withStatusLocked(m), nil
 	}
 	return Member{}, fmt.Errorf("%q: %w", name, ErrUnknownMember)
 }
@@ -631,6 +673,10 @@ func (e *events) NotifyJoin(n *memberlist.Node) {
 	if m.Self {
 		return
 	}
+	e.c.mu.Lock()
+	e.c.incs[m.Name] = m.Incarnation
+	e.c.live[m.Name] = m
+	e.c.mu.Unlock()
 	e.c.log.Info("node up", "peer", m.Name, "address", m.Address)
 	e.c.publish(Event{Type: EventUp, Member: m, At: time.Now()})
 }
@@ -645,6 +691,8 @@ func (e *events) NotifyLeave(n *memberlist.Node) {
 	e.c.mu.Lock()
 	at, announced := e.c.leaving[m.Name]
 	delete(e.c.leaving, m.Name)
+	delete(e.c.incs, m.Name)
+	delete(e.c.live, m.Name)
 	e.c.mu.Unlock()
 	t := EventDown
 	m.Status = StatusDead
@@ -655,9 +703,30 @@ func (e *events) NotifyLeave(n *memberlist.Node) {
 	e.c.publish(Event{Type: t, Member: m, At: time.Now()})
 }
 
+// NotifyUpdate hears a member's new metadata. A new incarnation under a
+// name still alive here is a node that restarted in place faster than
+// failure detection noticed (memberlist sees only an update): what the
+// old one ran is gone, so subscribers get the old one's EventDown, then
+// the new one's EventUp.
 func (e *events) NotifyUpdate(n *memberlist.Node) {
 	m := e.c.member(n)
 	if m.Self {
+		return
+	}
+	e.c.mu.Lock()
+	prev, known := e.c.incs[m.Name]
+	e.c.incs[m.Name] = m.Incarnation
+	e.c.live[m.Name] = m
+	delete(e.c.leaving, m.Name) // a notice from the old incarnation
+	e.c.mu.Unlock()
+	if known && prev != m.Incarnation {
+		old := m
+		old.Incarnation, old.Status = prev, StatusDead
+		e.c.log.Info("node restarted", "peer", m.Name, "address", m.Address,
+			"old", fmt.Sprintf("%016x", prev), "new", fmt.Sprintf("%016x", m.Incarnation))
+		now := time.Now()
+		e.c.publish(Event{Type: EventDown, Member: old, At: now})
+		e.c.publish(Event{Type: EventUp, Member: m, At: now})
 		return
 	}
 	e.c.publish(Event{Type: EventUpdate, Member: m, At: time.Now()})

@@ -386,3 +386,61 @@ func TestConfigValidation(t *testing.T) {
 		}
 	}
 }
+
+// TestRestartInPlaceIsDownThenUp kills a node and starts it again at once
+// with the same name and address (a container restarted in place: the
+// pod IP stays). Failure detection may never see it go, but it is a new
+// incarnation and what the old one ran is gone: every other node must
+// report the old incarnation down, then the new one up.
+func TestRestartInPlaceIsDownThenUp(t *testing.T) {
+	nodes := startCluster(t, 3)
+	victim := nodes[2]
+	name, addr, oldInc := victim.Name(), victim.Address(), victim.Incarnation()
+	_, portText, _ := strings.Cut(addr, ":")
+	var port int
+	if _, err := fmt.Sscan(portText, &port); err != nil {
+		t.Fatalf("address %q: %v", addr, err)
+	}
+	subs := []*cluster.Subscription{nodes[0].Subscribe(), nodes[1].Subscribe()}
+	for _, s := range subs {
+		defer s.Close()
+	}
+	if err := victim.Shutdown(context.Background()); err != nil { // a crash: no leave
+		t.Fatal(err)
+	}
+	restarted := start(t, name, secret, func(c *cluster.Config) {
+		c.BindPort = port
+		c.Strategies = staticTo(t, nodes[0].Address())
+	})
+	if restarted.Incarnation() == oldInc || restarted.Incarnation() == 0 {
+		t.Fatalf("restarted with incarnation %x; want a new, non-zero one (old %x)", restarted.Incarnation(), oldInc)
+	}
+	for i, s := range subs {
+		var got []string
+		deadline := time.After(15 * time.Second)
+		for len(got) < 2 {
+			select {
+			case ev := <-s.Events():
+				if ev.Member.Name != name || ev.Type == cluster.EventUpdate {
+					continue
+				}
+				got = append(got, fmt.Sprintf("%v %x", ev.Type, ev.Member.Incarnation))
+			case <-deadline:
+				t.Fatalf("%s saw %v for the restarted node; want down (old), then up (new)", nodes[i].Name(), got)
+			}
+		}
+		want := []string{fmt.Sprintf("%v %x", cluster.EventDown, oldInc), fmt.Sprintf("%v %x", cluster.EventUp, restarted.Incarnation())}
+		if got[0] != want[0] || got[1] != want[1] {
+			t.Fatalf("%s saw %v; want %v", nodes[i].Name(), got, want)
+		}
+	}
+	waitFor(t, 10*time.Second, "every node to list the new incarnation", func() bool {
+		for _, n := range nodes[:2] {
+			m, err := n.Member(name)
+			if err != nil || m.Incarnation != restarted.Incarnation() {
+				return false
+			}
+		}
+		return true
+	})
+}

@@ -90,8 +90,10 @@ func (c *Cluster) runStrategy(s discovery.Strategy) {
 // joinNew joins the addresses that are not already live members.
 func (c *Cluster) joinNew(addrs []string) {
 	known := map[string]bool{c.Address(): true}
-	for _, n := range c.ml.Members() {
-		known[n.Address()] = true
+	for _, m := range c.Members() {
+		if m.Status == StatusAlive || m.Status == StatusSuspect {
+			known[m.Address] = true
+		}
 	}
 	for _, a := range addrs {
 		if known[a] || c.ctx.Err() != nil {

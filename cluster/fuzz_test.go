@@ -7,22 +7,29 @@ import (
 )
 
 func FuzzDecodeMeta(f *testing.F) {
-	f.Add(encodeMeta("127.0.0.1:40000"))
-	f.Add(encodeMeta("[fd00::1]:7000"))
-	f.Add(encodeMeta(""))
+	f.Add(encodeMeta(nodeMeta{link: "127.0.0.1:40000", incarnation: 1}))
+	f.Add(encodeMeta(nodeMeta{link: "[fd00::1]:7000", incarnation: 0xfeedface}))
+	f.Add(encodeMeta(nodeMeta{incarnation: 7}))
+	f.Add([]byte{1, 15, '1', '2', '7', '.', '0', '.', '0', '.', '1', ':', '4', '0', '0', '0', '0'})
 	f.Add([]byte{2, 0})
 	f.Add([]byte{1, 5, 'a'})
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		addr, err := decodeMeta(data)
+		m, err := decodeMeta(data)
 		if err != nil {
 			if !errors.Is(err, errBadMeta) {
 				t.Fatalf("error %v does not wrap errBadMeta", err)
 			}
 			return
 		}
-		if !bytes.Equal(encodeMeta(addr), data) {
-			t.Fatalf("decoded %q from %x, which re-encodes differently", addr, data)
+		if data[0] == metaVersion1 {
+			if m.incarnation != 0 || string(data[2:]) != m.link {
+				t.Fatalf("version 1 %x decoded as %+v", data, m)
+			}
+			return
+		}
+		if !bytes.Equal(encodeMeta(m), data) {
+			t.Fatalf("decoded %+v from %x, which re-encodes differently", m, data)
 		}
 	})
 }

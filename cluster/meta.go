@@ -1,36 +1,59 @@
 package cluster
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 )
 
-// metaVersion is the first byte of a node's membership metadata.
-const metaVersion = 1
+// metaVersion is the first byte of a node's membership metadata. Version
+// 1 carried the link address; version 2 adds the node's incarnation.
+const (
+	metaVersion1 = 1
+	metaVersion  = 2
+)
 
 var errBadMeta = errors.New("bad node metadata")
 
-// encodeMeta encodes a node's metadata: version, then the link address as
-// a length-prefixed string.
-func encodeMeta(linkAddr string) []byte {
-	b := make([]byte, 0, 2+len(linkAddr))
-	b = append(b, metaVersion, byte(len(linkAddr)))
-	return append(b, linkAddr...)
+// nodeMeta is what a node publishes with its membership.
+type nodeMeta struct {
+	link        string // link address
+	incarnation uint64 // drawn at random when the node starts; 0 from a version-1 node
 }
 
-// decodeMeta decodes metadata received from another node.
-func decodeMeta(b []byte) (string, error) {
+// encodeMeta encodes a node's metadata: version, the link address as a
+// length-prefixed string, then the incarnation (8 bytes, big-endian).
+func encodeMeta(m nodeMeta) []byte {
+	b := make([]byte, 0, 2+len(m.link)+8)
+	b = append(b, metaVersion, byte(len(m.link)))
+	b = append(b, m.link...)
+	return binary.BigEndian.AppendUint64(b, m.incarnation)
+}
+
+// decodeMeta decodes metadata received from another node (version 1 or
+// 2).
+func decodeMeta(b []byte) (nodeMeta, error) {
 	if len(b) < 2 {
-		return "", fmt.Errorf("%w: %d bytes", errBadMeta, len(b))
-	}
-	if b[0] != metaVersion {
-		return "", fmt.Errorf("%w: version %d", errBadMeta, b[0])
+		return nodeMeta{}, fmt.Errorf("%w: %d bytes", errBadMeta, len(b))
 	}
 	n := int(b[1])
-	if len(b) != 2+n {
-		return "", fmt.Errorf("%w: length %d, have %d", errBadMeta, n, len(b)-2)
+	switch b[0] {
+	case metaVersion1:
+		if len(b) != 2+n {
+			return nodeMeta{}, fmt.Errorf("%w: length %d, have %d", errBadMeta, n, len(b)-2)
+		}
+		return nodeMeta{link: string(b[2:])}, nil
+	case metaVersion:
+		if len(b) != 2+n+8 {
+			return nodeMeta{}, fmt.Errorf("%w: length %d + 8, have %d", errBadMeta, n, len(b)-2)
+		}
+		m := nodeMeta{link: string(b[2 : 2+n]), incarnation: binary.BigEndian.Uint64(b[2+n:])}
+		if m.incarnation == 0 {
+			return nodeMeta{}, fmt.Errorf("%w: zero incarnation", errBadMeta)
+		}
+		return m, nil
 	}
-	return string(b[2:]), nil
+	return nodeMeta{}, fmt.Errorf("%w: version %d", errBadMeta, b[0])
 }
 
 // leavingTag starts a leaving notice: a member that leaves gracefully

@@ -287,3 +287,21 @@ func TestHandoffPanicAndStopWhilePaused(t *testing.T) {
 		t.Fatalf("handoff of a stopped process: %v, want ErrNoProcess", err)
 	}
 }
+
+// A process paused for a handoff that nobody finishes (its node stops
+// meanwhile) does not hold the runtime's shutdown up: it takes the stop.
+func TestShutdownEndsAPausedProcess(t *testing.T) {
+	rt := newRuntime(t, process.DefaultConfig())
+	p := start(t, rt, &tally{action: process.HandoffMove}, "paused")
+	beginHandoff(t, p)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := rt.Shutdown(ctx); err != nil {
+		t.Fatalf("shutdown with a paused process: %v", err)
+	}
+	select {
+	case <-p.Done():
+	default:
+		t.Fatal("the paused process still runs after the shutdown")
+	}
+}

@@ -372,6 +372,9 @@ func (rt *Runtime) Shutdown(ctx context.Context) error {
 			sh.mu.RUnlock()
 			for _, p := range procs {
 				_ = p.enqueue(envelope{kind: kindStop, msg: stopMsg{reason: ErrShutdown}})
+				// One paused for a handoff nobody finished (its node
+				// stops) takes the stop too.
+				_ = p.ResumeHandoff()
 			}
 		}
 		go func() {

@@ -29,7 +29,7 @@ import (
 const (
 	netnsChildEnv = "SHOAL_GOSSIP_NETNS_CHILD"
 	netnsSkip     = "NETNS-SKIP: "
-	testSourceIP  = "192.0.2.1" // TEST-NET-1, on the namespace's lo
+	testSourceIP  = "198.18.0.1" // in 198.18.0.0/15, the range set aside for tests, on the namespace's lo
 )
 
 // netnsScenario is one test that runs inside the private namespace.
@@ -214,7 +214,7 @@ const waitLong = 30 * time.Second // generous: the machine may be busy
 func scenarioDiscover(t *testing.T) {
 	c := testCookie(t, "cluster")
 	nodes := map[string]node{}
-	for _, self := range []string{"10.1.0.1:7946", "10.1.0.2:7946", "node-3.example:7946"} {
+	for _, self := range []string{"198.18.1.1:7946", "198.18.1.2:7946", "node-3.example:7946"} {
 		nodes[self] = startNode(t, self, testConfig(t, self, c))
 	}
 	waitFor(t, waitLong, "three nodes discover each other", func() (bool, string) { return converged(nodes) })
@@ -231,15 +231,15 @@ func scenarioDiscover(t *testing.T) {
 
 func scenarioForeignCookie(t *testing.T) {
 	c := testCookie(t, "cluster")
-	a := startNode(t, "a", testConfig(t, "10.1.0.1:7946", c))
-	b := startNode(t, "b", testConfig(t, "10.1.0.2:7946", c))
-	f := startNode(t, "foreign", testConfig(t, "10.9.0.1:7946", testCookie(t, "another cluster")))
+	a := startNode(t, "a", testConfig(t, "198.18.1.1:7946", c))
+	b := startNode(t, "b", testConfig(t, "198.18.1.2:7946", c))
+	f := startNode(t, "foreign", testConfig(t, "198.18.9.1:7946", testCookie(t, "another cluster")))
 	leak := func() string {
 		if got := f.peers(); len(got) != 0 {
 			return fmt.Sprintf("the foreign node discovered %v", got)
 		}
 		for _, n := range []node{a, b} {
-			if slices.Contains(n.peers(), "10.9.0.1:7946") {
+			if slices.Contains(n.peers(), "198.18.9.1:7946") {
 				return fmt.Sprintf("the foreign node was discovered: %v", n.peers())
 			}
 		}
@@ -249,7 +249,7 @@ func scenarioForeignCookie(t *testing.T) {
 		if l := leak(); l != "" {
 			t.Fatal(l)
 		}
-		ok, state := converged(map[string]node{"10.1.0.1:7946": a, "10.1.0.2:7946": b})
+		ok, state := converged(map[string]node{"198.18.1.1:7946": a, "198.18.1.2:7946": b})
 		da, db, df := a.dropped.Load(), b.dropped.Load(), f.dropped.Load()
 		return ok && da >= 5 && db >= 5 && df >= 10, fmt.Sprintf("%s; rejected a=%d b=%d foreign=%d", state, da, db, df)
 	})
@@ -271,14 +271,14 @@ func scenarioForeignCookie(t *testing.T) {
 func scenarioStalePeer(t *testing.T) {
 	c := testCookie(t, "cluster")
 	nodes := map[string]node{}
-	for _, self := range []string{"10.1.0.1:7946", "10.1.0.2:7946", "10.1.0.3:7946"} {
+	for _, self := range []string{"198.18.1.1:7946", "198.18.1.2:7946", "198.18.1.3:7946"} {
 		nodes[self] = startNode(t, self, testConfig(t, self, c))
 	}
 	waitFor(t, waitLong, "three nodes discover each other", func() (bool, string) { return converged(nodes) })
-	if err := nodes["10.1.0.3:7946"].Close(); err != nil {
+	if err := nodes["198.18.1.3:7946"].Close(); err != nil {
 		t.Fatal(err)
 	}
-	delete(nodes, "10.1.0.3:7946")
+	delete(nodes, "198.18.1.3:7946")
 	waitFor(t, waitLong, "the stopped node drops out", func() (bool, string) { return converged(nodes) })
 }
 
@@ -299,10 +299,10 @@ func scenarioGroupsSeparate(t *testing.T) {
 	// onlyJoinedGroups.
 	g1 := map[string]node{}
 	g2 := map[string]node{}
-	for _, self := range []string{"10.1.0.1:7946", "10.1.0.2:7946"} {
+	for _, self := range []string{"198.18.1.1:7946", "198.18.1.2:7946"} {
 		g1[self] = startNode(t, "g1-"+self, spec("gossip:239.255.1.1:45000?interval=100ms&if=lo&ttl=1", self))
 	}
-	for _, self := range []string{"10.2.0.1:7946", "10.2.0.2:7946"} {
+	for _, self := range []string{"198.18.2.1:7946", "198.18.2.2:7946"} {
 		g2[self] = startNode(t, "g2-"+self, spec("gossip:239.255.1.2:45000?interval=100ms&if=lo", self))
 	}
 	waitFor(t, waitLong, "each group converges on its own, over many heartbeats", func() (bool, string) {
@@ -335,10 +335,10 @@ func strategyGoroutines() int {
 func scenarioCloseStopsGoroutines(t *testing.T) {
 	baseline := strategyGoroutines()
 	c := testCookie(t, "cluster")
-	a := startNode(t, "a", testConfig(t, "10.1.0.1:7946", c))
-	b := startNode(t, "b", testConfig(t, "10.1.0.2:7946", c))
+	a := startNode(t, "a", testConfig(t, "198.18.1.1:7946", c))
+	b := startNode(t, "b", testConfig(t, "198.18.1.2:7946", c))
 	waitFor(t, waitLong, "two nodes discover each other", func() (bool, string) {
-		return converged(map[string]node{"10.1.0.1:7946": a, "10.1.0.2:7946": b})
+		return converged(map[string]node{"198.18.1.1:7946": a, "198.18.1.2:7946": b})
 	})
 	if err := a.Start(t.Context()); !errors.Is(err, ErrStarted) {
 		t.Errorf("second Start = %v; want ErrStarted", err)

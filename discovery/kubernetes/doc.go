@@ -1,8 +1,9 @@
 // Package kubernetes is the discovery strategy for nodes running as pods in
 // a Kubernetes cluster (libcluster's Kubernetes strategy): every interval it
 // lists the pods matching a label selector, or the EndpointSlices of a
-// Service, in one namespace and reports the cluster addresses of the ready
-// ones. It reads only; it never watches, dials or resolves what it finds.
+// Service, in one namespace and reports the cluster addresses of the ones
+// that are running and not terminating, Ready or not. It reads only; it
+// never watches, dials or resolves what it finds.
 //
 // # Spec
 //
@@ -15,10 +16,10 @@
 //	namespace=NS          namespace to list in; default: the pod's own namespace
 //	                      (the service-account namespace file, then $POD_NAMESPACE,
 //	                      then the kubeconfig context's namespace, then "default")
-//	source=pods           pods matching the selector that are Running, Ready=True,
-//	                      not being deleted and have a pod IP (default)
-//	source=endpointslices endpoints whose conditions.ready is true or unset, from the
-//	                      EndpointSlices matching the selector
+//	source=pods           pods matching the selector that are Running, not being
+//	                      deleted and have a pod IP, Ready or not (default)
+//	source=endpointslices endpoints whose conditions.terminating is not true, ready
+//	                      or not, from the EndpointSlices matching the selector
 //	service=NAME          with source=endpointslices: the slices of Service NAME
 //	                      (label kubernetes.io/service-name=NAME, ANDed with the
 //	                      selector if one is given; slices carry their Service's
@@ -39,7 +40,22 @@
 //	kubeconfig=PATH       credentials from this kubeconfig file (see below)
 //	interval=5s           polling interval
 //
-// Unknown options are errors. A selector that matches nothing is not an
+// Unknown options are errors.
+//
+// # Not only Ready pods
+//
+// A node is Ready (its readiness probe answers 200) once it has joined the
+// peers discovery found and holds the cluster's registrations. If
+// discovery reported only Ready pods, the pods of a fresh Deployment would
+// each find no peer, each be Ready alone, and form separate one-node
+// clusters that merge later like the two sides of a healed netsplit. So a
+// pod is a peer as soon as it runs with an IP; a peer whose node does not
+// listen yet only costs a failed join, and discovery asks again. Pods being
+// deleted (deletionTimestamp set, or an endpoint's terminating condition)
+// are leaving and are not reported; neither are Failed or Succeeded pods,
+// nor, with source=pods, Pending ones.
+//
+// A selector that matches nothing is not an
 // error: Discover returns an empty list (the first pod of a deployment has
 // no peers yet), and the cluster keeps polling.
 //

@@ -367,7 +367,8 @@ func (s *Strategy) Interval() time.Duration { return s.cfg.Interval }
 func (s *Strategy) Namespace() string { return s.cfg.Namespace }
 
 // Discover lists the pods or EndpointSlices matching the selector and
-// returns the sorted, de-duplicated addresses of the ready ones; an empty
+// returns the sorted, de-duplicated addresses of the peers among them
+// (running and not terminating, Ready or not: see podIsPeer); an empty
 // list (nil error) when nothing matches. It blocks for the List calls,
 // honours ctx, and may be called concurrently. Errors wrap ErrForbidden,
 // ErrUnauthorized or ErrAPI.
@@ -463,14 +464,14 @@ func (s *Strategy) apiError(resource, group string, err error) error {
 // skip records an object that matched but yields no address, and why.
 type skip struct{ key, reason string }
 
-// podAddrs returns the addresses of the ready pods, and the ready pods it
-// had to skip (hostname mode without a hostname or subdomain).
+// podAddrs returns the addresses of the pods that are peers, and the
+// peers it had to skip (hostname mode without a hostname or subdomain).
 func podAddrs(pods []corev1.Pod, cfg Config) ([]string, []skip) {
 	var out []string
 	var sk []skip
 	for i := range pods {
 		p := &pods[i]
-		if !podReady(p) {
+		if !podIsPeer(p) {
 			continue
 		}
 		var host string
@@ -499,21 +500,18 @@ func podAddrs(pods []corev1.Pod, cfg Config) ([]string, []skip) {
 	return out, sk
 }
 
-// podReady reports whether a pod may be a peer: Running, condition
-// Ready=True, not being deleted, with a pod IP.
-func podReady(p *corev1.Pod) bool {
-	if p.DeletionTimestamp != nil || p.Status.Phase != corev1.PodRunning || p.Status.PodIP == "" {
-		return false
-	}
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
+// podIsPeer reports whether a pod may be a peer: Running, with a pod IP,
+// not being deleted. Whether it is Ready does not matter: a node becomes
+// Ready only once it has joined its peers, so a fresh set of pods that
+// waited for each other's readiness would each start a cluster of one.
+// Pending pods have no node process to join yet, Failed and Succeeded
+// ones none any more, and a pod being deleted is leaving.
+func podIsPeer(p *corev1.Pod) bool {
+	return p.DeletionTimestamp == nil && p.Status.Phase == corev1.PodRunning && p.Status.PodIP != ""
 }
 
-// sliceAddrs returns the addresses of the ready endpoints of the slices.
+// sliceAddrs returns the addresses of the endpoints of the slices that are
+// peers (endpointIsPeer).
 // An endpoint's addresses are fungible (one pod); the first is used.
 func sliceAddrs(items []discoveryv1.EndpointSlice, cfg Config) ([]string, []skip) {
 	var out []string
@@ -522,7 +520,7 @@ func sliceAddrs(items []discoveryv1.EndpointSlice, cfg Config) ([]string, []skip
 		es := &items[i]
 		for j := range es.Endpoints {
 			ep := &es.Endpoints[j]
-			if !endpointReady(ep) || len(ep.Addresses) == 0 {
+			if !endpointIsPeer(ep) || len(ep.Addresses) == 0 {
 				continue
 			}
 			addr := ep.Addresses[0]
@@ -558,9 +556,14 @@ func sliceAddrs(items []discoveryv1.EndpointSlice, cfg Config) ([]string, []skip
 	return out, sk
 }
 
-// endpointReady reads conditions.ready; per the API, nil means ready.
-func endpointReady(ep *discoveryv1.Endpoint) bool {
-	return ep.Conditions.Ready == nil || *ep.Conditions.Ready
+// endpointIsPeer reports whether an endpoint may be a peer: any endpoint
+// whose conditions.terminating is not true (nil means false, per the
+// API), ready or not, for the reason podIsPeer gives. The EndpointSlice
+// controller lists only pods that have an IP and have not finished; one
+// still Pending may be among them, which costs a failed join until its
+// node listens.
+func endpointIsPeer(ep *discoveryv1.Endpoint) bool {
+	return ep.Conditions.Terminating == nil || !*ep.Conditions.Terminating
 }
 
 // podDNSName is the pod A record name: the IP with '.' and ':' as '-'.

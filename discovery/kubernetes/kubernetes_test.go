@@ -282,20 +282,29 @@ func TestPodAddrs(t *testing.T) {
 		pod("no-ready-condition", "10.0.0.7", noReady),
 		pod("no-ip", ""),
 		pod("failed", "10.0.0.8", func(p *corev1.Pod) { p.Status.Phase = corev1.PodFailed }),
+		pod("succeeded", "10.0.0.9", func(p *corev1.Pod) { p.Status.Phase = corev1.PodSucceeded }),
+		pod("deleting-unready", "10.0.0.10", deleting, unready),
+		pod("pending-with-ip", "10.0.0.11", pending, unready),
 	}
+	// Running with an IP and not being deleted, Ready or not: unready and
+	// no-ready-condition are peers.
 	for _, tc := range []struct {
 		name    string
 		cfg     Config
 		want    []string
 		skipped []string
 	}{
-		{"ip", Config{Mode: ModeIP, Port: 7946}, []string{"10.0.0.1:7946", "10.0.0.2:7946", "10.0.0.3:7946", "[fd00::3]:7946"}, nil},
+		{"ip", Config{Mode: ModeIP, Port: 7946},
+			[]string{"10.0.0.1:7946", "10.0.0.2:7946", "10.0.0.3:7946", "[fd00::3]:7946", "10.0.0.4:7946", "10.0.0.7:7946"}, nil},
 		{"dns", Config{Mode: ModeDNS, Port: 1, ClusterDomain: "cluster.local"},
-			[]string{"10-0-0-1.ns.pod.cluster.local:1", "10-0-0-2.ns.pod.cluster.local:1", "10-0-0-3.ns.pod.cluster.local:1", "fd00--3.ns.pod.cluster.local:1"}, nil},
+			[]string{"10-0-0-1.ns.pod.cluster.local:1", "10-0-0-2.ns.pod.cluster.local:1", "10-0-0-3.ns.pod.cluster.local:1", "fd00--3.ns.pod.cluster.local:1",
+				"10-0-0-4.ns.pod.cluster.local:1", "10-0-0-7.ns.pod.cluster.local:1"}, nil},
 		{"hostname from pod", Config{Mode: ModeHostname, Port: 7946, ClusterDomain: "cluster.local"},
-			[]string{"a.hp.ns.svc.cluster.local:7946", "v6.hp.ns.svc.cluster.local:7946"}, []string{"pod/ns/b", "pod/ns/c"}},
+			[]string{"a.hp.ns.svc.cluster.local:7946", "v6.hp.ns.svc.cluster.local:7946", "unready.hp.ns.svc.cluster.local:7946"},
+			[]string{"pod/ns/b", "pod/ns/c", "pod/ns/no-ready-condition"}},
 		{"hostname with subdomain option", Config{Mode: ModeHostname, Port: 7946, Subdomain: "x", ClusterDomain: "c.example"},
-			[]string{"a.x.ns.svc.c.example:7946", "b.x.ns.svc.c.example:7946", "v6.x.ns.svc.c.example:7946"}, []string{"pod/ns/c"}},
+			[]string{"a.x.ns.svc.c.example:7946", "b.x.ns.svc.c.example:7946", "v6.x.ns.svc.c.example:7946", "unready.x.ns.svc.c.example:7946"},
+			[]string{"pod/ns/c", "pod/ns/no-ready-condition"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, sk := podAddrs(pods, tc.cfg)
@@ -331,14 +340,22 @@ func ep(ready *bool, hostname string, addrs ...string) discoveryv1.Endpoint {
 	return e
 }
 
+// terminating marks e as the EndpointSlice controller marks a pod being
+// deleted: not ready, still serving, terminating.
+func terminating(e discoveryv1.Endpoint) discoveryv1.Endpoint {
+	e.Conditions.Ready, e.Conditions.Serving, e.Conditions.Terminating = ptr(false), ptr(true), ptr(true)
+	return e
+}
+
 func TestSliceAddrs(t *testing.T) {
 	items := []discoveryv1.EndpointSlice{
 		slice("hp-v4", "hp", discoveryv1.AddressTypeIPv4,
 			ep(ptr(true), "hp-0", "192.0.2.1"),
-			ep(ptr(false), "hp-1", "192.0.2.2"),
-			ep(nil, "", "192.0.2.3"), // nil ready means ready
+			ep(ptr(false), "hp-1", "192.0.2.2"), // not ready, not terminating: a peer
+			ep(nil, "", "192.0.2.3"),            // conditions unset: a peer
 			ep(ptr(true), "hp-4", "192.0.2.4", "192.0.2.44"),
 			ep(ptr(true), "no-address"),
+			terminating(ep(nil, "hp-5", "192.0.2.5")), // not a peer
 		),
 		slice("hp-v6", "hp", discoveryv1.AddressTypeIPv6, ep(ptr(true), "", "2001:db8::1")),
 		slice("hp-fqdn", "", discoveryv1.AddressTypeFQDN, ep(ptr(true), "", "node.example.org")),
@@ -350,12 +367,12 @@ func TestSliceAddrs(t *testing.T) {
 		skipped int
 	}{
 		{"ip", Config{Mode: ModeIP, Port: 7946},
-			[]string{"192.0.2.1:7946", "192.0.2.3:7946", "192.0.2.4:7946", "[2001:db8::1]:7946", "node.example.org:7946"}, 0},
+			[]string{"192.0.2.1:7946", "192.0.2.2:7946", "192.0.2.3:7946", "192.0.2.4:7946", "[2001:db8::1]:7946", "node.example.org:7946"}, 0},
 		{"dns", Config{Mode: ModeDNS, Port: 7946, ClusterDomain: "cluster.local"},
-			[]string{"192-0-2-1.ns.pod.cluster.local:7946", "192-0-2-3.ns.pod.cluster.local:7946", "192-0-2-4.ns.pod.cluster.local:7946",
-				"2001-db8--1.ns.pod.cluster.local:7946", "node.example.org:7946"}, 0},
+			[]string{"192-0-2-1.ns.pod.cluster.local:7946", "192-0-2-2.ns.pod.cluster.local:7946", "192-0-2-3.ns.pod.cluster.local:7946",
+				"192-0-2-4.ns.pod.cluster.local:7946", "2001-db8--1.ns.pod.cluster.local:7946", "node.example.org:7946"}, 0},
 		{"hostname", Config{Mode: ModeHostname, Port: 7946, ClusterDomain: "cluster.local"},
-			[]string{"hp-0.hp.ns.svc.cluster.local:7946", "hp-4.hp.ns.svc.cluster.local:7946"}, 3},
+			[]string{"hp-0.hp.ns.svc.cluster.local:7946", "hp-1.hp.ns.svc.cluster.local:7946", "hp-4.hp.ns.svc.cluster.local:7946"}, 3},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, sk := sliceAddrs(items, tc.cfg)
@@ -470,7 +487,7 @@ func (l *logBuffer) String() string {
 
 func TestDiscoverPods(t *testing.T) {
 	f := &fakeAPI{pods: []corev1.Pod{
-		pod("a", "10.0.0.3", host("a", "hp")), pod("b", "10.0.0.1"), pod("c", "10.0.0.2", unready),
+		pod("a", "10.0.0.3", host("a", "hp")), pod("b", "10.0.0.1", unready), pod("c", "10.0.0.2", deleting),
 		pod("d", "10.0.0.4", host("d", "hp")), pod("e", "10.0.0.1"), // same IP twice: reported once
 	}}
 	kc := startFakeAPI(t, f)
@@ -519,7 +536,7 @@ func TestDiscoverPods(t *testing.T) {
 func TestDiscoverEndpointSlices(t *testing.T) {
 	f := &fakeAPI{slices: []discoveryv1.EndpointSlice{
 		slice("hp-1", "hp", discoveryv1.AddressTypeIPv4, ep(ptr(true), "", "192.0.2.1"), ep(ptr(false), "", "192.0.2.2")),
-		slice("hp-2", "hp", discoveryv1.AddressTypeIPv4, ep(nil, "", "192.0.2.3")),
+		slice("hp-2", "hp", discoveryv1.AddressTypeIPv4, ep(nil, "", "192.0.2.3"), terminating(ep(ptr(true), "", "192.0.2.4"))),
 	}}
 	cfg := DefaultConfig()
 	cfg.Source, cfg.Service, cfg.Namespace, cfg.Kubeconfig = SourceEndpointSlices, "hp", "ns", startFakeAPI(t, f)
@@ -528,7 +545,7 @@ func TestDiscoverEndpointSlices(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, err := s.Discover(context.Background())
-	if want := []string{"192.0.2.1:7946", "192.0.2.3:7946"}; err != nil || !reflect.DeepEqual(got, want) {
+	if want := []string{"192.0.2.1:7946", "192.0.2.2:7946", "192.0.2.3:7946"}; err != nil || !reflect.DeepEqual(got, want) {
 		t.Fatalf("Discover = %q, %v; want %q", got, err, want)
 	}
 	if sels := f.requestSelectors(); len(sels) != 1 || sels[0] != "kubernetes.io/service-name=hp" {

@@ -21,6 +21,7 @@
 package kube_test
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -307,11 +308,17 @@ func (f *fixture) createPod(name string, o podOpts) {
 // setPodStatus plays the kubelet: phase Running, the pod IP, Ready or not.
 func (f *fixture) setPodStatus(name, ip string, ready bool) {
 	f.t.Helper()
+	f.setPodPhase(name, corev1.PodRunning, ip, ready)
+}
+
+// setPodPhase plays the kubelet: the phase, the pod IP, Ready or not.
+func (f *fixture) setPodPhase(name string, phase corev1.PodPhase, ip string, ready bool) {
+	f.t.Helper()
 	cond := corev1.ConditionFalse
 	if ready {
 		cond = corev1.ConditionTrue
 	}
-	patch := fmt.Sprintf(`{"status":{"phase":"Running","podIP":%q,"podIPs":[{"ip":%q}],"conditions":[{"type":"Ready","status":%q},{"type":"PodScheduled","status":"True"}]}}`, ip, ip, cond)
+	patch := fmt.Sprintf(`{"status":{"phase":%q,"podIP":%q,"podIPs":[{"ip":%q}],"conditions":[{"type":"Ready","status":%q},{"type":"PodScheduled","status":"True"}]}}`, phase, ip, ip, cond)
 	if _, err := f.admin.CoreV1().Pods(f.ns).Patch(f.ctx, name, types.MergePatchType, []byte(patch), metav1.PatchOptions{}, "status"); err != nil {
 		f.t.Fatalf("patch status of pod %s: %v", name, err)
 	}
@@ -392,8 +399,10 @@ func TestServiceAccountRBAC(t *testing.T) {
 	t.Logf("checked: SelfSubjectAccessReview: only get/list/watch on pods and endpointslices in %s are allowed (16 cases)", f.ns)
 }
 
-// TestPods discovers pods by label through the minimal Role, in each mode,
-// and follows them becoming unready, terminating, deleted and added.
+// TestPods discovers pods by label through the minimal Role, in each mode:
+// the pods that are Running with an IP, Ready or not (a fresh Deployment's
+// nodes must find each other before any is Ready). It follows them
+// becoming unready, failing, terminating, deleted and added.
 func TestPods(t *testing.T) {
 	f := newFixture(t)
 	hp := map[string]string{"app": "hp"}
@@ -403,6 +412,7 @@ func TestPods(t *testing.T) {
 		host, sub    string
 		labels       map[string]string
 		hold, status bool
+		phase        corev1.PodPhase // with status; empty means Running
 	}{
 		{name: "hp-0", ip: "127.0.0.10", ready: true, host: "hp-0", sub: "hp", labels: hp, status: true},
 		{name: "hp-1", ip: "127.0.0.11", ready: true, host: "hp-1", sub: "hp", labels: hp, status: true},
@@ -410,11 +420,14 @@ func TestPods(t *testing.T) {
 		{name: "hp-terminating", ip: "127.0.0.14", ready: true, host: "hp-terminating", sub: "hp", labels: hp, hold: true, status: true},
 		{name: "hp-unready", ip: "127.0.0.13", ready: false, labels: hp, status: true},
 		{name: "hp-pending", labels: hp}, // no status at all: Pending, no IP
+		{name: "hp-pending-ip", ip: "127.0.0.16", labels: hp, status: true, phase: corev1.PodPending},
+		{name: "hp-failed", ip: "127.0.0.17", labels: hp, status: true, phase: corev1.PodFailed},
+		{name: "hp-succeeded", ip: "127.0.0.18", labels: hp, status: true, phase: corev1.PodSucceeded},
 		{name: "other-0", ip: "127.0.0.20", ready: true, labels: map[string]string{"app": "other"}, status: true},
 	} {
 		f.createPod(p.name, podOpts{labels: p.labels, hostname: p.host, subdomain: p.sub, hold: p.hold})
 		if p.status {
-			f.setPodStatus(p.name, p.ip, p.ready)
+			f.setPodPhase(p.name, cmp.Or(p.phase, corev1.PodRunning), p.ip, p.ready)
 		}
 	}
 
@@ -426,49 +439,53 @@ func TestPods(t *testing.T) {
 		t.Fatalf("strategy %T does not report the default interval", ip)
 	}
 	// Lists are consistent reads: the first answer is already exact.
-	f.expect(ip, []string{"127.0.0.10:7946", "127.0.0.11:7946", "127.0.0.12:7946", "127.0.0.14:7946"},
-		"only Running+Ready pods with the label (not unready, pending or other-labelled)")
+	f.expect(ip, []string{"127.0.0.10:7946", "127.0.0.11:7946", "127.0.0.12:7946", "127.0.0.13:7946", "127.0.0.14:7946"},
+		"Running pods with an IP and the label, Ready or not (not Pending, Failed, Succeeded or other-labelled)")
 
 	dns := f.strategy("kubernetes:app=hp?mode=dns&cluster_domain=k8s.test")
 	d := func(ip string) string {
 		return strings.ReplaceAll(ip, ".", "-") + "." + f.ns + ".pod.k8s.test:7946"
 	}
-	f.expect(dns, []string{d("127.0.0.10"), d("127.0.0.11"), d("127.0.0.12"), d("127.0.0.14")}, "mode=dns pod names")
+	f.expect(dns, []string{d("127.0.0.10"), d("127.0.0.11"), d("127.0.0.12"), d("127.0.0.13"), d("127.0.0.14")}, "mode=dns pod names")
 
 	hostname := f.strategy("kubernetes:app=hp?mode=hostname&port=9000")
 	h := func(host, sub string, port int) string {
 		return fmt.Sprintf("%s.%s.%s.svc.cluster.local:%d", host, sub, f.ns, port)
 	}
 	f.expect(hostname, []string{h("hp-0", "hp", 9000), h("hp-1", "hp", 9000), h("hp-terminating", "hp", 9000)},
-		"mode=hostname names (port= option), hp-2 (no hostname) skipped")
+		"mode=hostname names (port= option), hp-2 and hp-unready (no hostname) skipped")
 	sub := f.strategy("kubernetes:app=hp?mode=hostname&subdomain=hp-headless")
 	f.expect(sub, []string{h("hp-0", "hp-headless", port), h("hp-1", "hp-headless", port), h("hp-terminating", "hp-headless", port)},
 		"mode=hostname with the subdomain= option")
 
 	set := f.strategy("kubernetes:app in (hp,other)")
-	f.expect(set, []string{"127.0.0.10:7946", "127.0.0.11:7946", "127.0.0.12:7946", "127.0.0.14:7946", "127.0.0.20:7946"}, "set-based selector")
+	f.expect(set, []string{"127.0.0.10:7946", "127.0.0.11:7946", "127.0.0.12:7946", "127.0.0.13:7946", "127.0.0.14:7946", "127.0.0.20:7946"},
+		"set-based selector")
 
 	none := f.strategy("kubernetes:app=nobody")
 	f.expect(none, nil, "a selector matching nothing is an empty answer, not an error")
 
-	// hp-1 turns unready, hp-2 is deleted, hp-terminating is deleted but
-	// held by a finalizer (deletionTimestamp set, object still listed).
+	// hp-1 turns unready (it stays a peer), hp-unready fails, hp-2 is
+	// deleted, hp-terminating is deleted but held by a finalizer
+	// (deletionTimestamp set, object still listed).
 	f.setPodStatus("hp-1", "127.0.0.11", false)
+	f.setPodPhase("hp-unready", corev1.PodFailed, "127.0.0.13", false)
 	f.deletePod("hp-2")
 	f.deletePod("hp-terminating")
-	f.converge(ip, []string{"127.0.0.10:7946"}, "unready, deleted and terminating pods leave the set")
+	f.converge(ip, []string{"127.0.0.10:7946", "127.0.0.11:7946"}, "failed, deleted and terminating pods leave the set; an unready one stays")
 	held, err := f.admin.CoreV1().Pods(f.ns).Get(f.ctx, "hp-terminating", metav1.GetOptions{})
 	if err != nil || held.DeletionTimestamp == nil {
 		t.Fatalf("hp-terminating should still exist with a deletionTimestamp: %v, %+v", err, held)
 	}
 	t.Logf("checked: hp-terminating is still listed by the API (deletionTimestamp %v) yet not discovered", held.DeletionTimestamp)
 
-	// A new pod joins once it is ready; an unready one recovers.
+	// A new pod joins once it runs with an IP, before it is Ready.
 	f.createPod("hp-3", podOpts{labels: hp})
-	f.expect(ip, []string{"127.0.0.10:7946"}, "a new Pending pod is not discovered")
-	f.setPodStatus("hp-3", "127.0.0.15", true)
-	f.setPodStatus("hp-unready", "127.0.0.13", true)
-	f.converge(ip, []string{"127.0.0.10:7946", "127.0.0.13:7946", "127.0.0.15:7946"}, "pods that become ready join the set")
+	f.expect(ip, []string{"127.0.0.10:7946", "127.0.0.11:7946"}, "a new Pending pod is not discovered")
+	f.setPodPhase("hp-3", corev1.PodPending, "127.0.0.15", false)
+	f.expect(ip, []string{"127.0.0.10:7946", "127.0.0.11:7946"}, "nor once it has an IP but is still Pending")
+	f.setPodStatus("hp-3", "127.0.0.15", false)
+	f.converge(ip, []string{"127.0.0.10:7946", "127.0.0.11:7946", "127.0.0.15:7946"}, "a pod Running with an IP joins the set, Ready or not")
 }
 
 // slice builds an EndpointSlice for service svc with extra labels.
@@ -510,8 +527,8 @@ func TestEndpointSlices(t *testing.T) {
 	for _, es := range []*discoveryv1.EndpointSlice{
 		slice("hp-a", "hp", app,
 			endpoint("192.0.2.1", ptr(true), ""),
-			endpoint("192.0.2.2", ptr(false), ""),
-			endpoint("192.0.2.3", nil, ""), // ready unset: ready, per the API
+			endpoint("192.0.2.2", ptr(false), ""), // not ready, not terminating: a peer
+			endpoint("192.0.2.3", nil, ""),        // conditions unset: a peer
 			terminating),
 		slice("hp-b", "hp", app, endpoint("192.0.2.5", ptr(true), "hp-5")),
 		slice("other", "other", map[string]string{"app": "other"}, endpoint("192.0.2.50", ptr(true), "")),
@@ -521,35 +538,37 @@ func TestEndpointSlices(t *testing.T) {
 		}
 	}
 
-	want := []string{"192.0.2.1:7946", "192.0.2.3:7946", "192.0.2.5:7946"}
+	want := []string{"192.0.2.1:7946", "192.0.2.2:7946", "192.0.2.3:7946", "192.0.2.5:7946"}
 	bySvc := f.strategy("kubernetes:?source=endpointslices&service=hp")
 	if bySvc.Name() != "kubernetes:kubernetes.io/service-name=hp@"+f.ns+"(endpointslices,ip)" {
 		t.Fatalf("Name() = %q", bySvc.Name())
 	}
-	f.expect(bySvc, want, "service= reads the slices labelled kubernetes.io/service-name=hp; ready true or unset only")
+	f.expect(bySvc, want, "service= reads the slices labelled kubernetes.io/service-name=hp; every endpoint but the terminating one")
 	f.expect(f.strategy("kubernetes:app=hp-slices?source=endpointslices"), want, "a label selector on the slices")
 	f.expect(f.strategy("kubernetes:app=hp-slices?source=endpointslices&service=other"), nil, "service= ANDed with a selector that excludes it")
 	d := func(ip string) string {
 		return strings.ReplaceAll(ip, ".", "-") + "." + f.ns + ".pod.cluster.local:7946"
 	}
 	f.expect(f.strategy("kubernetes:?source=endpointslices&service=hp&mode=dns"),
-		[]string{d("192.0.2.1"), d("192.0.2.3"), d("192.0.2.5")}, "mode=dns from slice addresses")
+		[]string{d("192.0.2.1"), d("192.0.2.2"), d("192.0.2.3"), d("192.0.2.5")}, "mode=dns from slice addresses")
 	f.expect(f.strategy("kubernetes:?source=endpointslices&service=hp&mode=hostname"),
 		[]string{"hp-5.hp." + f.ns + ".svc.cluster.local:7946"}, "mode=hostname from endpoint hostnames, subdomain = the service")
 
-	// 192.0.2.1 turns unready; slice hp-b goes away.
+	// 192.0.2.1 turns unready (it stays), 192.0.2.3 terminating; slice
+	// hp-b goes away.
 	a, err := f.admin.DiscoveryV1().EndpointSlices(f.ns).Get(f.ctx, "hp-a", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	a.Endpoints[0].Conditions.Ready = ptr(false)
+	a.Endpoints[2].Conditions = terminating.Conditions
 	if _, err := f.admin.DiscoveryV1().EndpointSlices(f.ns).Update(f.ctx, a, metav1.UpdateOptions{}); err != nil {
 		t.Fatalf("update endpointslice hp-a: %v", err)
 	}
 	if err := f.admin.DiscoveryV1().EndpointSlices(f.ns).Delete(f.ctx, "hp-b", metav1.DeleteOptions{}); err != nil {
 		t.Fatalf("delete endpointslice hp-b: %v", err)
 	}
-	f.converge(bySvc, []string{"192.0.2.3:7946"}, "an endpoint turning unready and a deleted slice leave the set")
+	f.converge(bySvc, []string{"192.0.2.1:7946", "192.0.2.2:7946"}, "an endpoint turning terminating and a deleted slice leave the set; one turning unready stays")
 }
 
 // TestForbidden checks that missing RBAC is one clear error wrapping

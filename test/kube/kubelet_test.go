@@ -26,8 +26,9 @@ import (
 // kubelet plays the kubelet for the Deployment's pods, which the control
 // plane creates but nothing runs (no scheduler, no kubelet): for each pod
 // it runs the houseparty binary on a loopback address of its own, with the
-// environment and cookie file resolved from the pod's spec, and sets the
-// pod Running and Ready once the readiness probe answers 200.
+// environment and cookie file resolved from the pod's spec, sets the pod
+// Running with its IP as soon as the node runs, and Ready once the
+// readiness probe answers 200, as a kubelet does.
 //
 // Where it must differ from a kubelet, it says so: the node reaches the
 // API through KUBECONFIG (a kubeconfig with the ServiceAccount's token)
@@ -150,8 +151,9 @@ func (k *kubelet) pods(want int) []corev1.Pod {
 
 // runPods waits for the Deployment to have want pods and runs a node for
 // each pod that has none yet. The new pods' nodes start together, as a
-// Deployment's pods do; each pod is marked Running and Ready once its
-// node's readiness probe answers 200.
+// Deployment's pods do; each pod is marked Running (not Ready) with its IP
+// once its node runs, so the nodes can find each other before any is
+// Ready, and Ready once its node's readiness probe answers 200.
 func (k *kubelet) runPods(want int) {
 	t := k.f.t
 	t.Helper()
@@ -165,13 +167,15 @@ func (k *kubelet) runPods(want int) {
 		if slices.ContainsFunc(k.nodes, func(n *podNode) bool { return n.pod == p.Name }) {
 			continue
 		}
-		batch = append(batch, started{k.start(&p, fmt.Sprintf("127.0.0.%d", deployIPBase+len(k.nodes))), p, time.Now()})
+		n := k.start(&p, fmt.Sprintf("127.0.0.%d", deployIPBase+len(k.nodes)))
+		k.f.setPodStatus(p.Name, n.ip, false)
+		batch = append(batch, started{n, p, time.Now()})
 	}
 	for _, s := range batch {
 		k.waitReady(s.n)
 		k.f.setPodStatus(s.pod.Name, s.n.ip, true)
-		t.Logf("checked: pod %s: node %s started, /readyz answered 200 after %v; pod set Running and Ready with podIP %s",
-			s.pod.Name, s.n.name, time.Since(s.start).Round(time.Millisecond), s.n.ip)
+		t.Logf("checked: pod %s: node %s started, pod set Running with podIP %s; /readyz answered 200 after %v, pod set Ready",
+			s.pod.Name, s.n.name, s.n.ip, time.Since(s.start).Round(time.Millisecond))
 	}
 }
 
@@ -628,25 +632,30 @@ func (k *kubelet) waitPodGone() *podNode {
 	return nil
 }
 
-// stop sends the node SIGTERM, as the kubelet does once preStop is done,
-// and checks it exits 0 within the pod's grace period.
-func (k *kubelet) stop(n *podNode) {
+// stop sends the nodes SIGTERM all at once, as the kubelet does once
+// preStop is done (for every pod together when a Deployment scales to
+// zero), and checks each exits 0 within its pod's grace period.
+func (k *kubelet) stop(nodes ...*podNode) {
 	t := k.f.t
 	t.Helper()
 	start := time.Now()
-	if err := n.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatalf("SIGTERM node %s: %v", n.name, err)
+	for _, n := range nodes {
+		if err := n.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatalf("SIGTERM node %s: %v", n.name, err)
+		}
 	}
-	select {
-	case <-n.done:
-	case <-time.After(n.grace):
-		t.Fatalf("node %s (pod %s) still running %v after SIGTERM, the grace period", n.name, n.pod, n.grace)
+	for _, n := range nodes {
+		select {
+		case <-n.done:
+		case <-time.After(n.grace - time.Since(start)):
+			t.Fatalf("node %s (pod %s) still running %v after SIGTERM, the grace period", n.name, n.pod, n.grace)
+		}
+		n.stopped = true
+		if n.err != nil {
+			t.Fatalf("node %s (pod %s) exited with %v after SIGTERM, want 0:\n%s", n.name, n.pod, n.err, tail(n.log, 40))
+		}
+		t.Logf("checked: node %s (pod %s) exited 0 %v after SIGTERM (grace %v)", n.name, n.pod, time.Since(start).Round(time.Millisecond), n.grace)
 	}
-	n.stopped = true
-	if n.err != nil {
-		t.Fatalf("node %s (pod %s) exited with %v after SIGTERM, want 0:\n%s", n.name, n.pod, n.err, tail(n.log, 40))
-	}
-	t.Logf("checked: node %s (pod %s) exited 0 %v after SIGTERM (grace %v)", n.name, n.pod, time.Since(start).Round(time.Millisecond), n.grace)
 }
 
 // tail returns the last n lines of a file.

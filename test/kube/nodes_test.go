@@ -72,34 +72,35 @@ func (f *fixture) formed(nodes []*cluster.Cluster, want int, what string) {
 
 // TestNodesFindEachOtherThroughPods runs three real nodes on loopback
 // addresses, each discovering the others only through Pod objects (with
-// the discovery ServiceAccount's token), and checks they form one cluster;
-// a pod that turns unready leaves the discovered set, and its node, once
-// stopped, is reported down.
+// the discovery ServiceAccount's token), and checks they form one cluster
+// while no pod is Ready yet, as in a fresh Deployment (a node is Ready
+// only once it has joined); a pod being deleted leaves the discovered
+// set, and its node, once stopped, is reported down.
 func TestNodesFindEachOtherThroughPods(t *testing.T) {
 	f := newFixture(t)
 	ips := []string{"127.0.0.21", "127.0.0.22", "127.0.0.23"}
 	for i, ip := range ips {
 		name := "node-" + strconv.Itoa(i)
-		f.createPod(name, podOpts{labels: map[string]string{"app": "shoal-node"}})
-		f.setPodStatus(name, ip, true)
+		f.createPod(name, podOpts{labels: map[string]string{"app": "shoal-node"}, hold: true})
+		f.setPodStatus(name, ip, false)
 	}
 	spec := "kubernetes:app=shoal-node?interval=300ms"
 	var nodes []*cluster.Cluster
 	for i, ip := range ips {
 		nodes = append(nodes, f.startNode("node-"+strconv.Itoa(i), ip, f.strategy(spec)))
 	}
-	f.formed(nodes, 3, "three nodes formed one cluster through pods listed with the discovery token")
+	f.formed(nodes, 3, "three nodes formed one cluster through Running, not yet Ready pods listed with the discovery token")
 
-	f.setPodStatus("node-2", ips[2], false)
-	f.converge(f.strategy(spec), []string{ips[0] + ":7946", ips[1] + ":7946"}, "an unready pod leaves the discovered set")
+	f.deletePod("node-2") // held by the finalizer: terminating
+	f.converge(f.strategy(spec), []string{ips[0] + ":7946", ips[1] + ":7946"}, "a terminating pod leaves the discovered set")
 	if err := nodes[2].Shutdown(f.ctx); err != nil {
 		t.Fatal(err)
 	}
 	f.formed(nodes[:2], 2, "the stopped node's peers see two alive members")
 
-	// A new ready pod's node joins by itself.
+	// A new pod's node joins by itself, before it is Ready.
 	f.createPod("node-3", podOpts{labels: map[string]string{"app": "shoal-node"}})
-	f.setPodStatus("node-3", "127.0.0.24", true)
+	f.setPodStatus("node-3", "127.0.0.24", false)
 	n3 := f.startNode("node-3", "127.0.0.24", f.strategy(spec))
 	f.formed([]*cluster.Cluster{nodes[0], nodes[1], n3}, 3, "a node scaled up later joins by itself")
 }
@@ -145,12 +146,13 @@ func testNet(t *testing.T, addrs ...string) {
 
 // TestNodesFindEachOtherThroughEndpointSlices runs three real nodes on
 // addresses of a test network and has them discover each other through
-// EndpointSlices of a Service that carry those addresses.
+// EndpointSlices of a Service that carry those addresses, not yet ready.
 func TestNodesFindEachOtherThroughEndpointSlices(t *testing.T) {
 	f := newFixture(t)
 	ips := []string{"198.18.7.1", "198.18.7.2", "198.18.7.3"}
 	testNet(t, ips...)
-	ready := true
+	// Not ready yet (a fresh Service's endpoints): peers all the same.
+	ready := false
 	s := slice("hp-nodes", "hp-nodes", nil,
 		endpoint(ips[0], &ready, ""), endpoint(ips[1], &ready, ""), endpoint(ips[2], &ready, ""))
 	if _, err := f.admin.DiscoveryV1().EndpointSlices(f.ns).Create(f.ctx, s, metav1.CreateOptions{}); err != nil {
