@@ -97,10 +97,14 @@ func TestPartyAcrossClusterSurvivesRollingRestarts(t *testing.T) {
 		return live[i%len(live)].party
 	}
 	spread := map[string]int{}
-	rooms, err := someParty(0).Rooms(ctx)
-	if err != nil || len(rooms) != s.Rooms {
-		t.Fatalf("rooms listed = %d, %v; want %d", len(rooms), err, s.Rooms)
-	}
+	// Another node lists every room once the registrations have reached
+	// it (the registry replicates them after Start returns).
+	var rooms []houseparty.RoomInfo
+	clustertest.Eventually(t, 10*time.Second, fmt.Sprintf("node 0 to list all %d rooms", s.Rooms), func() bool {
+		var err error
+		rooms, err = someParty(0).Rooms(ctx)
+		return err == nil && len(rooms) == s.Rooms
+	})
 	for _, r := range rooms {
 		spread[r.Node]++
 	}

@@ -168,7 +168,7 @@ func New(cfg Config, reg *registry.Registry) (*Party, error) {
 	}
 	kinds := reg.Runtime().Kinds()
 	if err := kinds.Register(KindRoom, func(args []byte) (process.Behavior, error) {
-		return newRoom(args, p.onRoomChange)
+		return newRoom(args, p, p.onRoomChange)
 	}); err != nil {
 		return nil, fmt.Errorf("new party: %w", err)
 	}
@@ -232,7 +232,7 @@ func (p *Party) build(ctx context.Context, s Scenario) error {
 		return fmt.Errorf("start party: %w", err)
 	}
 	for i := 1; i <= s.Rooms; i++ {
-		args, _ := json.Marshal(RoomArgs{Name: RoomName(i), Max: s.RoomMax})
+		args, _ := json.Marshal(RoomArgs{Name: RoomName(i), Max: s.RoomMax, CheckEveryMS: roomCheckEvery(s.WanderDelay)})
 		if err := p.add(ctx, RoomName(i), GroupRooms, process.Spec{Kind: KindRoom, Args: args}); err != nil {
 			return fmt.Errorf("start party: %w", err)
 		}
@@ -254,6 +254,10 @@ func (p *Party) build(ctx context.Context, s Scenario) error {
 	}
 	return nil
 }
+
+// roomCheckEvery is how often rooms check their lists with their people:
+// 20 wander delays (2 s at the scenarios' 100 ms).
+func roomCheckEvery(delay time.Duration) int { return int(20 * delay.Milliseconds()) }
 
 func (p *Party) add(ctx context.Context, name, group string, spec process.Spec) error {
 	if _, err := p.reg.Register(ctx, name, spec); err != nil {
@@ -380,6 +384,9 @@ func (p *Party) People(ctx context.Context) ([]PersonInfo, error) {
 			out = append(out, in)
 		}
 	}
+	if err := incomplete("people", replies, len(out)); err != nil {
+		return nil, err
+	}
 	slices.SortFunc(out, func(a, b PersonInfo) int { return compareNumbered(a.Name, b.Name) })
 	return out, nil
 }
@@ -397,6 +404,21 @@ func (p *Party) Person(ctx context.Context, name string) (PersonInfo, error) {
 	return in, nil
 }
 
+// incomplete reports a snapshot some of whose processes did not answer
+// (moving, or their node is stopping): a partial list is not passed off
+// as the whole party.
+func incomplete(what string, replies []registry.Reply, answered int) error {
+	if answered == len(replies) {
+		return nil
+	}
+	for _, r := range replies {
+		if r.Err != nil {
+			return fmt.Errorf("%s: %d of %d did not answer, %s first: %w", what, len(replies)-answered, len(replies), r.Name, r.Err)
+		}
+	}
+	return fmt.Errorf("%s: %d of %d answered something else", what, len(replies)-answered, len(replies))
+}
+
 // Rooms returns a snapshot of every room, sorted by number.
 func (p *Party) Rooms(ctx context.Context) ([]RoomInfo, error) {
 	replies, err := p.reg.MultiCall(ctx, GroupRooms, RoomTake{})
@@ -408,6 +430,9 @@ func (p *Party) Rooms(ctx context.Context) ([]RoomInfo, error) {
 		if in, ok := r.Value.(RoomInfo); ok && r.Err == nil {
 			out = append(out, in)
 		}
+	}
+	if err := incomplete("rooms", replies, len(out)); err != nil {
+		return nil, err
 	}
 	slices.SortFunc(out, func(a, b RoomInfo) int { return compareNumbered(a.Name, b.Name) })
 	return out, nil

@@ -100,6 +100,11 @@ type person struct {
 	party  *Party
 	active bool  // wandering has been started
 	move   *move // a move under way, if any
+	// recheck asks for the person's room to be confirmed before its next
+	// move (the room may have lost it: a handoff, a merge); ticks counts
+	// moves since the last confirmation.
+	recheck bool
+	ticks   int
 }
 
 func newPerson(args []byte, party *Party) (process.Behavior, error) {
@@ -218,7 +223,24 @@ func (p *person) HandleCall(_ context.Context, self process.Self, msg any) (any,
 	return nil, fmt.Errorf("person %s: %w: %T", p.args.Name, ErrUnknownMessage, msg)
 }
 
-func (p *person) HandleCast(context.Context, process.Self, any) {}
+// HandleCast answers a room's check: a person that is not in the room,
+// and not on its way into it, tells the room to forget it.
+func (p *person) HandleCast(ctx context.Context, _ process.Self, msg any) {
+	m, ok := msg.(RoomCheck)
+	if !ok {
+		return
+	}
+	in := p.status == StatusInRoom && p.room == m.Room
+	coming := p.move != nil && p.move.to == m.Room
+	if in || coming {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, p.party.callTimeout)
+	defer cancel()
+	if err := p.party.reg.Cast(ctx, m.Room, RemoveMsg{p.args.Name}); err != nil && !gone(err) {
+		p.party.log.Debug("person could not answer a room's check", "person", p.args.Name, "room", m.Room, "err", err)
+	}
+}
 
 // BeginHandoff carries where the person is, its count, log and any move
 // under way; its timer does not move (EndHandoff sets a new one).
@@ -239,6 +261,7 @@ func (p *person) EndHandoff(_ context.Context, self process.Self, state any) err
 	}
 	self.CancelTimer(p.timer) // Init's, if it set one: the state says what comes next
 	p.adopt(st)
+	p.recheck = true
 	if p.active && p.status != StatusLeft {
 		p.timer = self.SendAfter(WanderDelay(p.delay(), p.rnd), wanderMsg{})
 	}
@@ -263,6 +286,7 @@ func (p *person) ResolveConflict(_ context.Context, self process.Self, state any
 	}
 	wasActive := p.active
 	p.adopt(st)
+	p.recheck = true
 	if p.active && !wasActive && p.status != StatusLeft {
 		p.scheduleNext(self)
 	}
@@ -312,6 +336,13 @@ func (p *person) wander(ctx context.Context) {
 			p.party.log.Warn("person could not clear itself from the rooms", "person", p.args.Name, "err", err)
 		}
 	}
+	if p.move == nil && p.status == StatusInRoom {
+		if p.ticks++; p.recheck || p.ticks >= reconfirmEvery {
+			if !p.reconfirm(ctx) {
+				return // try again next tick
+			}
+		}
+	}
 	if p.move == nil {
 		if p.count >= p.args.Max {
 			p.move = &move{stage: stageLeave}
@@ -329,6 +360,27 @@ func (p *person) wander(ctx context.Context) {
 		}
 	}
 	p.advance(ctx)
+}
+
+// reconfirmEvery is how many ticks a person stays in a room (its moves
+// failing: rooms full) before it confirms its place there again.
+const reconfirmEvery = 20
+
+// reconfirm makes sure the person's room lists it (ConfirmMsg is
+// idempotent: it re-adds a person the room lost, if there is room). A
+// room that is full without it, or gone, means the person is not in a
+// room any more. It reports false if the room could not be reached.
+func (p *person) reconfirm(ctx context.Context) bool {
+	reply, err := p.party.roomCallReply(ctx, p.room, ConfirmMsg{p.args.Name})
+	switch {
+	case err != nil && !gone(err):
+		p.party.log.Warn("person could not confirm its room; will retry", "person", p.args.Name, "room", p.room, "err", err)
+		return false
+	case err != nil || reply != replyOK:
+		p.status, p.room = StatusWaiting, ""
+	}
+	p.recheck, p.ticks = false, 0
+	return true
 }
 
 // gone reports whether err says the room does not exist (as opposed to a
@@ -387,6 +439,7 @@ func (p *person) advance(ctx context.Context) {
 		return
 	}
 	p.status, p.room = StatusInRoom, m.to
+	p.ticks = 0 // just confirmed
 	p.count++
 	p.log = append(p.log, Move{At: time.Now(), Room: m.to, Outcome: OutcomeEntered})
 	p.move = nil

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/shoalhq/shoal/process"
 )
@@ -13,6 +14,9 @@ import (
 type RoomArgs struct {
 	Name string `json:"name"`
 	Max  int    `json:"max"`
+	// CheckEveryMS, if above 0, is how often the room checks its list
+	// with the people on it (see RoomCheck), in milliseconds.
+	CheckEveryMS int `json:"check_every_ms,omitempty"`
 }
 
 // RoomInfo is a snapshot of a room.
@@ -41,6 +45,13 @@ type (
 	RemoveMsg struct{ Person string }
 	// RoomTake asks for a RoomInfo.
 	RoomTake struct{}
+	// RoomCheck is cast by a room to each person it lists (present or
+	// with a place reserved): a person that is not in the room, and not on
+	// its way into it, casts RemoveMsg back. Rooms and people so converge
+	// after anything that lost a removal (a room restarted from its spec,
+	// a netsplit's merge, a message lost with a node).
+	RoomCheck    struct{ Room string }
+	roomCheckMsg struct{} // timer: time to check (never leaves the node)
 )
 
 // RoomState is what a room carries to its next node.
@@ -70,9 +81,11 @@ type room struct {
 	present  map[string]struct{}
 	reserved map[string]struct{}
 	onChange func(RoomChange)
+	party    *Party
+	timer    process.TimerID
 }
 
-func newRoom(args []byte, onChange func(RoomChange)) (process.Behavior, error) {
+func newRoom(args []byte, party *Party, onChange func(RoomChange)) (process.Behavior, error) {
 	var a RoomArgs
 	if err := json.Unmarshal(args, &a); err != nil {
 		return nil, fmt.Errorf("room args: %w", err)
@@ -85,7 +98,49 @@ func newRoom(args []byte, onChange func(RoomChange)) (process.Behavior, error) {
 		present:  make(map[string]struct{}),
 		reserved: make(map[string]struct{}),
 		onChange: onChange,
+		party:    party,
 	}, nil
+}
+
+func (r *room) checkEvery() time.Duration {
+	return time.Duration(r.args.CheckEveryMS) * time.Millisecond
+}
+
+// Init starts the room's checks: a room started from its spec after a
+// crash checks soon (people may list themselves elsewhere), then every
+// CheckEveryMS.
+func (r *room) Init(_ context.Context, self process.Self) error {
+	if r.args.CheckEveryMS > 0 {
+		r.timer = self.SendAfter(r.checkEvery(), roomCheckMsg{})
+	}
+	return nil
+}
+
+// checkSoon moves the next check closer (after a handoff or a merge).
+func (r *room) checkSoon(self process.Self) {
+	if r.args.CheckEveryMS > 0 {
+		self.CancelTimer(r.timer)
+		r.timer = self.SendAfter(r.checkEvery()/4, roomCheckMsg{})
+	}
+}
+
+// HandleInfo runs the room's check: a RoomCheck cast to every person it
+// lists (casts: a room never waits on a person, who may be calling it).
+func (r *room) HandleInfo(ctx context.Context, self process.Self, msg any) {
+	if _, ok := msg.(roomCheckMsg); !ok {
+		return
+	}
+	r.timer = self.SendAfter(r.checkEvery(), roomCheckMsg{})
+	if r.party == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, r.party.callTimeout)
+	defer cancel()
+	for _, p := range append(sortedKeys(r.present), sortedKeys(r.reserved)...) {
+		if err := r.party.reg.Cast(ctx, p, RoomCheck{Room: r.args.Name}); err != nil && !gone(err) {
+			r.party.log.Debug("room could not check a person", "room", r.args.Name, "person", p, "err", err)
+		}
+	}
 }
 
 func (r *room) taken() int { return len(r.present) + len(r.reserved) }
@@ -170,7 +225,7 @@ func (r *room) BeginHandoff(context.Context, process.Self) process.Handoff {
 }
 
 // EndHandoff takes over the previous incarnation's people.
-func (r *room) EndHandoff(_ context.Context, _ process.Self, state any) error {
+func (r *room) EndHandoff(_ context.Context, self process.Self, state any) error {
 	st, ok := state.(RoomState)
 	if !ok {
 		return fmt.Errorf("room %s: handed-off state is %T", r.args.Name, state)
@@ -181,16 +236,18 @@ func (r *room) EndHandoff(_ context.Context, _ process.Self, state any) error {
 	for _, p := range st.Reserved {
 		r.reserved[p] = struct{}{}
 	}
+	r.checkSoon(self)
 	return nil
 }
 
 // ResolveConflict merges the people of a copy of the room that ran on the
 // other side of a netsplit, as far as the room's max allows.
-func (r *room) ResolveConflict(_ context.Context, _ process.Self, state any) {
+func (r *room) ResolveConflict(_ context.Context, self process.Self, state any) {
 	st, ok := state.(RoomState)
 	if !ok {
 		return
 	}
+	defer r.checkSoon(self) // the merged lists may hold people who moved on
 	for _, p := range st.Present {
 		if _, in := r.present[p]; !in && r.taken() < r.args.Max {
 			delete(r.reserved, p)
@@ -205,4 +262,3 @@ func (r *room) ResolveConflict(_ context.Context, _ process.Self, state any) {
 		}
 	}
 }
-func (r *room) HandleInfo(context.Context, process.Self, any) {}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
@@ -253,5 +254,47 @@ func TestPersonLeavesEvenIfItsRoomIsGone(t *testing.T) {
 	}
 	if in = f.tick(t, "p"); in.Status != StatusLeft {
 		t.Fatalf("person whose room is gone did not leave: %+v", in)
+	}
+}
+
+// TestPersonReconfirmsItsRoom: a person that stays in a room (it has
+// nowhere else to go) confirms its place there every reconfirmEvery
+// ticks, so a room that lost it (restarted from its spec) lists it again,
+// or, if the room filled up meanwhile, the person knows it is out.
+func TestPersonReconfirmsItsRoom(t *testing.T) {
+	f := newRuleFixture(t)
+	ctx := context.Background()
+	f.addRoom(t, "room_1", 2)
+	f.addPerson(t, "p", 1_000_000, 100*time.Millisecond)
+	if _, err := f.reg.Call(ctx, "p", WanderlustMsg{}); err != nil {
+		t.Fatal(err)
+	}
+	if in := f.tick(t, "p"); in.Status != StatusInRoom {
+		t.Fatalf("after the first tick: %+v", in)
+	}
+	if _, err := f.reg.Call(ctx, "room_1", RemoveMsg{"p"}); err != nil { // the room loses p
+		t.Fatal(err)
+	}
+	ticks := 0
+	for ; ticks < reconfirmEvery && !slices.Contains(f.room(t, "room_1").People, "p"); ticks++ {
+		f.tick(t, "p")
+	}
+	if !slices.Contains(f.room(t, "room_1").People, "p") {
+		t.Fatalf("room_1 still does not list p after %d ticks", ticks)
+	}
+	// Now the room forgets p and fills up without it.
+	for _, m := range []any{RemoveMsg{"p"}, ConfirmMsg{"a"}, ConfirmMsg{"b"}} {
+		if _, err := f.reg.Call(ctx, "room_1", m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var in PersonInfo
+	for ticks = 0; ticks <= reconfirmEvery; ticks++ {
+		if in = f.tick(t, "p"); in.Status != StatusInRoom {
+			break
+		}
+	}
+	if in.Status != StatusWaiting || slices.Contains(f.room(t, "room_1").People, "p") {
+		t.Fatalf("p %+v, room_1 %v: want p out of the full room, waiting", in, f.room(t, "room_1").People)
 	}
 }

@@ -16,6 +16,7 @@ func RegisterTypes(c *codec.Codec) error {
 		"houseparty.cancel":       CancelMsg{},
 		"houseparty.remove":       RemoveMsg{},
 		"houseparty.room_take":    RoomTake{},
+		"houseparty.room_check":   RoomCheck{},
 		"houseparty.room_info":    RoomInfo{},
 		"houseparty.room_state":   RoomState{},
 		"houseparty.wanderlust":   WanderlustMsg{},
