@@ -10,7 +10,10 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"net"
 	"os"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -42,15 +45,68 @@ type Options struct {
 	// Placement is the registry's placement strategy; nil means the
 	// default.
 	Placement placement.Strategy
+	// GossipPort and LinkPort, if not 0, are the node's membership and
+	// link ports on 127.0.0.1 (Restart uses the old node's).
+	GossipPort, LinkPort int
+	// Replicated gives the node the former replicated table instead of
+	// the partitioned directory (registry Config.Partitioned, here with
+	// 256 partitions: tests under the race detector run faster);
+	// SHOAL_TEST_REGISTRY=replicated in the environment sets it for every
+	// node.
+	Replicated bool
+	// Replicas and Quorum are the directory's (registry Config).
+	Replicas, Quorum int
 }
 
-// logger returns a logger to stderr at debug level when SHOAL_TEST_LOG is
-// set (to read what nodes did in a failing test), else nil (discard).
+// partitioned reports whether the node gets the partitioned directory:
+// unless o or the environment asks for the replicated table.
+func (o Options) partitioned() bool {
+	return !o.Replicated && os.Getenv("SHOAL_TEST_REGISTRY") != "replicated"
+}
+
+// logger returns a logger to stderr when SHOAL_TEST_LOG is set (to read
+// what nodes did in a failing test), else nil (discard). Its level is
+// debug, or what SHOAL_TEST_LOG names: trace (the directory's decisions
+// too), info or warn.
 func logger(name string) *slog.Logger {
-	if os.Getenv("SHOAL_TEST_LOG") == "" {
+	level := slog.LevelDebug
+	switch os.Getenv("SHOAL_TEST_LOG") {
+	case "":
+		return nil
+	case "trace":
+		level = slog.LevelDebug - 4
+	case "info":
+		level = slog.LevelInfo
+	case "warn":
+		level = slog.LevelWarn
+	}
+	var h slog.Handler = slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})
+	if sub := os.Getenv("SHOAL_TEST_LOG_GREP"); sub != "" {
+		h = grepHandler{h, sub}
+	}
+	return slog.New(h).With("node", name)
+}
+
+// grepHandler keeps the records whose message contains sub
+// (SHOAL_TEST_LOG_GREP: follow one name or partition in a trace).
+type grepHandler struct {
+	slog.Handler
+	sub string
+}
+
+func (g grepHandler) Handle(ctx context.Context, r slog.Record) error {
+	if !strings.Contains(r.Message, g.sub) {
 		return nil
 	}
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("node", name)
+	return g.Handler.Handle(ctx, r)
+}
+
+func (g grepHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return grepHandler{g.Handler.WithAttrs(as), g.sub}
+}
+
+func (g grepHandler) WithGroup(name string) slog.Handler {
+	return grepHandler{g.Handler.WithGroup(name), g.sub}
 }
 
 // Node is one in-process node.
@@ -94,6 +150,7 @@ func Start(t testing.TB, name, join string, o Options) *Node {
 		t.Fatal(err)
 	}
 	cfg := cluster.LoopbackConfig(name, c)
+	cfg.BindPort, cfg.LinkPort = o.GossipPort, o.LinkPort
 	cfg.OnLink = rem.HandleLink
 	cfg.Logger = log
 	n := &Node{Name: name, Runtime: rt, Remote: rem}
@@ -120,6 +177,13 @@ func Start(t testing.TB, name, join string, o Options) *Node {
 		rc.Codec = cdc
 		rc.Placement = o.Placement
 		rc.Logger = log
+		if o.partitioned() {
+			rc.Partitioned, rc.Partitions = true, 256
+			rc.Replicas, rc.Quorum = o.Replicas, o.Quorum
+			if q, ok := o.Placement.(placement.Quorum); ok && rc.Quorum == 0 {
+				rc.Quorum = q.Min
+			}
+		}
 		if n.Registry, err = registry.New(rc, rt); err != nil {
 			t.Fatal(err)
 		}
@@ -220,6 +284,30 @@ func (n *Node) Stop(ctx context.Context) error {
 	}
 	n.Kill()
 	return errors.Join(errs...)
+}
+
+// Restart kills n, if it runs, and at once starts a new incarnation of
+// it with the same name, membership address and link address (what
+// Kubernetes does to a container that was OOM-killed: the pod IP stays),
+// joining join.
+func Restart(t testing.TB, n *Node, join string, o Options) *Node {
+	t.Helper()
+	o.GossipPort, o.LinkPort = port(t, n.Cluster.Address()), port(t, n.Cluster.LinkAddr())
+	n.Kill()
+	return Start(t, n.Name, join, o)
+}
+
+func port(t testing.TB, addr string) int {
+	t.Helper()
+	_, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatalf("address %q: %v", addr, err)
+	}
+	v, err := strconv.Atoi(p)
+	if err != nil {
+		t.Fatalf("address %q: %v", addr, err)
+	}
+	return v
 }
 
 // Kill stops the node without leaving the cluster: the others see a crash.

@@ -55,6 +55,11 @@ type Membership interface {
 	Nodes() []string
 	// Subscribe returns a subscription to node events.
 	Subscribe() *cluster.Subscription
+	// Incarnation returns this start of the node's id (random, not 0).
+	Incarnation() uint64
+	// Members returns every member known, this node included, with its
+	// status and incarnation.
+	Members() []cluster.Member
 }
 
 var _ Membership = (*cluster.Cluster)(nil)
@@ -112,10 +117,12 @@ type (
 	}
 	msgUpdate struct {
 		From string
+		Inc  uint64 // the sender's incarnation
 		Ops  []Op
 	}
 	msgSync struct {
 		From    string
+		Inc     uint64 // the sender's incarnation
 		Records []Record
 		Reply   bool
 		// At is the sender's version clock when it took the list: an
@@ -153,7 +160,7 @@ func RegisterTypes(c *codec.Codec) error {
 			return err
 		}
 	}
-	return nil
+	return registerDirTypes(c)
 }
 
 // registerTypesOnce registers the registry's types in c unless they are
@@ -189,6 +196,10 @@ type clusterState struct {
 	orphanMu sync.Mutex
 	orphans  map[string]Record // of gone nodes, owned by another, not seen again
 
+	inc   uint64 // this node's incarnation
+	incMu sync.Mutex
+	incs  map[string]uint64 // each peer's incarnation, as its messages last said
+
 	parkMu sync.Mutex        // after a shard's lock when both are held
 	parked map[string]Record // restarts of what this node holds on a node alive here
 
@@ -220,6 +231,8 @@ func (r *Registry) startCluster(cfg Config) error {
 		wake:     make(chan struct{}, 1),
 		leaving:  make(map[string]bool),
 		orphans:  make(map[string]Record),
+		inc:      cfg.Cluster.Incarnation(),
+		incs:     make(map[string]uint64),
 		parked:   make(map[string]Record),
 		syncing:  make(map[string]*syncAcc),
 		synced:   make(map[string]bool),
@@ -265,6 +278,10 @@ func (r *Registry) startCluster(cfg Config) error {
 // Close stops the registry's cluster work (the endpoint stops with the
 // runtime). A single-node registry has nothing to close.
 func (r *Registry) Close() error {
+	if r.dir != nil {
+		r.dir.close()
+		return nil
+	}
 	if r.cl == nil {
 		return nil
 	}
@@ -288,6 +305,9 @@ var (
 // always synced. The error wraps ErrNotSynced (naming the peers waited
 // for) or ErrDraining.
 func (r *Registry) Synced() error {
+	if r.dir != nil {
+		return r.dir.synced()
+	}
 	cs := r.cl
 	if cs == nil {
 		return nil
@@ -406,6 +426,9 @@ func (cs *clusterState) watch() {
 			cs.syncedMu.Lock()
 			delete(cs.synced, ev.Member.Name)
 			cs.syncedMu.Unlock()
+			cs.incMu.Lock()
+			delete(cs.incs, ev.Member.Name) // its next incarnation is news, not a restart to handle again
+			cs.incMu.Unlock()
 			cs.setLeaving(ev.Member.Name, false)
 			cs.refreshTable()
 			cs.incoming.nodeGone(cs, ev.Member.Name)
@@ -452,8 +475,42 @@ func (cs *clusterState) resync(unsynced map[string]int) {
 // their new owner goes away too before restarting them, the next owner
 // does.
 func (cs *clusterState) nodeGone(node string) {
+	cs.dropNode(node)
+	cs.restartOrphans(node, "")
+}
+
+// heard notes the incarnation a peer's message came from. A new one under
+// a name whose old one this node still holds registrations of is a node
+// that restarted in place, perhaps before membership said so: what the
+// old one ran is gone, and its names are restarted now (by their owners
+// among the other nodes; the balancer moves them to the new one later),
+// before the new one's empty list could drop them.
+func (cs *clusterState) heard(node string, inc uint64) {
+	if inc == 0 {
+		return // a node of an older version
+	}
+	cs.incMu.Lock()
+	prev := cs.incs[node]
+	cs.incs[node] = inc
+	cs.incMu.Unlock()
+	if prev == 0 || prev == inc {
+		return
+	}
+	cs.r.log.Info("node restarted in place; restarting what its old incarnation ran", "peer", node)
+	cs.dropNode(node)
+	cs.wg.Add(1)
+	go func() {
+		defer cs.wg.Done()
+		cs.restartOrphans(node, node)
+	}()
+}
+
+// dropNode drops the registrations of node's processes, keeping them as
+// orphans to restart.
+func (cs *clusterState) dropNode(node string) {
 	r := cs.r
 	cs.orphanMu.Lock()
+	defer cs.orphanMu.Unlock()
 	for i := range r.shards {
 		sh := &r.shards[i]
 		sh.mu.Lock()
@@ -480,6 +537,34 @@ func (cs *clusterState) nodeGone(node string) {
 	}
 	cs.parkMu.Unlock()
 	cs.promote(promoted...)
+}
+
+// restartOrphans restarts the orphans this node owns, placing them as if
+// without exclude (a node restarted in place: it holds none of them; the
+// balancer moves its share back once they run). node names whose
+// processes they were, for the log.
+func (cs *clusterState) restartOrphans(node, exclude string) {
+	r := cs.r
+	owner := cs.owner
+	if exclude != "" {
+		var members []string
+		for _, n := range cs.m.Nodes() {
+			if n != exclude {
+				members = append(members, n)
+			}
+		}
+		if !cs.draining.Load() {
+			members = append(members, cs.self)
+		}
+		t, err := cs.strategy.Table(members)
+		owner = func(name string) (string, error) {
+			if err != nil {
+				return "", err
+			}
+			return t.Owner(name), nil
+		}
+	}
+	cs.orphanMu.Lock()
 	var mine []Record
 	for name, rec := range cs.orphans {
 		sh := r.shard(name)
@@ -490,7 +575,7 @@ func (cs *clusterState) nodeGone(node string) {
 			delete(cs.orphans, name) // restarted (or re-registered) already
 			continue
 		}
-		if o, err := cs.owner(name); err == nil && o == cs.self {
+		if o, err := owner(name); err == nil && o == cs.self {
 			mine = append(mine, rec)
 			delete(cs.orphans, name)
 		}
@@ -580,7 +665,7 @@ func (cs *clusterState) send(msgs []outMsg) {
 			return
 		}
 		for _, n := range cs.m.Nodes() {
-			if err := cs.r.rt.Cast(endpointRef(n), msgUpdate{From: cs.self, Ops: batch}); err != nil {
+			if err := cs.r.rt.Cast(endpointRef(n), msgUpdate{From: cs.self, Inc: cs.inc, Ops: batch}); err != nil {
 				cs.r.log.Debug("could not send registry update", "peer", n, "err", err)
 			}
 		}
@@ -629,7 +714,7 @@ func (cs *clusterState) sendSync(node string, wantReply bool) {
 	for start := 0; ; start += syncChunk { // chunks keep frames well under the transport's limit
 		end := min(len(recs), start+syncChunk)
 		last := end == len(recs)
-		m := &msgSync{From: cs.self, Records: recs[start:end], Reply: wantReply && last, At: at, More: !last}
+		m := &msgSync{From: cs.self, Inc: cs.inc, Records: recs[start:end], Reply: wantReply && last, At: at, More: !last}
 		cs.out = append(cs.out, outMsg{sync: m, to: node})
 		if last {
 			break
@@ -717,7 +802,7 @@ func (cs *clusterState) apply(rec Record) {
 		local := e.proc != nil
 		sh.mu.Unlock()
 		if local { // make sure the other node learns it lost
-			_ = cs.r.rt.Cast(endpointRef(rec.Node), msgUpdate{From: cs.self, Ops: []Op{{Record: recordOfLocked(rec.Name, sh)}}})
+			_ = cs.r.rt.Cast(endpointRef(rec.Node), msgUpdate{From: cs.self, Inc: cs.inc, Ops: []Op{{Record: recordOfLocked(rec.Name, sh)}}})
 		}
 		return
 	}
@@ -999,6 +1084,7 @@ func (ep *endpoint) HandleCast(_ context.Context, _ process.Self, msg any) {
 	cs := ep.cs
 	switch m := msg.(type) {
 	case msgUpdate:
+		cs.heard(m.From, m.Inc)
 		for _, op := range m.Ops {
 			if op.Record.Node != m.From {
 				continue // a node speaks only for its own processes
@@ -1013,6 +1099,7 @@ func (ep *endpoint) HandleCast(_ context.Context, _ process.Self, msg any) {
 			}
 		}
 	case msgSync:
+		cs.heard(m.From, m.Inc)
 		cs.syncFrom(m.From, m.Records, m.At, m.More)
 		if m.Reply && !m.More {
 			cs.sendSync(m.From, false)

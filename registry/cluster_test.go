@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -49,6 +50,9 @@ func owners(t *testing.T, live []*cnode) placement.Table {
 // every name, that each name runs on its owner, and that nothing else is
 // registered.
 func converged(t *testing.T, live []*cnode, names []string) (bool, string) {
+	if live[0].Registry.Partitioned() {
+		return convergedPartitioned(live, names)
+	}
 	tab := owners(t, live)
 	ctx := context.Background()
 	for _, name := range names {
@@ -73,7 +77,87 @@ func converged(t *testing.T, live []*cnode, names []string) (bool, string) {
 		if got := n.Registry.Len(); got != len(names) {
 			return false, fmt.Sprintf("%s holds %d names; want %d", n.Name, got, len(names))
 		}
-		total += n.Runtime.Len() - registry.SystemProcesses
+		total += n.Runtime.Len() - n.Registry.Systems()
+	}
+	if total != len(names) {
+		return false, fmt.Sprintf("%d processes run for %d names (duplicates or leftovers)", total, len(names))
+	}
+	return true, ""
+}
+
+// convergedPartitioned checks the same of the partitioned directory: every
+// node lists exactly names, each on the primary of its partition, the
+// same process as the other nodes list; whereis agrees with the listing
+// (for a sample: every whereis is a request to the primary); and one
+// process runs per name.
+func convergedPartitioned(live []*cnode, names []string) (bool, string) {
+	// Cheap checks first (listing every name from every node, polled,
+	// would be most of the load): every node synced, the names served
+	// once in all, one process each.
+	served, total := 0, 0
+	for _, n := range live {
+		if err := n.Registry.Synced(); err != nil {
+			return false, fmt.Sprintf("%s: %v", n.Name, err)
+		}
+		served += n.Registry.Len()
+		total += n.Runtime.Len() - n.Registry.Systems()
+	}
+	if served != len(names) {
+		return false, fmt.Sprintf("%d names served in all; want %d", served, len(names))
+	}
+	if total != len(names) {
+		return false, fmt.Sprintf("%d processes run for %d names (duplicates or leftovers)", total, len(names))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var first map[string]process.Ref
+	for i, n := range live {
+		entries, err := n.Registry.Registered(ctx)
+		if err != nil {
+			return false, fmt.Sprintf("%s: registered: %v", n.Name, err)
+		}
+		got := make(map[string]process.Ref, len(entries))
+		for _, e := range entries {
+			if _, dup := got[e.Name]; dup {
+				return false, fmt.Sprintf("%s lists %s twice", n.Name, e.Name)
+			}
+			got[e.Name] = e.Ref
+		}
+		if len(got) != len(names) {
+			return false, fmt.Sprintf("%s lists %d names; want %d", n.Name, len(got), len(names))
+		}
+		for _, name := range names {
+			ref, ok := got[name]
+			switch {
+			case !ok:
+				return false, fmt.Sprintf("%s does not list %s", n.Name, name)
+			case i == 0 && ref.Node != n.Registry.Owner(name):
+				return false, fmt.Sprintf("%s runs on %s, owner is %s", name, ref.Node, n.Registry.Owner(name))
+			case i > 0 && ref != first[name]:
+				return false, fmt.Sprintf("%s: %s lists %v, %s lists %v", name, n.Name, ref, live[0].Name, first[name])
+			}
+		}
+		if i == 0 {
+			first = got
+		}
+	}
+	for i, name := range names {
+		if i%max(1, len(names)/100) != 0 {
+			continue
+		}
+		for _, n := range live {
+			ref, err := n.Registry.Whereis(ctx, name)
+			if err != nil {
+				return false, fmt.Sprintf("%s: whereis %s: %v", n.Name, name, err)
+			}
+			if ref != first[name] {
+				return false, fmt.Sprintf("%s: whereis %s = %v, listed as %v", n.Name, name, ref, first[name])
+			}
+		}
+	}
+	total = 0
+	for _, n := range live {
+		total += n.Runtime.Len() - n.Registry.Systems()
 	}
 	if total != len(names) {
 		return false, fmt.Sprintf("%d processes run for %d names (duplicates or leftovers)", total, len(names))
@@ -84,8 +168,13 @@ func converged(t *testing.T, live []*cnode, names []string) (bool, string) {
 func waitConverged(t *testing.T, d time.Duration, live []*cnode, names []string) {
 	t.Helper()
 	deadline := time.Now().Add(d)
+	lastWhy := time.Now()
 	for {
 		ok, why := converged(t, live, names)
+		if os.Getenv("DEBUGWHY") != "" && time.Since(lastWhy) > time.Second {
+			lastWhy = time.Now()
+			t.Logf("not yet: %s", why)
+		}
 		if ok {
 			return
 		}
@@ -251,11 +340,23 @@ func TestSyncedReadiness(t *testing.T) {
 		t.Fatalf("Synced with the links cut = %v, want ErrNotSynced naming both peers", err)
 	}
 	clustertest.Heal(t, append(nodes, late)...)
+	// What the late node knows: every name on every node (replicated
+	// table), or what it lists (partitioned directory).
+	known := func() int {
+		if !late.Registry.Partitioned() {
+			return late.Registry.Len()
+		}
+		entries, err := late.Registry.Registered(ctx)
+		if err != nil {
+			return -1
+		}
+		return len(entries)
+	}
 	waitCond(t, 10*time.Second, "the late node synced once its links are back", func() bool {
-		return late.Registry.Synced() == nil && late.Registry.Len() == names
+		return late.Registry.Synced() == nil && known() == names
 	})
-	if got := late.Registry.Len(); got != names {
-		t.Fatalf("late node holds %d names, want %d", got, names)
+	if got := known(); got != names {
+		t.Fatalf("late node knows %d names, want %d", got, names)
 	}
 
 	if err := late.Stop(ctx); err != nil {
@@ -264,4 +365,34 @@ func TestSyncedReadiness(t *testing.T) {
 	if err := late.Registry.Synced(); !errors.Is(err, registry.ErrDraining) {
 		t.Fatalf("Synced after Drain = %v, want ErrDraining", err)
 	}
+}
+
+// TestClusterRestartInPlaceLosesNothing is issue 10's problem 1: a node
+// killed and started again at once with the same name, membership address
+// and link address (a container restarted in place; the pod IP stays).
+// Its processes are gone with it; every name must come back, on every
+// node, within 10 s.
+func TestClusterRestartInPlaceLosesNothing(t *testing.T) {
+	opts := clustertest.Options{Kinds: counterKinds, Registry: true}
+	nodes := clustertest.StartCluster(t, 3, opts)
+	ctx := context.Background()
+	names := make([]string, 600)
+	for i := range names {
+		names[i] = fmt.Sprintf("r-%d", i)
+		if _, err := nodes[i%3].Registry.Register(ctx, names[i], process.Spec{Kind: "counter"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitConverged(t, 20*time.Second, nodes, names)
+	onVictim := 0
+	for _, name := range names {
+		if ref, _ := nodes[0].Registry.Whereis(ctx, name); ref.Node == nodes[2].Name {
+			onVictim++
+		}
+	}
+	restarted := time.Now()
+	nodes[2] = clustertest.Restart(t, nodes[2], nodes[0].Cluster.Address(), opts)
+	waitConverged(t, 10*time.Second, nodes, names)
+	t.Logf("%d names (%d ran on the restarted node) back on every node %v after the restart",
+		len(names), onVictim, time.Since(restarted).Round(time.Millisecond))
 }

@@ -367,6 +367,14 @@ func (cs *clusterState) acceptOne(ctx context.Context, from string, he HandoffEn
 	sh := r.shard(he.Name)
 	sh.mu.Lock()
 	old, had := sh.entries[he.Name]
+	if had && old.proc != nil && old.moving {
+		// The copy here is being handed off itself: it cannot take the
+		// moving copy's place (it is about to be retired, and a state
+		// queued for it would be dropped when it is). The sender keeps
+		// its copy and tries again once this one has settled.
+		sh.mu.Unlock()
+		return 0, 0, fmt.Errorf("handoff %q: a copy here is being handed off right now", he.Name)
+	}
 	if had && old.proc != nil && old.started() && old.proc.Alive() {
 		// This node runs a copy already (registered here meanwhile, or
 		// the other side of a healed netsplit): it wins and takes the
@@ -630,6 +638,9 @@ func (cs *clusterState) resolveLater(m msgResolve) {
 // answer Stay are restarted there too. A single-node registry has nothing
 // to drain.
 func (r *Registry) Drain(ctx context.Context) error {
+	if r.dir != nil {
+		return r.dir.drain(ctx)
+	}
 	cs := r.cl
 	if cs == nil || len(cs.m.Nodes()) == 0 {
 		return nil // alone: there is nobody to hand anything to

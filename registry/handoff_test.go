@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/shoalhq/shoal/cluster"
 	"github.com/shoalhq/shoal/clustertest"
 	"github.com/shoalhq/shoal/placement"
 	"github.com/shoalhq/shoal/process"
@@ -146,7 +148,10 @@ func TestClusterTopologyChanges(t *testing.T) {
 	joined := time.Now()
 	fourth := clustertest.Start(t, "n3@127.0.0.1", nodes[0].Cluster.Address(), opts)
 	nodes = append(nodes, fourth)
-	waitConverged(t, 30*time.Second, nodes, names)
+	// About 2 s without the race detector; 15-30 s under it, beside
+	// other packages' tests (each of the 2,500 moves is a few messages
+	// through every node's one directory lock).
+	waitConverged(t, 60*time.Second, nodes, names)
 	moved := placedOn(t, nodes[0], names, fourth.Name)
 	t.Logf("4th node joined: %d processes moved to it, converged in %v", len(moved), time.Since(joined).Round(time.Millisecond))
 	if len(moved) < n/8 {
@@ -260,9 +265,22 @@ func sum(m map[string]int) int {
 // every name (restarting the other side's processes), both register the
 // same new names; on heal each name ends with one process, whose count is
 // the sum of both sides' (the loser's state reached ResolveConflict).
+//
+// ResolveConflict runs once per name when the heal is clean. It may run
+// more often when membership flaps as the sides rejoin: C's gossip that a
+// node of the other side is dead, still queued when the network heals,
+// reaches that node's partner, which sees it down for a moment and
+// restarts its processes from their specs. To the registry that is one
+// more netsplit; those copies lose (or win) in turn, and each resolution
+// calls ResolveConflict once more.
 func TestClusterNetsplitHeal(t *testing.T) {
 	var resolved atomic.Int64
-	nodes := clustertest.StartCluster(t, 3, moverOptions(&resolved))
+	opts := moverOptions(&resolved)
+	// Every node holds a copy of every partition (k = 2 of 3), so that
+	// each side of the split knows every name: with fewer replicas a side
+	// serves only what it holds a copy of until the heal.
+	opts.Replicas = 2
+	nodes := clustertest.StartCluster(t, 3, opts)
 	a, b, c := nodes[0], nodes[1], nodes[2]
 	old := make([]string, 300)
 	for i := range old {
@@ -295,12 +313,12 @@ func TestClusterNetsplitHeal(t *testing.T) {
 	bumpAll(t, c, all, sideC)
 
 	healed := time.Now()
+	flaps := watchDowns(t, nodes)
 	clustertest.Heal(t, a, b, c)
 	waitConverged(t, 10*time.Second, nodes, all)
-	deadline := time.Now().Add(10 * time.Second)
-	for resolved.Load() < int64(len(all)) && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitCond(t, 10*time.Second, "a conflict resolved for every name", func() bool {
+		return resolved.Load() >= int64(len(all))
+	})
 	t.Logf("healed: one process per name for %d names after %v; %d conflicts resolved",
 		len(all), time.Since(healed).Round(time.Millisecond), resolved.Load())
 	var wrong []string
@@ -317,9 +335,50 @@ func TestClusterNetsplitHeal(t *testing.T) {
 	if len(wrong) > 0 {
 		t.Fatalf("%d names lost a side's count in the heal (merged by ResolveConflict); %v", len(wrong), wrong[:min(len(wrong), 10)])
 	}
-	if r := resolved.Load(); r != int64(len(all)) {
-		t.Fatalf("%d conflicts resolved for %d names", r, len(all))
+	// Every name's state was merged (checked above); exactly once per name
+	// unless a node saw a peer go down after the heal.
+	if downs := flaps(); len(downs) > 0 {
+		t.Logf("membership flapped after the heal (%s): %d conflicts resolved for %d names",
+			strings.Join(downs, "; "), resolved.Load(), len(all))
+	} else if r := resolved.Load(); r != int64(len(all)) {
+		t.Fatalf("%d conflicts resolved for %d names after a clean heal", r, len(all))
 	}
+}
+
+// watchDowns records, from now on, each time one of nodes sees a peer go
+// down or leave. stop ends the watch (at the latest when the test ends)
+// and returns what it saw.
+func watchDowns(t *testing.T, nodes []*cnode) (stop func() []string) {
+	var (
+		mu   sync.Mutex
+		seen []string
+		wg   sync.WaitGroup
+	)
+	subs := make([]*cluster.Subscription, len(nodes))
+	for i, n := range nodes {
+		sub := n.Cluster.Subscribe()
+		subs[i] = sub
+		wg.Go(func() {
+			for ev := range sub.Events() {
+				if ev.Type == cluster.EventDown || ev.Type == cluster.EventLeft {
+					mu.Lock()
+					seen = append(seen, fmt.Sprintf("%s saw %s %s", n.Name, ev.Member.Name, ev.Type))
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	stop = func() []string {
+		for _, sub := range subs {
+			sub.Close()
+		}
+		wg.Wait()
+		mu.Lock()
+		defer mu.Unlock()
+		return seen
+	}
+	t.Cleanup(func() { stop() })
+	return stop
 }
 
 // TestClusterQuorumRefusesToPlace checks the quorum strategy: with fewer
@@ -345,8 +404,36 @@ func TestClusterQuorumRefusesToPlace(t *testing.T) {
 		}
 		return true
 	})
-	if _, err := nodes[1].Registry.Register(ctx, "q", process.Spec{Kind: "counter"}); err != nil {
-		t.Fatalf("register with a quorum: %v", err)
-	}
+	// The registries learn of the third node from their own subscription,
+	// a moment after membership lists it: placement succeeds once they do.
+	waitCond(t, 10*time.Second, "a registration with a quorum", func() bool {
+		_, err := nodes[1].Registry.Register(ctx, "q", process.Spec{Kind: "counter"})
+		return err == nil
+	})
 	waitConverged(t, 10*time.Second, nodes, []string{"q"})
+}
+
+// TestClusterKillThenSplit kills one node of five, then, once the four
+// agree, cuts one more off: with one replica per partition (the
+// default), the three that stay still know and run every name (each
+// partition's copies were restored on the survivors after the kill).
+func TestClusterKillThenSplit(t *testing.T) {
+	var resolved atomic.Int64
+	nodes := clustertest.StartCluster(t, 5, moverOptions(&resolved))
+	names := make([]string, 2000)
+	for i := range names {
+		names[i] = fmt.Sprintf("ks-%d", i)
+	}
+	registerAll(t, nodes, names)
+	waitConverged(t, 30*time.Second, nodes, names)
+	nodes[4].Kill()
+	four := nodes[:4]
+	waitConverged(t, 30*time.Second, four, names)
+	clustertest.Partition(nodes[:3], nodes[3:4])
+	split := time.Now()
+	waitCond(t, 20*time.Second, "the three to see the fourth gone", func() bool {
+		return len(nodes[0].Cluster.Nodes()) == 2 && len(nodes[1].Cluster.Nodes()) == 2 && len(nodes[2].Cluster.Nodes()) == 2
+	})
+	waitConverged(t, 30*time.Second, nodes[:3], names)
+	t.Logf("the three run all %d names %v after the cut", len(names), time.Since(split).Round(time.Millisecond))
 }

@@ -1,31 +1,3 @@
-// Package registry maps names to processes and processes to groups: the
-// registry of Shoal (swarm's job in the Elixir original).
-//
-// A name is registered with a process.Spec; the registry creates the process
-// from the Spec and owns it from then on: when the process exits, its name
-// and group memberships are removed. Registering a name that is already
-// registered returns the process that holds it, so registration is
-// idempotent and safe to race.
-//
-// Groups are sets of registered names. Membership follows the name, not a
-// particular process incarnation, so a process that is re-created (handed
-// off or restarted from its Spec) stays in its groups. Publish casts to
-// every member; MultiCall calls every member concurrently and collects the
-// replies.
-//
-// Lookups by name are O(1): names live in a sharded hash map, so the
-// registry scales with the number of names and with concurrent callers.
-//
-// With Config.Cluster set the registry is cluster-wide (see cluster.go):
-// every node holds a replica of every name, so whereis answers locally; a
-// name's process runs on the node placement picks among the live members;
-// each node is the source of truth for the processes it runs and streams
-// their registrations to the others, with a full exchange when a node
-// joins; when placement changes (a node joins, or one drains before
-// leaving) processes move to their new owners with their state (see
-// handoff.go); the processes of a node that dies are restarted from their
-// specs on their new owners; after a netsplit, each name's copies are
-// resolved to one.
 package registry
 
 import (
@@ -37,6 +9,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/shoalhq/shoal/codec"
 	"github.com/shoalhq/shoal/placement"
@@ -68,6 +41,26 @@ type Config struct {
 	// MultiCallConcurrency bounds the calls MultiCall has in flight at once;
 	// 0 means 32.
 	MultiCallConcurrency int
+
+	// Partitioned selects the partitioned directory (see doc.go) for a
+	// cluster-wide registry instead of the replicated table (every name
+	// on every node), which it replaces. Placement is then ignored: the
+	// directory places partitions by rendezvous hashing itself.
+	Partitioned bool
+	// Partitions is the number of partitions names hash to; 0 means 1024.
+	// Every node of a cluster must use the same number.
+	Partitions int
+	// Replicas is how many nodes after a partition's primary hold copies
+	// of its records (k); 0 means 1, and a negative number keeps a single
+	// copy (k = 0). Every node of a cluster must use the same number.
+	Replicas int
+	// Quorum, if above 0, is the number of members a node must see to
+	// serve any partition (the side of a netsplit with fewer stops
+	// answering rather than run copies of the other side's processes).
+	Quorum int
+	// Tick is the directory's unit of time (its timeouts and periods are
+	// counted in ticks); 0 means 100 ms.
+	Tick time.Duration
 }
 
 // DefaultConfig returns the default configuration.
@@ -79,6 +72,9 @@ func DefaultConfig() Config {
 func (c Config) Validate() error {
 	if c.MultiCallConcurrency < 0 {
 		return fmt.Errorf("registry config: MultiCallConcurrency %d is negative", c.MultiCallConcurrency)
+	}
+	if c.Partitions < 0 || c.Quorum < 0 || c.Tick < 0 {
+		return fmt.Errorf("registry config: Partitions (%d), Quorum (%d) and Tick (%v) must not be negative", c.Partitions, c.Quorum, c.Tick)
 	}
 	return nil
 }
@@ -141,6 +137,7 @@ type Registry struct {
 	groups   map[string]map[string]struct{}
 
 	cl       *clusterState // nil for a single-node registry
+	dir      *dirHost      // the partitioned directory, if chosen
 	versions versionClock
 }
 
@@ -172,7 +169,11 @@ func New(cfg Config, rt *process.Runtime) (*Registry, error) {
 		r.shards[i].entries = make(map[string]*entry)
 	}
 	r.exitHook = r.onExit // one func value shared by every process
-	if cfg.Cluster != nil {
+	if cfg.Cluster != nil && cfg.Partitioned {
+		if err := r.startDirectory(cfg); err != nil {
+			return nil, err
+		}
+	} else if cfg.Cluster != nil {
 		if err := r.startCluster(cfg); err != nil {
 			return nil, err
 		}
@@ -194,6 +195,9 @@ func (r *Registry) shard(name string) *shard {
 func (r *Registry) Register(ctx context.Context, name string, spec process.Spec) (process.Ref, error) {
 	if name == "" {
 		return process.Ref{}, fmt.Errorf("register: %w: empty name", ErrInvalidName)
+	}
+	if r.dir != nil {
+		return r.dirRegister(ctx, name, spec)
 	}
 	if r.cl != nil {
 		return r.registerCluster(ctx, name, spec)
@@ -356,6 +360,9 @@ func (r *Registry) resolve(ctx context.Context, name string) (target, error) {
 // Whereis returns the ref of the process registered under name, or an
 // error wrapping ErrNotFound.
 func (r *Registry) Whereis(ctx context.Context, name string) (process.Ref, error) {
+	if r.dir != nil {
+		return r.dirWhereis(ctx, name)
+	}
 	t, err := r.resolve(ctx, name)
 	if err != nil {
 		return process.Ref{}, fmt.Errorf("whereis %w", err)
@@ -365,6 +372,9 @@ func (r *Registry) Whereis(ctx context.Context, name string) (process.Ref, error
 
 // Registered lists every registered name, in no particular order.
 func (r *Registry) Registered(ctx context.Context) ([]Entry, error) {
+	if r.dir != nil {
+		return r.dirRegistered(ctx)
+	}
 	out := make([]Entry, 0, r.Len())
 	for i := range r.shards {
 		if err := ctx.Err(); err != nil {
@@ -385,6 +395,9 @@ func (r *Registry) Registered(ctx context.Context) ([]Entry, error) {
 // Len returns the number of registered names (including ones whose process
 // is still being created).
 func (r *Registry) Len() int {
+	if r.dir != nil {
+		return r.dirLen()
+	}
 	n := 0
 	for i := range r.shards {
 		sh := &r.shards[i]
@@ -395,10 +408,34 @@ func (r *Registry) Len() int {
 	return n
 }
 
+// Local returns the number of registered processes that run on this
+// node (what a drain hands over, or what stops with the node).
+func (r *Registry) Local() int {
+	if r.dir != nil {
+		r.dir.mu.Lock()
+		defer r.dir.mu.Unlock()
+		return len(r.dir.procs)
+	}
+	entries, err := r.Registered(context.Background())
+	if err != nil {
+		return 0
+	}
+	n := 0
+	for _, e := range entries {
+		if e.Ref.Node == r.rt.Node() {
+			n++
+		}
+	}
+	return n
+}
+
 // Unregister stops the process registered under name (normal stop: its
 // Terminate hook runs after the messages already sent to it) and waits
 // until its name is free or ctx ends.
 func (r *Registry) Unregister(ctx context.Context, name string) error {
+	if r.dir != nil {
+		return r.dirUnregister(ctx, name)
+	}
 	t, err := r.resolve(ctx, name)
 	if err != nil {
 		return fmt.Errorf("unregister %w", err)
@@ -421,6 +458,13 @@ func (r *Registry) Unregister(ctx context.Context, name string) error {
 // If the process moved or was restarted while the call was under way, the
 // call is retried once at its new home.
 func (r *Registry) Call(ctx context.Context, name string, msg any) (any, error) {
+	if r.dir != nil {
+		v, err := r.dirDeliver(ctx, name, func(ref process.Ref) (any, error) { return r.rt.Call(ctx, ref, msg) })
+		if err != nil {
+			return nil, fmt.Errorf("call %q: %w", name, err)
+		}
+		return v, nil
+	}
 	t, err := r.resolve(ctx, name)
 	if err != nil {
 		return nil, fmt.Errorf("call %w", err)
@@ -444,6 +488,13 @@ func (r *Registry) callTarget(ctx context.Context, t target, msg any) (any, erro
 // Cast sends msg to the HandleCast of the process registered under name
 // without waiting for it to be handled.
 func (r *Registry) Cast(ctx context.Context, name string, msg any) error {
+	if r.dir != nil {
+		_, err := r.dirDeliver(ctx, name, func(ref process.Ref) (any, error) { return nil, r.rt.Cast(ref, msg) })
+		if err != nil {
+			return fmt.Errorf("cast %q: %w", name, err)
+		}
+		return nil
+	}
 	t, err := r.resolve(ctx, name)
 	if err != nil {
 		return fmt.Errorf("cast %w", err)
@@ -456,6 +507,13 @@ func (r *Registry) Cast(ctx context.Context, name string, msg any) error {
 
 // Send sends msg to the HandleInfo of the process registered under name.
 func (r *Registry) Send(ctx context.Context, name string, msg any) error {
+	if r.dir != nil {
+		_, err := r.dirDeliver(ctx, name, func(ref process.Ref) (any, error) { return nil, r.rt.Send(ref, msg) })
+		if err != nil {
+			return fmt.Errorf("send %q: %w", name, err)
+		}
+		return nil
+	}
 	t, err := r.resolve(ctx, name)
 	if err != nil {
 		return fmt.Errorf("send %w", err)
@@ -479,6 +537,9 @@ func (r *Registry) Leave(ctx context.Context, group, name string) error {
 }
 
 func (r *Registry) changeGroup(ctx context.Context, group, name string, join bool) error {
+	if r.dir != nil {
+		return r.dirGroup(ctx, group, name, join)
+	}
 	op := "leave"
 	if join {
 		op = "join"
@@ -535,6 +596,9 @@ func (r *Registry) removeMemberLocked(group, name string) {
 
 // Members returns the members of group, sorted by name.
 func (r *Registry) Members(ctx context.Context, group string) ([]Member, error) {
+	if r.dir != nil {
+		return r.dirMembers(ctx, group)
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("members of %q: %w", group, err)
 	}
@@ -558,7 +622,19 @@ func (r *Registry) Members(ctx context.Context, group string) ([]Member, error) 
 }
 
 // Groups returns the names of all non-empty groups, sorted.
+//
+// With the partitioned directory it asks every node, for at most 10 s,
+// and returns nil if that fails.
 func (r *Registry) Groups() []string {
+	if r.dir != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), listWait)
+		defer cancel()
+		out, err := r.dirGroups(ctx)
+		if err != nil {
+			r.log.Debug("registry: groups", "err", err)
+		}
+		return out
+	}
 	r.groupsMu.RLock()
 	out := make([]string, 0, len(r.groups))
 	for g := range r.groups {
@@ -615,5 +691,8 @@ func (r *Registry) MultiCall(ctx context.Context, group string, msg any) ([]Repl
 
 // String describes the registry for logs.
 func (r *Registry) String() string {
+	if r.dir != nil {
+		return fmt.Sprintf("registry(%s: %d names served here)", r.rt.Node(), r.Len())
+	}
 	return fmt.Sprintf("registry(%s: %d names, %d groups)", r.rt.Node(), r.Len(), len(r.Groups()))
 }

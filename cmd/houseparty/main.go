@@ -20,6 +20,14 @@
 //	SHOAL_DISCOVERY       -discovery      discovery strategies, ';'-separated (see package discovery/all)
 //	SHOAL_PROBE_INTERVAL  -probe-interval failure-detection probe interval (default 400ms;
 //	                                      a crashed node is reported down within about 12x this)
+//	SHOAL_REGISTRY        -registry       "partitioned" (default: names hash to partitions, each
+//	                                      held by a primary and SHOAL_REPLICAS replicas) or
+//	                                      "replicated" (the former table: every name on every node)
+//	SHOAL_REPLICAS        -replicas       copies of each partition besides its primary (default 1;
+//	                                      0 keeps one copy); the same on every node
+//	SHOAL_PLACEMENT       -placement      "any" (default: every side of a netsplit keeps serving)
+//	                                      or "quorum:M": a node serves only while it sees at least
+//	                                      M members, M usually a majority of the cluster
 //
 // Without a cookie the node runs alone and says so. SIGINT or SIGTERM
 // makes the node leave the cluster gracefully and stop.
@@ -48,6 +56,7 @@ import (
 	"github.com/shoalhq/shoal/discovery/all"
 	"github.com/shoalhq/shoal/houseparty"
 	"github.com/shoalhq/shoal/houseparty/httpapi"
+	"github.com/shoalhq/shoal/placement"
 	"github.com/shoalhq/shoal/process"
 	"github.com/shoalhq/shoal/registry"
 	"github.com/shoalhq/shoal/remote"
@@ -72,6 +81,9 @@ type settings struct {
 	cookieFile    string
 	discovery     string
 	probeInterval time.Duration
+	replicated    bool // the former replicated table instead of the partitioned directory
+	replicas      int
+	quorum        int
 }
 
 func (s settings) node() string { return s.basename + "@" + s.host }
@@ -92,6 +104,9 @@ func readSettings(args []string, getenv func(string) string) (settings, error) {
 	fs.StringVar(&s.cookieFile, "cookie-file", getenv("SHOAL_COOKIE_FILE"), "file holding the cookie")
 	fs.StringVar(&s.discovery, "discovery", getenv("SHOAL_DISCOVERY"), "discovery strategies")
 	probe := fs.String("probe-interval", or(getenv("SHOAL_PROBE_INTERVAL"), "400ms"), "failure-detection probe interval")
+	kind := fs.String("registry", or(getenv("SHOAL_REGISTRY"), "partitioned"), "registry: partitioned or replicated")
+	replicas := fs.String("replicas", or(getenv("SHOAL_REPLICAS"), "1"), "replicas per partition")
+	place := fs.String("placement", or(getenv("SHOAL_PLACEMENT"), "any"), "placement: any or quorum:M")
 	if err := fs.Parse(args); err != nil {
 		return s, err
 	}
@@ -125,7 +140,49 @@ func readSettings(args []string, getenv func(string) string) (settings, error) {
 	if s.probeInterval, err = time.ParseDuration(*probe); err != nil || s.probeInterval < 50*time.Millisecond {
 		return s, fmt.Errorf("SHOAL_PROBE_INTERVAL %q must be a duration of at least 50ms", *probe)
 	}
+	switch *kind {
+	case "partitioned":
+	case "replicated":
+		s.replicated = true
+	default:
+		return s, fmt.Errorf("SHOAL_REGISTRY %q must be partitioned or replicated", *kind)
+	}
+	if s.replicas, err = strconv.Atoi(*replicas); err != nil || s.replicas < 0 || s.replicas > 5 {
+		return s, fmt.Errorf("SHOAL_REPLICAS %q must be a number from 0 to 5", *replicas)
+	}
+	if s.quorum, err = parsePlacement(*place); err != nil {
+		return s, err
+	}
 	return s, nil
+}
+
+// parsePlacement reads SHOAL_PLACEMENT: "any" (0) or "quorum:M" (M).
+func parsePlacement(v string) (int, error) {
+	if v == "any" {
+		return 0, nil
+	}
+	m, ok := strings.CutPrefix(v, "quorum:")
+	n, err := strconv.Atoi(m)
+	if !ok || err != nil || n < 1 {
+		return 0, fmt.Errorf("SHOAL_PLACEMENT %q must be any or quorum:M with M at least 1", v)
+	}
+	return n, nil
+}
+
+// registryConfig is the registry's configuration from the settings.
+func (s settings) registryConfig(log *slog.Logger, members registry.Membership, cdc *codec.Codec) registry.Config {
+	cfg := registry.Config{Logger: log, Cluster: members, Codec: cdc}
+	if s.replicated {
+		if s.quorum > 0 {
+			cfg.Placement = placement.Quorum{Min: s.quorum}
+		}
+		return cfg
+	}
+	cfg.Partitioned, cfg.Quorum, cfg.Replicas = true, s.quorum, s.replicas
+	if s.replicas == 0 {
+		cfg.Replicas = -1 // one copy: the registry's 0 means its default
+	}
+	return cfg
 }
 
 // autoHost returns the first non-loopback unicast address of an interface
@@ -270,7 +327,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	rem.Attach(rt, members)
 	rem.Follow(members.Subscribe())
 
-	reg, err := registry.New(registry.Config{Logger: log, Cluster: members, Codec: cdc}, rt)
+	reg, err := registry.New(s.registryConfig(log, members, cdc), rt)
 	if err != nil {
 		_ = members.Shutdown(context.Background())
 		return fail(1, err)
@@ -313,13 +370,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	// Hand every process to the nodes that stay while still serving HTTP
 	// (/readyz answers 503 "draining", so no new traffic comes), then stop
 	// serving, leave and stop: nothing is lost on a rolling update. Each
-	// step has its own deadline; 35 s in all at most.
+	// step has its own deadline; 40 s in all at most.
 	drainCtx, cancelDrain := context.WithTimeout(context.Background(), 15*time.Second)
-	if err := reg.Drain(drainCtx); err != nil {
-		log.Error("could not hand off every process; the rest restart from their specs elsewhere", "err", err)
+	if drain(drainCtx, reg, members, log) != nil {
 		code = 1
-	} else if len(members.Nodes()) > 0 {
-		log.Info("handed every process off")
 	}
 	cancelDrain()
 	httpCtx, cancelHTTP := context.WithTimeout(context.Background(), 10*time.Second)
@@ -328,7 +382,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		code = 1
 	}
 	cancelHTTP()
-	leaveCtx, cancelLeave := context.WithTimeout(context.Background(), 5*time.Second)
+	// Leave waits at most 5 s for its broadcast (peers stopping at the
+	// same time never answer it), then shuts the node down within what is
+	// left of ctx: give it 5 s more for that.
+	leaveCtx, cancelLeave := context.WithTimeout(context.Background(), 10*time.Second)
 	if err := members.Leave(leaveCtx); err != nil {
 		log.Error("leave cluster", "err", err)
 		code = 1
@@ -342,4 +399,26 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}
 	log.Info("stopped")
 	return code
+}
+
+// drain hands this node's processes to the nodes that stay and logs the
+// outcome. With no node left to take them (every node is stopping at once:
+// scale to zero, compose down) the processes stop with this node: that is
+// logged as a warning with their number, not an error, and drain returns
+// nil. Any other failure is logged and returned.
+func drain(ctx context.Context, reg *registry.Registry, members *cluster.Cluster, log *slog.Logger) error {
+	err := reg.Drain(ctx)
+	noneLeft := errors.Is(err, placement.ErrNoMembers) || len(members.Nodes()) == 0
+	switch left := reg.Local(); {
+	case err != nil && !noneLeft:
+		log.Error("could not hand off every process; the rest restart from their specs elsewhere", "processes", left, "err", err)
+		return err
+	case noneLeft && left > 0:
+		log.Warn("no node left to hand processes to (every other node is stopping too); they stop with this node", "processes", left)
+	case left > 0:
+		log.Warn("not every process was handed off (refused, or chose to stay); their new owners restart them from their specs", "processes", left)
+	case !noneLeft:
+		log.Info("handed every process off")
+	}
+	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -191,6 +192,10 @@ func TestBadSettings(t *testing.T) {
 		{map[string]string{"SHOAL_HOST": "localhost"}, nil, `SHOAL_HOST "localhost" is not an IP address (nor "auto")`},
 		{map[string]string{"SHOAL_DISCOVERY": "pigeon:coop"}, nil, `SHOAL_DISCOVERY: invalid discovery spec: unknown strategy "pigeon"`},
 		{map[string]string{"SHOAL_PROBE_INTERVAL": "1ms"}, nil, "SHOAL_PROBE_INTERVAL"},
+		{map[string]string{"SHOAL_REGISTRY": "gossip"}, nil, `SHOAL_REGISTRY "gossip" must be partitioned or replicated`},
+		{map[string]string{"SHOAL_REPLICAS": "-1"}, nil, `SHOAL_REPLICAS "-1" must be a number from 0 to 5`},
+		{map[string]string{"SHOAL_PLACEMENT": "quorum:0"}, nil, `SHOAL_PLACEMENT "quorum:0" must be any or quorum:M`},
+		{nil, []string{"-placement", "majority"}, `SHOAL_PLACEMENT "majority" must be any or quorum:M`},
 		{nil, []string{"-port", "99999"}, "PORT 99999 is out of range"},
 		{nil, []string{"-nope"}, "flag provided but not defined: -nope"},
 	} {
@@ -277,18 +282,7 @@ func TestThreeNodeCluster(t *testing.T) {
 	}
 	// Each node is ready once it has looked for its peers and holds
 	// their registrations.
-	for _, n := range []*runningNode{a, b, c} {
-		for {
-			code, body, err := httpGet(t, "http://"+n.http+"/readyz")
-			if err == nil && code == 200 && body == "ready" {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("/readyz never 200: %d %s %v", code, body, err)
-			}
-			time.Sleep(20 * time.Millisecond) // polling period
-		}
-	}
+	waitReady(t, deadline, a, b, c)
 	_, body, _ := httpGet(t, "http://"+a.http+"/stats/tldr")
 	if !strings.HasPrefix(body, "self: a@127.0.0.1\nnodes: [b@127.0.0.1, c@127.0.0.1]\n") {
 		t.Fatalf("/stats/tldr on a:\n%s", body)
@@ -298,34 +292,8 @@ func TestThreeNodeCluster(t *testing.T) {
 	if code, body, err := httpGet(t, "http://"+b.http+"/scenario/small"); err != nil || code != 200 {
 		t.Fatalf("start on b: %d %s %v", code, body, err)
 	}
-	perNode := func(node *runningNode) map[string]int {
-		_, body, _ := httpGet(t, "http://"+node.http+"/cluster")
-		var out struct {
-			Members []struct {
-				Name      string `json:"name"`
-				Status    string `json:"status"`
-				Processes int    `json:"processes"`
-			} `json:"members"`
-		}
-		if err := json.Unmarshal([]byte(body), &out); err != nil {
-			t.Fatalf("/cluster: %v: %s", err, body)
-		}
-		m := map[string]int{}
-		for _, mb := range out.Members {
-			if mb.Status == "alive" {
-				m[mb.Name] = mb.Processes
-			}
-		}
-		return m
-	}
-	total := func(m map[string]int) (n int) {
-		for _, v := range m {
-			n += v
-		}
-		return n
-	}
 	for {
-		m := perNode(a)
+		m := perNode(t, a)
 		if total(m) == 105 && m["a@127.0.0.1"] > 0 && m["b@127.0.0.1"] > 0 && m["c@127.0.0.1"] > 0 {
 			break
 		}
@@ -347,7 +315,7 @@ func TestThreeNodeCluster(t *testing.T) {
 	for {
 		_, body, _ := httpGet(t, "http://"+a.http+"/cluster")
 		if strings.Contains(body, `"name":"c@127.0.0.1","address":"`) && strings.Contains(body, `"status":"left"`) {
-			if m := perNode(a); total(m) != 105 {
+			if m := perNode(t, a); total(m) != 105 {
 				t.Fatalf("after c left gracefully, %d of 105 processes run: %v", total(m), m)
 			}
 			break
@@ -356,5 +324,124 @@ func TestThreeNodeCluster(t *testing.T) {
 			t.Fatalf("c never reported left: %s", body)
 		}
 		time.Sleep(20 * time.Millisecond) // polling period
+	}
+}
+
+// waitReady waits until every node's /readyz answers 200 "ready".
+func waitReady(t *testing.T, deadline time.Time, nodes ...*runningNode) {
+	t.Helper()
+	for _, n := range nodes {
+		for {
+			code, body, err := httpGet(t, "http://"+n.http+"/readyz")
+			if err == nil && code == 200 && body == "ready" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("/readyz never 200: %d %s %v", code, body, err)
+			}
+			time.Sleep(20 * time.Millisecond) // polling period
+		}
+	}
+}
+
+// perNode asks node's /cluster how many registered processes each live
+// member runs.
+func perNode(t *testing.T, node *runningNode) map[string]int {
+	t.Helper()
+	_, body, _ := httpGet(t, "http://"+node.http+"/cluster")
+	var out struct {
+		Members []struct {
+			Name      string `json:"name"`
+			Status    string `json:"status"`
+			Processes int    `json:"processes"`
+		} `json:"members"`
+	}
+	if err := json.Unmarshal([]byte(body), &out); err != nil {
+		t.Fatalf("/cluster: %v: %s", err, body)
+	}
+	m := map[string]int{}
+	for _, mb := range out.Members {
+		if mb.Status == "alive" {
+			m[mb.Name] = mb.Processes
+		}
+	}
+	return m
+}
+
+func total(m map[string]int) (n int) {
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
+
+// TestStopEveryNode stops every node of a 3-node cluster running a party
+// (scale to zero, compose down): each must exit 0, whoever stops last.
+// "together" cancels all three at once, so hand-offs race with peers that
+// are leaving too; "last one" stops a and b first and c once it runs the
+// whole party, so c has no node left to hand anything to and must say how
+// many processes stop with it.
+func TestStopEveryNode(t *testing.T) {
+	const cookie = "stop-every-node-cookie"
+	for _, together := range []bool{true, false} {
+		name := map[bool]string{true: "together", false: "last one"}[together]
+		t.Run(name, func(t *testing.T) {
+			a := startNode(t, "a", cookie, "")
+			b := startNode(t, "b", cookie, "static:"+a.gossip)
+			c := startNode(t, "c", cookie, "static:"+a.gossip+","+b.gossip)
+			deadline := time.Now().Add(20 * time.Second)
+			waitReady(t, deadline, a, b, c)
+			if code, body, err := httpGet(t, "http://"+a.http+"/scenario/small"); err != nil || code != 200 {
+				t.Fatalf("start the party: %d %s %v", code, body, err)
+			}
+			a.cancel()
+			b.cancel()
+			if !together {
+				// a and b hand their processes to c, the one node that
+				// stays, after telling it they are leaving.
+				for m := perNode(t, c); m["c@127.0.0.1"] != 105; m = perNode(t, c) {
+					if time.Now().After(deadline) {
+						t.Fatalf("c never ran the whole party (105 processes): %v", m)
+					}
+					time.Sleep(20 * time.Millisecond) // polling period
+				}
+			}
+			c.cancel()
+			start := time.Now()
+			for _, n := range []*runningNode{a, b, c} {
+				code := <-n.done
+				n.done <- code // for the cleanup
+				if code != 0 {
+					t.Errorf("exit code %d:\n%s", code, n.logs.String())
+				}
+			}
+			t.Logf("every node stopped %v after the last was told to", time.Since(start).Round(time.Millisecond))
+			if !together && !strings.Contains(c.logs.String(), `msg="no node left to hand processes to (every other node is stopping too); they stop with this node" node=c@127.0.0.1 processes=105`) {
+				t.Errorf("c did not log that its 105 processes stop with it:\n%s", c.logs.String())
+			}
+		})
+	}
+}
+
+// The registry settings reach the registry's configuration.
+func TestRegistrySettings(t *testing.T) {
+	for _, c := range []struct {
+		env  map[string]string
+		want string
+	}{
+		{nil, "partitioned=true replicas=1 quorum=0 placement=<nil>"},
+		{map[string]string{"SHOAL_REPLICAS": "0", "SHOAL_PLACEMENT": "quorum:2"}, "partitioned=true replicas=-1 quorum=2 placement=<nil>"},
+		{map[string]string{"SHOAL_REPLICAS": "2"}, "partitioned=true replicas=2 quorum=0 placement=<nil>"},
+		{map[string]string{"SHOAL_REGISTRY": "replicated", "SHOAL_PLACEMENT": "quorum:3"}, "partitioned=false replicas=0 quorum=0 placement={3 <nil>}"},
+	} {
+		s, err := readSettings(nil, env(c.env))
+		if err != nil {
+			t.Fatalf("%v: %v", c.env, err)
+		}
+		cfg := s.registryConfig(nil, nil, nil)
+		got := fmt.Sprintf("partitioned=%v replicas=%d quorum=%d placement=%v", cfg.Partitioned, cfg.Replicas, cfg.Quorum, cfg.Placement)
+		if got != c.want {
+			t.Errorf("%v: %s; want %s", c.env, got, c.want)
+		}
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -92,8 +93,9 @@ func newEnv(t *testing.T) *env {
 			"HOUSEPARTY_COOKIE_ENV=" + cookieEnv,
 			"HOUSEPARTY_PORT=" + port,
 			// A subnet of its own, picked from the suffix, so that runs
-			// left behind do not collide.
-			fmt.Sprintf("HOUSEPARTY_SUBNET=10.213.%d.0/24", 100+int(suffix[0])%100),
+			// left behind do not collide; in 198.18.0.0/15, the range
+			// set aside for tests (see deploy/compose.yaml).
+			fmt.Sprintf("HOUSEPARTY_SUBNET=198.19.%d.0/24", 100+int(suffix[0])%100),
 		},
 		http: &http.Client{Timeout: 10 * time.Second},
 	}
@@ -313,9 +315,47 @@ func (e *env) onePerName(cs []container) (bool, string) {
 		return false, fmt.Sprintf("%d names run twice, e.g. %v", len(dup), dup[:min(3, len(dup))])
 	}
 	if len(where) != processes {
-		return false, fmt.Sprintf("%d processes run, want %d", len(where), processes)
+		return false, fmt.Sprintf("%d processes run, want %d%s", len(where), processes, e.whereMissing(cs, where))
 	}
 	return true, ""
+}
+
+// whereMissing says, for a few names that no container runs, where the
+// first container's registry places them (a node it still lists, or
+// nowhere).
+func (e *env) whereMissing(cs []container, where map[string][]string) string {
+	var all []struct {
+		Node  string   `json:"node"`
+		Names []string `json:"names"`
+	}
+	if code, _, err := e.get(cs[0].url("/processes"), &all); err != nil || code != 200 {
+		return ""
+	}
+	at := map[string]string{}
+	for _, n := range all {
+		for _, name := range n.Names {
+			at[name] = n.Node
+		}
+	}
+	var out []string
+	for i := range processes {
+		name := fmt.Sprintf("person_%d", i+1)
+		if i >= people {
+			name = fmt.Sprintf("room_%d", i-people+1)
+		}
+		if _, ok := where[name]; ok {
+			continue
+		}
+		node := at[name]
+		if node == "" {
+			node = "no node"
+		}
+		out = append(out, fmt.Sprintf("%s on %s", name, node))
+		if len(out) == 5 {
+			break
+		}
+	}
+	return fmt.Sprintf("; %s lists %d names, missing e.g. %v", cs[0].name, len(at), out)
 }
 
 // spread reports whether the containers run one process per name, and
@@ -357,11 +397,17 @@ type room struct {
 type sampler struct {
 	e *env
 
-	mu         sync.Mutex
-	from       []container // where to sample
-	paused     bool        // a node was killed or cut off: its processes restart from their specs
-	merged     bool        // after a partition: rooms merged both sides' lists (see looseRooms)
-	last       map[string]int
+	mu     sync.Mutex
+	from   []container // where to sample
+	paused bool        // a node was killed or cut off: its processes restart from their specs
+	merged bool        // after a partition: rooms merged both sides' lists (see looseRooms)
+	last   map[string]int
+	// twice holds the people seen in two rooms in the last sample: a
+	// sample reads the rooms one by one, not at one instant, so a person
+	// who moved between two reads shows in both; a person still listed
+	// in the same two rooms a sample (a second) later is a real double
+	// listing.
+	twice      map[string]string
 	samples    int
 	violations []string
 }
@@ -435,6 +481,7 @@ func (s *sampler) sample(i int) {
 	merged := s.merged
 	s.mu.Unlock()
 	in := map[string]string{}
+	twice := map[string]string{}
 	for _, r := range rs {
 		if merged {
 			break
@@ -444,9 +491,18 @@ func (s *sampler) sample(i int) {
 		}
 		for _, p := range r.People {
 			if other, ok := in[p]; ok {
-				s.violate("%s is in %s and %s", p, other, r.Name)
+				twice[p] = other + " and " + r.Name
 			}
 			in[p] = r.Name
+		}
+	}
+	s.mu.Lock()
+	prev := s.twice
+	s.twice = twice
+	s.mu.Unlock()
+	for p, rooms := range twice {
+		if prev[p] == rooms {
+			s.violate("%s is in %s (two samples in a row, on %s)", p, rooms, c.name)
 		}
 	}
 	s.mu.Lock()
@@ -539,6 +595,13 @@ func TestClusterInContainers(t *testing.T) {
 		return e.formed(cs)
 	})
 	step("3 containers formed one cluster, every node ready, %v after `up` returned (%v in all)", took.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
+	testRange := netip.MustParsePrefix("198.18.0.0/15")
+	for _, c := range cs {
+		if ip, err := netip.ParseAddr(c.ip); err != nil || !testRange.Contains(ip) {
+			t.Fatalf("%s has address %q, want one in %v, the range set aside for tests", c.name, c.ip, testRange)
+		}
+	}
+	step("the containers' addresses are in %v", testRange)
 	entry := e.byService(cs, "entry")[0]
 	if code, body, err := e.get("http://127.0.0.1:"+e.port+"/hello", nil); err != nil || code != 200 || body != "world" {
 		t.Fatalf("published port %s: /hello = %d %q %v", e.port, code, body, err)
@@ -736,5 +799,20 @@ func TestClusterInContainers(t *testing.T) {
 	s.check(t, "to the end")
 	step("all %d people left the party, %v after it started; %d samples, every one with %d people and %d rooms, no attempt count backwards (outside the kill and the partition, whose lost counts are expected), no room over capacity and nobody in two rooms until the partition (after it, rooms hold merged lists)",
 		people, time.Since(partyStart).Round(time.Second), s.count(), people, rooms)
+
+	// 8. Everything stops at once, as `compose down` does: every node gets
+	// SIGTERM together, the rooms still running, and each exits 0 (the
+	// last ones have nobody to hand their processes to).
+	start = time.Now()
+	cs = e.containers(false)
+	e.compose(imageV1, "stop", "-t", "60")
+	for _, c := range cs {
+		code := strings.TrimSpace(e.run(time.Minute, imageV1, "docker", "inspect", "-f", "{{.State.ExitCode}}", c.id))
+		if code != "0" {
+			out, _ := e.try(time.Minute, imageV1, "docker", "logs", "--tail", "20", c.id)
+			t.Errorf("%s exited %s after `compose stop`:\n%s", c.name, code, out)
+		}
+	}
+	step("compose stop: all %d nodes stopped together and each exited 0, in %v", len(cs), time.Since(start).Round(time.Millisecond))
 	step("e2e took %v", time.Since(began).Round(time.Second))
 }

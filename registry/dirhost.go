@@ -1,0 +1,618 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/shoalhq/shoal/cluster"
+	"github.com/shoalhq/shoal/codec"
+	"github.com/shoalhq/shoal/placement"
+	"github.com/shoalhq/shoal/process"
+	"github.com/shoalhq/shoal/registry/internal/directory"
+)
+
+// dirHost runs the partitioned directory (package directory, a pure state
+// machine) on a node. It owns the machine and feeds it, one call at a
+// time under mu: membership views, a tick every Config.Tick, messages
+// from peers (through the registry endpoint), client requests and the
+// outcomes of what it asked for. What the machine asks (messages to
+// peers, effects on local processes) is queued in order under mu and
+// carried out by one goroutine, outside the lock, so that a process's
+// hook that calls the registry never waits on itself. Starting a process
+// runs on a goroutine of its own: its Init may call the registry.
+type dirHost struct {
+	r      *Registry
+	m      Membership
+	codec  *codec.Codec
+	log    *slog.Logger
+	self   directory.NodeID
+	tick   time.Duration
+	quorum int
+
+	mu       sync.Mutex
+	node     *directory.Node
+	view     map[string]directory.NodeID // live members by name, self included
+	reqSeq   uint64
+	waiting  map[uint64]chan dirAnswer   // client requests by id
+	procs    map[uint64]*process.Process // local instances the directory knows, by id
+	queue    []dirJob
+	draining bool
+
+	cache  *refCache // where calls by name last found remote-primary names
+	lists  listFlights
+	writes atomic.Uint64 // client writes answered, for listFlights
+	wake   chan struct{}
+	sub    *cluster.Subscription
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// dirAnswer is the outcome of a client request.
+type dirAnswer struct {
+	ans directory.Answer
+	err error
+}
+
+// dirJob is one thing to carry out: a message to send or an effect, with
+// the local process it is about (looked up under mu).
+type dirJob struct {
+	to  directory.NodeID
+	msg any
+	eff directory.Effect
+	p   *process.Process
+}
+
+// Defaults of the partitioned directory.
+const (
+	defaultPartitions = 1024
+	defaultTick       = 100 * time.Millisecond
+)
+
+func (r *Registry) startDirectory(cfg Config) error {
+	self := directory.NodeID{Name: cfg.Cluster.Name(), Inc: cfg.Cluster.Incarnation()}
+	dc := directory.DefaultConfig(self)
+	if cfg.Partitions > 0 {
+		dc.Partitions = cfg.Partitions
+	}
+	dc.Quorum = cfg.Quorum
+	switch {
+	case cfg.Replicas > 0:
+		dc.Replicas = cfg.Replicas
+	case cfg.Replicas < 0:
+		dc.Replicas = 0
+	}
+	h := &dirHost{
+		r: r, m: cfg.Cluster, codec: cfg.Codec, log: r.log, self: self, tick: cfg.Tick, quorum: cfg.Quorum,
+		view:    map[string]directory.NodeID{},
+		waiting: map[uint64]chan dirAnswer{},
+		cache:   newRefCache(refCacheTTL, refCacheMax),
+		procs:   map[uint64]*process.Process{},
+		wake:    make(chan struct{}, 1),
+	}
+	if h.tick <= 0 {
+		h.tick = defaultTick
+	}
+	if r.log.Enabled(context.Background(), slog.LevelDebug-4) {
+		dc.Logf = func(format string, args ...any) {
+			r.log.Log(context.Background(), slog.LevelDebug-4, fmt.Sprintf(format, args...))
+		}
+	}
+	node, err := directory.New(dc)
+	if err != nil {
+		return fmt.Errorf("new registry: %w", err)
+	}
+	h.node = node
+	if self.Name != r.rt.Node() {
+		return fmt.Errorf("new registry: cluster node %q is not the runtime's node %q", self.Name, r.rt.Node())
+	}
+	if h.codec == nil {
+		return fmt.Errorf("new registry: a cluster-wide registry needs Config.Codec (the remote's codec)")
+	}
+	if err := registerTypesOnce(h.codec); err != nil {
+		return fmt.Errorf("new registry: register wire types: %w", err)
+	}
+	h.ctx, h.cancel = context.WithCancel(context.Background())
+	if _, err := r.rt.StartSystem(h.ctx, EndpointID, &dirEndpoint{h: h}, process.SpawnOptions{Name: "shoal.registry"}); err != nil {
+		h.cancel()
+		return fmt.Errorf("new registry: start endpoint: %w", err)
+	}
+	// Listings have an endpoint of their own: they do not wait behind the
+	// directory's traffic, nor it behind them.
+	if _, err := r.rt.StartSystem(h.ctx, listEndpointID, &dirEndpoint{h: h}, process.SpawnOptions{Name: "shoal.registry.list"}); err != nil {
+		h.cancel()
+		return fmt.Errorf("new registry: start list endpoint: %w", err)
+	}
+	r.dir = h
+	h.sub = h.m.Subscribe()
+	h.setView()
+	h.wg.Add(3)
+	go h.run()
+	go h.ticker()
+	go h.watch()
+	return nil
+}
+
+// close stops the host's goroutines; local processes stay (the runtime
+// stops them).
+func (h *dirHost) close() {
+	h.cancel()
+	h.sub.Close()
+	h.wg.Wait()
+	h.mu.Lock()
+	for id, ch := range h.waiting {
+		ch <- dirAnswer{err: fmt.Errorf("registry closed")}
+		delete(h.waiting, id)
+	}
+	h.mu.Unlock()
+}
+
+// step calls f on the machine under mu and takes what it asks for.
+func (h *dirHost) step(f func(n *directory.Node)) {
+	h.mu.Lock()
+	f(h.node)
+	h.takeLocked()
+	h.mu.Unlock()
+}
+
+// takeLocked moves the machine's output to the queue, answers client
+// requests at once and keeps the table of local processes in step with
+// the effects (a process stopped or retired is no longer the machine's:
+// its exit is not reported).
+func (h *dirHost) takeLocked() {
+	rd := h.node.Ready()
+	if len(rd.Msgs) == 0 && len(rd.Effects) == 0 {
+		return
+	}
+	for _, env := range rd.Msgs {
+		h.queue = append(h.queue, dirJob{to: env.To, msg: env.Msg})
+	}
+	for _, e := range rd.Effects {
+		switch e := e.(type) {
+		case directory.Reply:
+			if ch, ok := h.waiting[e.Req]; ok {
+				delete(h.waiting, e.Req)
+				ch <- dirAnswer{ans: e.Answer, err: e.Err}
+			}
+			continue
+		case directory.Stop:
+			h.queue = append(h.queue, dirJob{eff: e, p: h.procs[e.Inst.ID]})
+			delete(h.procs, e.Inst.ID)
+			continue
+		case directory.Forward:
+			h.queue = append(h.queue, dirJob{eff: e, p: h.procs[e.From.ID]})
+			delete(h.procs, e.From.ID)
+			continue
+		case directory.Pause:
+			h.queue = append(h.queue, dirJob{eff: e, p: h.procs[e.Inst.ID]})
+			continue
+		case directory.Resume:
+			h.queue = append(h.queue, dirJob{eff: e, p: h.procs[e.Inst.ID]})
+			continue
+		case directory.Resolve:
+			h.queue = append(h.queue, dirJob{eff: e, p: h.procs[e.Winner.ID]})
+			continue
+		}
+		h.queue = append(h.queue, dirJob{eff: e})
+	}
+	select {
+	case h.wake <- struct{}{}:
+	default:
+	}
+}
+
+// run carries out the queue, in order.
+func (h *dirHost) run() {
+	defer h.wg.Done()
+	for {
+		select {
+		case <-h.ctx.Done():
+			return
+		case <-h.wake:
+		}
+		h.mu.Lock()
+		jobs := h.queue
+		h.queue = nil
+		h.mu.Unlock()
+		// Effects in order; messages batched per peer, each peer's in
+		// order (the order between peers, or between a message and a
+		// local effect, carries no meaning).
+		var batches []*dirBatch
+		byPeer := map[directory.NodeID]*dirBatch{}
+		for _, j := range jobs {
+			if j.eff != nil {
+				h.carryOut(j)
+				continue
+			}
+			body, err := h.codec.Marshal(j.msg)
+			if err != nil {
+				h.log.Error("registry: cannot encode a directory message", "type", fmt.Sprintf("%T", j.msg), "err", err)
+				continue
+			}
+			b := byPeer[j.to]
+			if b == nil || b.size+len(body) > maxBatchBytes {
+				b = &dirBatch{to: j.to}
+				byPeer[j.to] = b
+				batches = append(batches, b)
+			}
+			b.bodies = append(b.bodies, body)
+			b.size += len(body)
+		}
+		for _, b := range batches {
+			h.send(b.to, b.bodies)
+		}
+	}
+}
+
+// dirBatch is the messages for one peer carried out in one run.
+type dirBatch struct {
+	to     directory.NodeID
+	bodies [][]byte
+	size   int
+}
+
+// maxBatchBytes bounds the messages sent to a peer in one wire message
+// (the directory's own messages are at most about 1 MiB; link frames 16).
+const maxBatchBytes = 4 << 20
+
+// ticker ticks the machine.
+func (h *dirHost) ticker() {
+	defer h.wg.Done()
+	t := time.NewTicker(h.tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-h.ctx.Done():
+			return
+		case <-t.C:
+			h.step(func(n *directory.Node) { n.Tick() })
+		}
+	}
+}
+
+// watch gives the machine a new view on every membership event.
+func (h *dirHost) watch() {
+	defer h.wg.Done()
+	for {
+		select {
+		case <-h.ctx.Done():
+			return
+		case _, ok := <-h.sub.Events():
+			if !ok {
+				return
+			}
+			h.setView()
+		}
+	}
+}
+
+// setView gives the machine the live members (alive or suspect), with
+// their incarnations.
+func (h *dirHost) setView() {
+	members := h.m.Members()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	view := make([]directory.NodeID, 0, len(members))
+	next := map[string]directory.NodeID{h.self.Name: h.self}
+	for _, m := range members {
+		if m.Self || m.Name == h.self.Name || (m.Status != cluster.StatusAlive && m.Status != cluster.StatusSuspect) {
+			continue
+		}
+		id := directory.NodeID{Name: m.Name, Inc: m.Incarnation}
+		next[m.Name] = id
+		view = append(view, id)
+	}
+	h.view = next
+	h.cache.clear()
+	h.node.SetView(view)
+	h.takeLocked()
+}
+
+// send delivers encoded messages to a peer's endpoint; a failure is
+// dropped (the machine sends again what matters).
+func (h *dirHost) send(to directory.NodeID, bodies [][]byte) {
+	w := dirWire{From: h.self, To: to, Bodies: bodies}
+	if err := h.r.rt.Cast(endpointRef(to.Name), w); err != nil {
+		h.log.Debug("registry: directory message not sent", "peer", to.Name, "err", err)
+	}
+}
+
+// receive hands a peer's message to the machine, unless it comes from or
+// was meant for an incarnation that is not live here.
+func (h *dirHost) receive(w dirWire) {
+	if w.To != h.self {
+		return
+	}
+	msgs := make([]any, 0, len(w.Bodies))
+	for _, body := range w.Bodies {
+		msg, err := h.codec.Unmarshal(body)
+		if err != nil {
+			h.log.Debug("registry: undecodable directory message", "peer", w.From.Name, "err", err)
+			continue
+		}
+		msgs = append(msgs, msg)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.view[w.From.Name] != w.From {
+		return
+	}
+	for _, msg := range msgs {
+		h.node.Receive(w.From, msg)
+	}
+	h.takeLocked()
+}
+
+func refOf(i directory.Inst) process.Ref { return process.Ref{Node: i.Node.Name, ID: i.ID} }
+
+// carryOut does one effect.
+func (h *dirHost) carryOut(j dirJob) {
+	switch e := j.eff.(type) {
+	case directory.Start:
+		h.wg.Add(1)
+		go h.start(e)
+	case directory.Stop:
+		if j.p != nil {
+			h.wg.Add(1)
+			go func() {
+				defer h.wg.Done()
+				if err := j.p.Stop(h.ctx, nil); err != nil {
+					h.log.Debug("registry: stop", "name", e.Name, "err", err)
+				}
+			}()
+		}
+	case directory.Pause:
+		if j.p == nil {
+			return
+		}
+		id := e.Inst.ID
+		err := j.p.BeginHandoff(h.ctx, e.MayStay, func(ho process.Handoff, err error) {
+			if err != nil {
+				return // it exited (reported by its exit hook), or the registry closed
+			}
+			h.paused(e.Name, id, ho)
+		})
+		if err != nil {
+			h.log.Debug("registry: pause", "name", e.Name, "err", err)
+		}
+	case directory.Resume:
+		if j.p != nil {
+			if err := j.p.ResumeHandoff(); err != nil {
+				h.log.Debug("registry: resume", "name", e.Name, "err", err)
+			}
+		}
+	case directory.Forward:
+		if j.p == nil {
+			return
+		}
+		var reason error
+		if e.Conflict {
+			reason = ErrConflict
+		}
+		if err := j.p.Forward(refOf(e.To), reason); err != nil {
+			h.log.Warn("registry: could not retire a moved process", "name", e.Name, "to", refOf(e.To), "err", err)
+		}
+	case directory.Resolve:
+		if j.p == nil {
+			return
+		}
+		state, err := h.codec.Unmarshal(e.State)
+		if err != nil {
+			h.log.Error("registry: cannot decode a conflict loser's state; it is not merged", "name", e.Name, "loser", refOf(e.Loser), "err", err)
+			return
+		}
+		if err := j.p.ResolveConflict(state); err != nil {
+			h.log.Debug("registry: resolve conflict", "name", e.Name, "err", err)
+		}
+	}
+}
+
+// paused reports a process's handoff answer, its state encoded.
+func (h *dirHost) paused(name string, id uint64, ho process.Handoff) {
+	action := directory.ActionRestart
+	var state []byte
+	switch ho.Action {
+	case process.HandoffStay:
+		action = directory.ActionStay
+	case process.HandoffMove:
+		b, err := h.codec.Marshal(ho.State)
+		if err != nil {
+			// The state cannot travel: the process keeps running here
+			// rather than lose it (if it may stay).
+			h.log.Error("registry: cannot encode a handed-off state", "name", name, "err", err)
+			action = directory.ActionStay
+		} else {
+			action, state = directory.ActionMove, b
+		}
+	}
+	h.step(func(n *directory.Node) { n.Paused(id, action, state) })
+}
+
+// startRec follows one start: the process may exit before its start is
+// reported.
+type startRec struct {
+	started bool // reported to the machine
+	exited  bool // exited before that
+}
+
+// start spawns a process for the machine and reports the outcome.
+func (h *dirHost) start(e directory.Start) {
+	defer h.wg.Done()
+	spec := process.Spec{Kind: e.Spec.Kind, Args: e.Spec.Args}
+	opts := process.SpawnOptions{Name: e.Name}
+	if e.Restore {
+		state, err := h.codec.Unmarshal(e.State)
+		if err != nil {
+			h.log.Error("registry: cannot decode a handed-off state; the process starts from its spec", "name", e.Name, "err", err)
+		} else {
+			opts.HandedOff = &process.Handoff{Action: process.HandoffMove, State: state}
+		}
+	}
+	sr := &startRec{}
+	opts.OnExit = func(p *process.Process, _ error) { h.exited(sr, p) }
+	p, err := h.r.rt.Spawn(h.ctx, spec, opts)
+	if err != nil {
+		h.log.Warn("registry: could not start a process", "name", e.Name, "kind", e.Spec.Kind, "err", err)
+		h.step(func(n *directory.Node) { n.StartFailed(e.Token) })
+		return
+	}
+	id := p.Ref().ID
+	h.step(func(n *directory.Node) {
+		sr.started = true
+		n.Started(e.Token, id)
+		if sr.exited {
+			n.Exited(id)
+			return
+		}
+		h.procs[id] = p
+	})
+}
+
+// exited reports a process that ended by itself.
+func (h *dirHost) exited(sr *startRec, p *process.Process) {
+	id := p.Ref().ID
+	h.step(func(n *directory.Node) {
+		if !sr.started {
+			sr.exited = true
+			return
+		}
+		if h.procs[id] != p {
+			return // stopped or retired by the machine: not news
+		}
+		delete(h.procs, id)
+		n.Exited(id)
+	})
+}
+
+// request runs a client request through the machine and waits for its
+// answer.
+func (h *dirHost) request(ctx context.Context, op directory.ReqOp, name, group string, spec process.Spec) (directory.Answer, error) {
+	if err := ctx.Err(); err != nil {
+		return directory.Answer{}, err
+	}
+	ch := make(chan dirAnswer, 1)
+	var id uint64
+	h.step(func(n *directory.Node) {
+		h.reqSeq++
+		id = h.reqSeq
+		h.waiting[id] = ch
+		n.Request(id, op, name, group, directory.Spec{Kind: spec.Kind, Args: spec.Args})
+	})
+	select {
+	case a := <-ch:
+		if op != directory.ReqWhereis {
+			h.writes.Add(1)
+		}
+		return a.ans, h.dirErr(a.err)
+	case <-ctx.Done():
+		h.mu.Lock()
+		delete(h.waiting, id)
+		h.mu.Unlock()
+		return directory.Answer{}, ctx.Err()
+	}
+}
+
+// dirErr turns the machine's errors into the registry's.
+func (h *dirHost) dirErr(err error) error {
+	switch {
+	case errors.Is(err, directory.ErrNotFound):
+		return ErrNotFound
+	case errors.Is(err, directory.ErrNoPrimary) && h.quorum > 0:
+		h.mu.Lock()
+		seen := len(h.view)
+		h.mu.Unlock()
+		if seen < h.quorum {
+			return fmt.Errorf("%w: %w: %d of %d members visible", err, placement.ErrNoQuorum, seen, h.quorum)
+		}
+	}
+	return err
+}
+
+// drainLogEvery is how often a slow drain says what it waits for.
+const drainLogEvery = 5 * time.Second
+
+// drain hands everything this node holds to the others and waits until
+// it holds nothing.
+func (h *dirHost) drain(ctx context.Context) error {
+	h.step(func(n *directory.Node) {
+		h.draining = true
+		n.Drain()
+	})
+	t := time.NewTicker(h.tick / 2)
+	defer t.Stop()
+	began := time.Now()
+	nextLog := began.Add(drainLogEvery)
+	for {
+		var left int
+		var ok bool
+		var progress string
+		h.mu.Lock()
+		left, ok = h.node.Drained()
+		alone, nobody := len(h.view) == 1, h.node.Placeable() == 0
+		if !ok && time.Now().After(nextLog) {
+			progress = h.node.Progress()
+		}
+		h.mu.Unlock()
+		if progress != "" {
+			nextLog = time.Now().Add(drainLogEvery)
+			h.log.Warn("registry: still draining", "after", time.Since(began).Round(time.Millisecond), "left", left, "holds", progress)
+		}
+		if ok {
+			// Calls that reached retired processes are on their way to
+			// the new ones; their replies come back through here.
+			if n := h.r.rt.Forwarding(); n > 0 {
+				left = n
+			} else {
+				return nil
+			}
+		}
+		switch {
+		case alone:
+			return nil // a single node has nobody to hand anything to
+		case nobody:
+			// Every other node is leaving too (scaled to zero).
+			return fmt.Errorf("drain: no node to hand processes to: %w (every other node is leaving): %d names and processes stop with this node", placement.ErrNoMembers, left)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("drain: %d names and processes not yet handed over: %w", left, ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+// synced reports whether this node serves every partition it is primary
+// of.
+func (h *dirHost) synced() error {
+	members := h.m.Members()
+	h.mu.Lock()
+	draining, st, unheard := h.draining, h.node.Stats(), h.node.Unheard()
+	var unseen []string
+	for _, m := range members {
+		if !m.Self && (m.Status == cluster.StatusAlive || m.Status == cluster.StatusSuspect) && h.view[m.Name].Inc != m.Incarnation {
+			unseen = append(unseen, m.Name)
+		}
+	}
+	h.mu.Unlock()
+	switch {
+	case draining:
+		return ErrDraining
+	case len(unseen) > 0:
+		return fmt.Errorf("%w: membership of %s not yet applied", ErrNotSynced, strings.Join(unseen, ", "))
+	case st.Gathering > 0:
+		return fmt.Errorf("%w: gathering %d partitions", ErrNotSynced, st.Gathering)
+	case len(unheard) > 0:
+		names := make([]string, len(unheard))
+		for i, id := range unheard {
+			names[i] = id.Name
+		}
+		return fmt.Errorf("%w: %d partitions lack the copies of %s", ErrNotSynced, st.Unheard, strings.Join(names, ", "))
+	}
+	return nil
+}

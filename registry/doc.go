@@ -1,0 +1,81 @@
+// Package registry maps names to processes and processes to groups: the
+// registry of Shoal (swarm's job in the Elixir original).
+//
+// A name is registered with a process.Spec; the registry creates the
+// process from the Spec and owns it from then on: when the process exits,
+// its name and group memberships are removed. Registering a name that is
+// already registered returns the process that holds it, so registration
+// is idempotent and safe to race. Groups are sets of registered names;
+// membership follows the name, not one incarnation of its process.
+// Publish casts to every member; MultiCall calls every member.
+//
+// # Across a cluster: the partitioned directory
+//
+// With Config.Cluster and Config.Partitioned the registry is cluster-wide
+// (Config.Partitioned false keeps the former replicated table, cluster.go
+// and handoff.go, which is being removed). The rules live in the pure
+// state machine of package registry/internal/directory, tested by the
+// seeded fault simulator of package registry/internal/dirsim; this
+// package hosts it on a node (dirhost.go): one lock around the machine,
+// its messages batched per peer through the registry's endpoint process,
+// its effects (start, pause, resume, forward, stop a process) carried out
+// in order.
+//
+//	name ──hash──▶ partition p (of Config.Partitions, 1,024)
+//	                   │
+//	    rendezvous(p, live members, leaving ones left out)
+//	                   ▼
+//	   [ primary ,  replica 1 … replica k ,  others ]
+//	       │            ▲
+//	       │ ops, seq'd │ digest every 2 s (seq, hash of the records):
+//	       └────────────┘ a gap or a mismatch asks for a snapshot
+//	       │
+//	       └─ holds the partition's records, answers requests for its
+//	          names, runs their processes
+//
+// Partitions. A name hashes to a partition; each partition's preference
+// list (rendezvous hashing over the live members) names its primary and
+// Config.Replicas replicas (k, 1 by default). A node holds about
+// (1 + k) / N of the names. Whereis answers locally for partitions a node
+// serves and asks the primary otherwise; calls by name go straight to the
+// process, where a name was found being cached a few seconds (a stale
+// entry finds no process, or a retired one that forwards, and is asked
+// again). Registered, Members and MultiCall gather from the node serving
+// each partition; one that has not heard every member out is skipped and
+// asked again, so a listing is whole or an error. Groups are stored in the
+// name's record (so they move, replicate and merge with it) and indexed
+// per partition, so listing a group costs its size.
+//
+// Replication. The primary streams each change to the replicas, numbered
+// under a stream id (its incarnation and an epoch); a replica applies the
+// next number only and asks for a snapshot on a gap or an unknown stream.
+// Transfers are cut by bytes, each chunk carrying its index and the total;
+// a registration too large for one message fails alone with ErrTooLarge.
+//
+// Incarnations. Every start of a node has a fresh incarnation (a random
+// boot id in its membership metadata, in every record and message). A
+// node restarted at the same name and address is a new incarnation: the
+// processes of the old one are restarted from their specs, as after a
+// crash, and messages for the old one are dropped.
+//
+// Topology changes. A join or a drain moves only the partitions whose
+// preference list changed: the new primary gathers every member's copy
+// (merged by the rule below), then asks the node running each process to
+// hand it over (pause, state, start at the primary, forward from the old
+// one: calls meanwhile wait and follow, in order). A death promotes a
+// replica, which restarts the dead node's processes from their specs.
+//
+// Netsplits. Each side serves every partition (unless Config.Quorum is
+// set: then a node serves only while it sees that many members). On heal
+// the primaries hear out the members they did not see, and merge copies
+// with one commutative, associative, idempotent rule: tombstones are a
+// union; per name the record kept is the one with the smaller
+// registration id, then the higher generation, then the smaller instance,
+// then the later group change. Requests for names a partition lacks wait
+// until every member's copy is in (a "not found" could otherwise hide a
+// copy on its way). Every node reports the processes it runs to their
+// primaries, which answer keep, lose (the loser's state goes once to the
+// winner's ResolveConflict) or stop: so
+// every duplicate, from a split, a process that stayed or a failed
+// handoff, is resolved to one.
+package registry

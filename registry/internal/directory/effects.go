@@ -1,0 +1,77 @@
+package directory
+
+// Effect is something a Node asks its host to do to a local process or a
+// client. The host reports the outcome of Start and Pause back (Started,
+// StartFailed, Paused), and a process's own exit (Exited).
+type Effect interface{ isEffect() }
+
+// Action is a process's answer to Pause (process.HandoffAction).
+type Action uint8
+
+// Actions.
+const (
+	ActionRestart Action = iota + 1 // start fresh from the spec
+	ActionMove                      // carry State
+	ActionStay                      // keep running here (the process is not paused)
+)
+
+type (
+	// Start asks the host to start a process for Name, from State if
+	// Restore, else from Spec, and to report Started or StartFailed with
+	// Token.
+	Start struct {
+		Token   uint64
+		Name    string
+		Reg     RegID
+		Spec    Spec
+		Restore bool
+		State   []byte
+	}
+	// Stop asks the host to stop a local process: its registration ended.
+	Stop struct {
+		Name string
+		Inst Inst
+	}
+	// Pause asks a local process for its handoff action (and state) and to
+	// pause unless it stays (MayStay false: stay counts as restart); the
+	// host reports Paused.
+	Pause struct {
+		Name    string
+		Inst    Inst
+		MayStay bool
+	}
+	// Resume lets a paused process carry on here.
+	Resume struct {
+		Name string
+		Inst Inst
+	}
+	// Forward retires a paused local process: what it holds and what is
+	// sent to it later goes to To. Conflict says it lost a conflict.
+	Forward struct {
+		Name     string
+		From, To Inst
+		Conflict bool
+	}
+	// Resolve gives a conflict loser's state to the winner, a local
+	// process (its conflict hook).
+	Resolve struct {
+		Name   string
+		Winner Inst
+		Loser  Inst
+		State  []byte
+	}
+	// Reply answers a client request made on this node.
+	Reply struct {
+		Req    uint64
+		Answer Answer
+		Err    error
+	}
+)
+
+func (Start) isEffect()   {}
+func (Stop) isEffect()    {}
+func (Pause) isEffect()   {}
+func (Resume) isEffect()  {}
+func (Forward) isEffect() {}
+func (Resolve) isEffect() {}
+func (Reply) isEffect()   {}

@@ -1,0 +1,621 @@
+package directory
+
+import "slices"
+
+// lstate is what a local process is doing.
+type lstate uint8
+
+const (
+	lRunning lstate = iota
+	lMoving         // paused for a move; its state is on its way to the primary
+	lLosing         // paused to give its state to a conflict's winner
+)
+
+// local is a process this node runs.
+type local struct {
+	rec     Record // its registration; rec.Inst is this process
+	p       int
+	state   lstate
+	winner  Inst         // lLosing
+	moveMsg MsgMoveState // lMoving, once paused
+	movedAt uint64       // tick moveMsg was last sent; 0 until paused
+	moveTry int          // sends of moveMsg, for the backoff
+	// absorbed lists the conflict losers whose state this process (or the
+	// incarnations it took over from) merged: a duplicate is dropped.
+	absorbed []Inst
+	// resolves holds the approved merges that reached it while it moves:
+	// they follow it to its new instance (or are delivered if it stays).
+	resolves []MsgResolve
+}
+
+// startKind says why a process is being started.
+type startKind uint8
+
+const (
+	startRegister startKind = iota + 1
+	startRestart
+	startMove
+)
+
+// starting is a process the primary asked its host to start.
+type starting struct {
+	token    uint64
+	p        int
+	kind     startKind
+	rec      Record
+	old      Inst         // startMove: the instance it replaces
+	absorbed []Inst       // losers its lineage merged already
+	queued   []MsgRequest // requests about the name, handled once it started
+	orphan   bool         // the partition moved on meanwhile
+}
+
+// start asks the host for a process.
+func (n *Node) start(pt *part, st *starting, state []byte, restore bool) {
+	n.token++
+	st.token, st.p = n.token, pt.id
+	n.tokens[st.token] = st
+	pt.starting[st.rec.Name] = st
+	n.effect(Start{Token: st.token, Name: st.rec.Name, Reg: st.rec.Reg, Spec: st.rec.Spec, Restore: restore, State: state})
+}
+
+// Started tells the node that the process of Start token runs, with
+// process id id.
+func (n *Node) Started(token, id uint64) {
+	st := n.tokens[token]
+	if st == nil {
+		return
+	}
+	delete(n.tokens, token)
+	pt := n.parts[st.p]
+	inst := Inst{Node: n.self, ID: id}
+	n.maxID = max(n.maxID, id)
+	rec := st.rec
+	rec.Inst, rec.From = inst, Inst{}
+	l := &local{rec: rec, p: pt.id, absorbed: st.absorbed}
+	current := !st.orphan && pt.role == rolePrimary && pt.starting[rec.Name] == st
+	if !current {
+		if st.kind != startRestart {
+			// A move's old process still holds the state; a registration
+			// was never recorded (its request went on to the new primary).
+			n.effect(Stop{Name: rec.Name, Inst: inst})
+			return
+		}
+		n.addLocal(pt, l) // the primary judges it from a report
+		pt.reportNow = true
+		return
+	}
+	delete(pt.starting, rec.Name)
+	n.addLocal(pt, l)
+	cur := pt.data.find(rec.Name, rec.Reg)
+	switch st.kind {
+	case startRegister:
+		rec.Gen = 1
+		n.mergeIn(pt, storeOfRecord(rec), true)
+	case startRestart:
+		if cur != nil && cur.Reg == rec.Reg {
+			rec.Gen = cur.Gen + 1
+			rec.Groups, rec.Absorbed = cur.Groups, cur.Absorbed
+			n.commit(pt, Op{Kind: OpPut, Rec: rec})
+		}
+	case startMove:
+		if cur != nil && cur.Inst == st.old {
+			rec.Gen, rec.From, rec.Groups, rec.Absorbed = cur.Gen+1, st.old, cur.Groups, cur.Absorbed
+			l.rec = rec
+			n.commit(pt, Op{Kind: OpPut, Rec: rec})
+			n.sendOrLocal(pt, st.old.Node, MsgMoved{P: pt.id, Name: rec.Name, Old: st.old, New: inst})
+		} else {
+			n.dropLocal(pt, inst.ID)
+			n.effect(Stop{Name: rec.Name, Inst: inst})
+			n.sendOrLocal(pt, st.old.Node, MsgMoved{P: pt.id, Name: rec.Name, Old: st.old})
+		}
+	}
+	pt.dirty = true
+	for _, m := range st.queued {
+		n.handleRequest(m)
+	}
+}
+
+// StartFailed tells the node that the process of Start token could not
+// be started.
+func (n *Node) StartFailed(token uint64) {
+	st := n.tokens[token]
+	if st == nil {
+		return
+	}
+	delete(n.tokens, token)
+	pt := n.parts[st.p]
+	if st.orphan || pt.role != rolePrimary || pt.starting[st.rec.Name] != st {
+		return
+	}
+	delete(pt.starting, st.rec.Name)
+	switch st.kind {
+	case startMove: // the old one carries on there
+		pt.stays[st.rec.Name] = true
+		n.sendOrLocal(pt, st.old.Node, MsgMoved{P: pt.id, Name: st.rec.Name, Old: st.old})
+	case startRestart: // tried again at the next sweep
+	}
+	for _, m := range st.queued {
+		if m.Op == ReqRegister && pt.data.visible(m.Name) == nil {
+			n.replyTo(m.Origin, m.Req, Answer{}, CodeStartFailed)
+			continue
+		}
+		n.handleRequest(m)
+	}
+}
+
+func (n *Node) addLocal(pt *part, l *local) {
+	n.insts[l.rec.Inst.ID] = l
+	pt.locals[l.rec.Inst.ID] = true
+}
+
+func (n *Node) dropLocal(pt *part, id uint64) {
+	delete(n.insts, id)
+	delete(n.moving, id)
+	delete(pt.locals, id)
+}
+
+// sendOrLocal sends a message about a partition, or handles it here if
+// it is for this node.
+func (n *Node) sendOrLocal(pt *part, to NodeID, msg any) {
+	if to == n.self {
+		n.Receive(Inst{}.Node, msg) // from nobody: handled as if received
+		return
+	}
+	n.send(to, msg)
+}
+
+// Exited tells the node that local process id exited by itself: its
+// registration ends.
+func (n *Node) Exited(id uint64) {
+	l := n.insts[id]
+	if l == nil {
+		return
+	}
+	pt := n.parts[l.p]
+	n.dropLocal(pt, id)
+	if l.state == lLosing {
+		return
+	}
+	pt.exits[id] = l.rec
+	if pt.role == rolePrimary {
+		pt.dirty = true
+		return
+	}
+	pt.reportNow = true
+}
+
+// Paused tells the node a local process's answer to Pause.
+func (n *Node) Paused(id uint64, action Action, state []byte) {
+	l := n.insts[id]
+	if l == nil {
+		return
+	}
+	pt := n.parts[l.p]
+	inst := l.rec.Inst
+	n.logf("%v p%d paused %s %v state=%d action=%d", n.self, l.p, l.rec.Name, inst, l.state, action)
+	switch l.state {
+	case lLosing:
+		if action == ActionMove {
+			n.routeResolve(pt, MsgResolve{P: pt.id, Name: l.rec.Name, Loser: inst, Winner: l.winner, State: state, Absorbed: l.absorbed})
+		}
+		n.dropLocal(pt, id)
+		n.effect(Forward{Name: l.rec.Name, From: inst, To: l.winner, Conflict: true})
+	case lMoving:
+		if action == ActionStay && !n.draining {
+			l.state = lRunning
+			delete(n.moving, id)
+		} else if action == ActionStay {
+			action = ActionRestart
+		}
+		l.moveMsg = MsgMoveState{P: pt.id, Name: l.rec.Name, Inst: inst, Action: action, State: state, Absorbed: l.absorbed}
+		l.movedAt, l.moveTry = n.now, 0
+		if l.state == lRunning {
+			l.movedAt = 0
+		}
+		n.sendMoveState(pt, l.moveMsg)
+	}
+}
+
+func (n *Node) sendMoveState(pt *part, m MsgMoveState) {
+	switch {
+	case pt.primary.IsZero():
+	case pt.primary == n.self:
+		n.onMoveState(pt, n.self, m)
+	default:
+		n.send(pt.primary, m)
+	}
+}
+
+// tickLocals sends again the move states not answered.
+func (n *Node) tickLocals() {
+	var due []uint64 // found unsorted, sent in id order
+	for id := range n.moving {
+		if l := n.insts[id]; n.moveDue(l) {
+			due = append(due, id)
+		}
+	}
+	slices.Sort(due)
+	for _, id := range due {
+		l := n.insts[id]
+		n.resendMove(n.parts[l.p], l)
+	}
+}
+
+// moveDue reports whether a paused process's move state should be sent
+// again: unanswered for ResendTicks, doubled with each try up to 16
+// times (a primary slow to answer is not buried in copies).
+func (n *Node) moveDue(l *local) bool {
+	return l.state == lMoving && l.movedAt != 0 && n.now-l.movedAt >= n.cfg.ResendTicks<<min(l.moveTry, 4)
+}
+
+func (n *Node) resendMove(pt *part, l *local) {
+	l.movedAt = n.now
+	l.moveTry++
+	n.sendMoveState(pt, l.moveMsg)
+}
+
+// report tells the primary which processes of the partition run here.
+func (n *Node) report(pt *part) {
+	pt.reportNow = false
+	if pt.primary.IsZero() || pt.primary == n.self {
+		return
+	}
+	n.reportSeq++
+	m := MsgReport{P: pt.id, Seq: n.reportSeq, MaxID: n.maxID}
+	size := 0
+	for _, id := range sortedKeys(pt.locals) {
+		if l := n.insts[id]; l.state != lLosing {
+			if size += l.rec.size(); size > n.cfg.MaxMsgBytes/2 {
+				m.Partial = true
+				break
+			}
+			m.Items = append(m.Items, *l.rec.clone())
+		}
+	}
+	for _, id := range sortedKeys(pt.exits) {
+		r := pt.exits[id]
+		if size += r.size(); size > n.cfg.MaxMsgBytes-256 {
+			break
+		}
+		m.Exited = append(m.Exited, r)
+	}
+	n.send(pt.primary, m)
+}
+
+// onReport judges the processes a node runs in a partition this node
+// leads.
+func (n *Node) onReport(pt *part, from NodeID, m MsgReport) {
+	if pt.role != rolePrimary || !pt.active || m.Seq <= pt.reportSeen[from] {
+		return
+	}
+	pt.reportSeen[from], pt.reportAt[from] = m.Seq, n.now
+	var vs []Verdict
+	for _, e := range m.Exited {
+		if e.Inst.Node != from {
+			continue
+		}
+		n.exited(pt, e)
+		vs = append(vs, Verdict{Name: e.Name, Inst: e.Inst, Action: VerdictStop})
+	}
+	seen := map[Inst]bool{}
+	for _, it := range m.Items {
+		if it.Inst.Node != from {
+			continue
+		}
+		seen[it.Inst] = true
+		if v, ok := n.judge(pt, it); ok && v.Action != VerdictKeep {
+			vs = append(vs, v)
+		}
+	}
+	if !m.Partial {
+		for _, name := range sortedKeys(pt.data.names) {
+			r := pt.data.visible(name)
+			if r.Inst.Node == from && r.Inst.ID <= m.MaxID && !seen[r.Inst] && pt.starting[name] == nil {
+				n.restart(pt, r) // it is gone
+			}
+		}
+	}
+	if len(vs) > 0 {
+		n.send(from, MsgVerdict{P: pt.id, Items: vs})
+	}
+}
+
+// exited ends the registration of a process that exited by itself.
+func (n *Node) exited(pt *part, e Record) {
+	if r := pt.data.visible(e.Name); r != nil && r.Inst == e.Inst {
+		n.endName(pt, e.Name)
+	}
+}
+
+// endName ends every registration of name this primary knows: the one it
+// resolves to and those it shadows.
+func (n *Node) endName(pt *part, name string) {
+	for _, r := range slices.Clone(pt.data.names[name]) {
+		n.commit(pt, Op{Kind: OpDel, Tomb: Tomb{Name: name, Reg: r.Reg, Expires: n.now + n.cfg.TombstoneTicks}})
+	}
+}
+
+// judge decides what becomes of a process that runs it (ok false: not
+// yet).
+func (n *Node) judge(pt *part, it Record) (Verdict, bool) {
+	v := Verdict{Name: it.Name, Inst: it.Inst}
+	if _, dead := pt.data.tombs[it.Reg]; dead {
+		v.Action = VerdictStop
+		return v, true
+	}
+	if pt.starting[it.Name] != nil {
+		return v, false
+	}
+	if pt.data.find(it.Name, it.Reg) == nil { // unknown here: it keeps its registration
+		rec := it
+		rec.From = Inst{}
+		n.commit(pt, Op{Kind: OpPut, Rec: rec})
+	}
+	r := pt.data.visible(it.Name)
+	switch {
+	case r.Reg != it.Reg: // shadowed: its state goes to the one in front
+		if !n.running(r.Inst) {
+			return v, false // once that one runs
+		}
+		v.Action, v.Winner = VerdictLose, r.Inst
+	case r.Inst == it.Inst:
+		v.Action = VerdictKeep
+	case !n.running(r.Inst): // the record's process is gone: adopt this one
+		rec := *r.clone()
+		rec.Inst, rec.Gen, rec.From = it.Inst, r.Gen+1, Inst{}
+		n.commit(pt, Op{Kind: OpPut, Rec: rec})
+		v.Action = VerdictKeep
+	default:
+		v.Action, v.Winner = VerdictLose, r.Inst
+	}
+	return v, true
+}
+
+// running reports whether inst may be running: on a live member, and if
+// here, known.
+func (n *Node) running(inst Inst) bool {
+	if inst.IsZero() || !n.alive(inst.Node) {
+		return false
+	}
+	if inst.Node == n.self {
+		l := n.insts[inst.ID]
+		return l != nil && l.state != lLosing
+	}
+	return true
+}
+
+// restart starts the process of a record whose process is gone, adopting
+// a local process of the same registration if there is one.
+func (n *Node) restart(pt *part, r *Record) {
+	for _, id := range sortedKeys(pt.locals) {
+		if l := n.insts[id]; l.rec.Name == r.Name && l.rec.Reg == r.Reg && l.state == lRunning && l.rec.Inst != r.Inst {
+			rec := *r.clone()
+			rec.Inst, rec.Gen, rec.From = l.rec.Inst, r.Gen+1, Inst{}
+			n.commit(pt, Op{Kind: OpPut, Rec: rec})
+			return
+		}
+	}
+	n.start(pt, &starting{kind: startRestart, rec: *r.clone(), absorbed: slices.Clone(r.Absorbed)}, nil, false)
+}
+
+// reconcile makes a partition's processes follow its records: restarts
+// the gone, asks remote ones to move here, checks on remote nodes, and
+// judges the local processes.
+func (n *Node) reconcile(pt *part) {
+	pt.dirty = false
+	for _, id := range sortedKeys(pt.exits) {
+		n.exited(pt, pt.exits[id])
+		delete(pt.exits, id)
+	}
+	moves := map[NodeID][]Verdict{}
+	check := map[NodeID]bool{}
+	for _, name := range sortedKeys(pt.data.names) {
+		r := pt.data.visible(name)
+		if pt.starting[name] != nil {
+			continue
+		}
+		if at, ok := pt.moves[name]; ok {
+			if n.now-at < 3*n.cfg.ResendTicks {
+				continue
+			}
+			delete(pt.moves, name)
+		}
+		switch {
+		case !n.running(r.Inst):
+			n.restart(pt, r)
+		case r.Inst.Node != n.self:
+			node := r.Inst.Node
+			if !pt.stays[name] {
+				pt.moves[name] = n.now
+				moves[node] = append(moves[node], Verdict{Name: name, Inst: r.Inst, Action: VerdictMove})
+			}
+			if n.now-pt.reportAt[node] > 2*n.cfg.ReportTicks && n.now-pt.checkAt[node] >= n.cfg.ResendTicks {
+				check[node] = true
+			}
+		}
+	}
+	for _, node := range n.Members() {
+		if vs := moves[node]; len(vs) > 0 {
+			n.send(node, MsgVerdict{P: pt.id, Items: vs})
+		}
+		if check[node] {
+			pt.checkAt[node] = n.now
+			n.send(node, MsgCheck{P: pt.id})
+		}
+	}
+	for _, id := range sortedKeys(pt.locals) {
+		l := n.insts[id]
+		if l.state != lRunning {
+			continue
+		}
+		if v, ok := n.judge(pt, l.rec); ok {
+			n.applyVerdict(pt, v)
+		}
+	}
+}
+
+// onVerdict carries out what the primary decided about local processes.
+func (n *Node) onVerdict(pt *part, from NodeID, m MsgVerdict) {
+	if from != pt.primary {
+		return
+	}
+	for _, v := range m.Items {
+		if v.Inst.Node != n.self {
+			continue
+		}
+		if _, ok := pt.exits[v.Inst.ID]; ok {
+			delete(pt.exits, v.Inst.ID) // acknowledged
+			continue
+		}
+		n.applyVerdict(pt, v)
+	}
+}
+
+func (n *Node) applyVerdict(pt *part, v Verdict) {
+	n.logf("%v p%d verdict %s %v action=%d winner=%v", n.self, pt.id, v.Name, v.Inst, v.Action, v.Winner)
+	l := n.insts[v.Inst.ID]
+	if l == nil || l.p != pt.id {
+		return
+	}
+	switch v.Action {
+	case VerdictStop:
+		if l.state == lRunning {
+			n.dropLocal(pt, v.Inst.ID)
+			n.effect(Stop{Name: v.Name, Inst: v.Inst})
+		}
+	case VerdictLose:
+		if l.state == lRunning {
+			l.state, l.winner = lLosing, v.Winner
+			n.effect(Pause{Name: v.Name, Inst: v.Inst})
+		}
+	case VerdictMove:
+		switch {
+		case l.state == lRunning:
+			l.state, l.movedAt = lMoving, 0
+			n.moving[v.Inst.ID] = true
+			n.effect(Pause{Name: v.Name, Inst: v.Inst, MayStay: !n.draining})
+		case n.moveDue(l):
+			n.resendMove(pt, l) // asked again: the state may be lost
+		}
+	}
+}
+
+// onMoveState starts the new process of a move, at the primary.
+func (n *Node) onMoveState(pt *part, from NodeID, m MsgMoveState) {
+	n.logf("%v p%d movestate %s %v from %v action=%d role=%d active=%v", n.self, pt.id, m.Name, m.Inst, from, m.Action, pt.role, pt.active)
+	if pt.role != rolePrimary || !pt.active {
+		return // the old node sends it again
+	}
+	old := m.Inst.Node
+	r := pt.data.visible(m.Name)
+	switch {
+	case r != nil && r.From == m.Inst && n.running(r.Inst):
+		n.sendOrLocal(pt, old, MsgMoved{P: pt.id, Name: m.Name, Old: m.Inst, New: r.Inst}) // done already
+	case r == nil || r.Inst != m.Inst:
+		n.sendOrLocal(pt, old, MsgMoved{P: pt.id, Name: m.Name, Old: m.Inst}) // stale: resume
+	case m.Action == ActionStay:
+		pt.stays[m.Name] = true
+		delete(pt.moves, m.Name)
+	case pt.starting[m.Name] != nil:
+	default:
+		delete(pt.moves, m.Name)
+		n.start(pt, &starting{kind: startMove, rec: *r.clone(), old: m.Inst, absorbed: slices.Clone(m.Absorbed)}, m.State, m.Action == ActionMove)
+	}
+}
+
+// onMoved finishes (or undoes) the move of a local process.
+func (n *Node) onMoved(pt *part, _ NodeID, m MsgMoved) {
+	l := n.insts[m.Old.ID]
+	n.logf("%v p%d moved %s %v -> %v known=%v", n.self, pt.id, m.Name, m.Old, m.New, l != nil)
+	if l == nil || m.Old.Node != n.self || l.state != lMoving {
+		return
+	}
+	pending := l.resolves
+	l.resolves = nil
+	if m.New.IsZero() {
+		l.state, l.movedAt = lRunning, 0
+		delete(n.moving, m.Old.ID)
+		n.effect(Resume{Name: m.Name, Inst: m.Old})
+		for _, r := range pending {
+			n.onResolve(pt, r)
+		}
+		return
+	}
+	n.dropLocal(pt, m.Old.ID)
+	n.effect(Forward{Name: m.Name, From: m.Old, To: m.New})
+	for _, r := range pending {
+		r.Winner, r.Hops = m.New, 0
+		if m.New.Node == n.self {
+			n.onResolve(pt, r)
+		} else if n.alive(m.New.Node) {
+			n.send(m.New.Node, r)
+		}
+	}
+}
+
+// routeResolve sends a loser's state towards the name's process.
+func (n *Node) routeResolve(pt *part, m MsgResolve) {
+	if pt.primary == n.self {
+		n.onResolve(pt, m)
+	} else if !pt.primary.IsZero() {
+		n.send(pt.primary, m)
+	}
+}
+
+// onResolve passes a loser's state towards the name's process. The
+// primary records each merge in the name's record first, so that a
+// duplicate is merged once; nodes deliver only what it approved.
+func (n *Node) onResolve(pt *part, m MsgResolve) {
+	n.logf("%v p%d resolve %s loser=%v winner=%v approved=%v hops=%d", n.self, pt.id, m.Name, m.Loser, m.Winner, m.Approved, m.Hops)
+	if pt.role == rolePrimary && pt.active {
+		r := pt.data.visible(m.Name)
+		if r == nil {
+			return // the name is gone: nothing to merge into
+		}
+		if !m.Approved {
+			if slices.Contains(r.Absorbed, m.Loser) {
+				return // merged already
+			}
+			rec := *r.clone()
+			rec.Absorbed = unionAbsorbed(rec.Absorbed, m.Absorbed, []Inst{m.Loser})
+			n.commit(pt, Op{Kind: OpPut, Rec: rec})
+			m.Approved = true
+		}
+		m.Winner = r.Inst
+	}
+	if !m.Approved {
+		if !pt.primary.IsZero() && pt.primary != n.self && m.Hops < maxHops {
+			m.Hops++
+			n.send(pt.primary, m)
+		}
+		return
+	}
+	if m.Winner.Node == n.self {
+		l := n.insts[m.Winner.ID]
+		switch {
+		case l != nil && l.state == lRunning:
+			if !slices.Contains(l.absorbed, m.Loser) {
+				l.absorbed = unionAbsorbed(l.absorbed, m.Absorbed, []Inst{m.Loser})
+				n.logf("%v p%d deliver %s loser=%v winner=%v", n.self, pt.id, m.Name, m.Loser, m.Winner)
+				n.effect(Resolve{Name: m.Name, Winner: m.Winner, Loser: m.Loser, State: m.State})
+			}
+			return
+		case l != nil && l.state == lMoving:
+			// It is on its way to a new instance: the merge follows it.
+			if !slices.Contains(l.absorbed, m.Loser) && !slices.ContainsFunc(l.resolves, func(r MsgResolve) bool { return r.Loser == m.Loser }) {
+				l.resolves = append(l.resolves, m)
+			}
+			return
+		}
+	}
+	if m.Hops >= maxHops {
+		return
+	}
+	m.Hops++
+	switch {
+	case m.Winner.Node != n.self && n.alive(m.Winner.Node):
+		n.send(m.Winner.Node, m)
+	case pt.primary != n.self && !pt.primary.IsZero():
+		n.send(pt.primary, m)
+	}
+}

@@ -1,0 +1,386 @@
+package directory
+
+import (
+	"fmt"
+	"slices"
+)
+
+// reqKey identifies a client request.
+type reqKey struct {
+	origin NodeID
+	req    uint64
+}
+
+// maxHops bounds how often a request is passed on between nodes whose
+// views disagree.
+const maxHops = 3
+
+// Request starts a client request with id req (unique on this node); its
+// answer comes as a Reply effect, from this node or, later, after a
+// message from the partition's primary.
+func (n *Node) Request(req uint64, op ReqOp, name, group string, spec Spec) {
+	n.reqs[req] = n.now + n.cfg.RequestTicks
+	n.handleRequest(MsgRequest{Req: req, Origin: n.self, Op: op, Name: name, Group: group, Spec: spec, Left: n.cfg.RequestTicks})
+}
+
+// replyTo answers a request, here or on its origin.
+func (n *Node) replyTo(origin NodeID, req uint64, ans Answer, code ErrCode) {
+	if origin == n.self {
+		n.handleReply(MsgReply{Req: req, Answer: ans, Err: code})
+		return
+	}
+	if n.alive(origin) {
+		n.send(origin, MsgReply{Req: req, Answer: ans, Err: code})
+	}
+}
+
+func (n *Node) handleReply(m MsgReply) {
+	if _, ok := n.reqs[m.Req]; !ok {
+		return // timed out already, or a duplicate
+	}
+	delete(n.reqs, m.Req)
+	n.effect(Reply{Req: m.Req, Answer: m.Answer, Err: m.Err.err()})
+}
+
+// handleRequest serves a request at the name's primary, or passes it on.
+func (n *Node) handleRequest(m MsgRequest) {
+	held := m.At != 0
+	if held { // held here a while
+		waited := n.now + 1 - m.At
+		if waited >= m.Left {
+			n.replyTo(m.Origin, m.Req, Answer{}, CodeTimeout)
+			return
+		}
+		m.Left, m.At = m.Left-waited, 0
+	}
+	pt := n.parts[PartitionOf(m.Name, n.cfg.Partitions)]
+	switch {
+	case pt.primary.IsZero():
+		n.replyTo(m.Origin, m.Req, Answer{}, CodeNoPrimary)
+		return
+	case pt.primary != n.self:
+		if m.Hops >= maxHops {
+			n.replyTo(m.Origin, m.Req, Answer{}, CodeNoPrimary)
+			return
+		}
+		m.Hops++
+		n.send(pt.primary, m)
+		return
+	case !pt.serves():
+		n.hold(pt, m)
+		return
+	}
+	if !held {
+		// A request served once is not served again: a duplicate that
+		// came late would undo what its client did next.
+		key := reqKey{m.Origin, m.Req}
+		if _, dup := n.served[key]; dup {
+			return
+		}
+		n.served[key] = n.now + 2*n.cfg.RequestTicks
+		n.servedQ = append(n.servedQ, key)
+	}
+	if st := pt.starting[m.Name]; st != nil {
+		m.At = n.now + 1
+		st.queued = append(st.queued, m)
+		return
+	}
+	r := pt.data.visible(m.Name)
+	if r == nil && len(pt.unheard) > 0 {
+		// A member the gather gave up on may hold it: no "not found",
+		// and no second registration, until it is heard or gone.
+		n.hold(pt, m)
+		return
+	}
+	if r == nil && m.Op != ReqRegister {
+		n.replyTo(m.Origin, m.Req, Answer{}, CodeNotFound)
+		return
+	}
+	switch m.Op {
+	case ReqWhereis:
+		n.replyTo(m.Origin, m.Req, r.answer(), CodeOK)
+	case ReqRegister:
+		if r != nil {
+			n.wait(pt, m.Origin, m.Req, r.answer(), CodeOK)
+			return
+		}
+		rec := Record{Name: m.Name, Spec: m.Spec}
+		if rec.size() > n.cfg.MaxMsgBytes/2 {
+			n.replyTo(m.Origin, m.Req, Answer{}, CodeTooLarge)
+			return
+		}
+		n.regSeq++
+		rec.Reg = RegID{Inc: n.self.Inc, Seq: n.regSeq}
+		m.At = n.now + 1
+		n.start(pt, &starting{kind: startRegister, rec: rec, queued: []MsgRequest{m}}, nil, false)
+	case ReqUnregister:
+		ended := r.answer()
+		n.endName(pt, r.Name)
+		n.stopInst(pt, ended.Name, ended.Inst)
+		n.wait(pt, m.Origin, m.Req, ended, CodeOK)
+	case ReqJoin, ReqLeave:
+		rec := *r.clone()
+		i := slices.Index(rec.Groups, m.Group)
+		switch {
+		case m.Op == ReqJoin && i < 0:
+			rec.Groups = append(rec.Groups, m.Group)
+		case m.Op == ReqLeave && i >= 0:
+			rec.Groups = slices.Delete(rec.Groups, i, i+1)
+		default:
+			n.wait(pt, m.Origin, m.Req, r.answer(), CodeOK)
+			return
+		}
+		if rec.size() > n.cfg.MaxMsgBytes/2 {
+			n.replyTo(m.Origin, m.Req, Answer{}, CodeTooLarge)
+			return
+		}
+		rec.GVer++
+		n.commit(pt, Op{Kind: OpPut, Rec: rec})
+		n.wait(pt, m.Origin, m.Req, r.answer(), CodeOK)
+	default:
+		n.replyTo(m.Origin, m.Req, Answer{}, CodeNotFound)
+	}
+}
+
+// hold keeps a request until the partition can answer it.
+func (n *Node) hold(pt *part, m MsgRequest) {
+	if len(pt.queued) >= n.cfg.MaxQueued {
+		n.replyTo(m.Origin, m.Req, Answer{}, CodeBusy)
+		return
+	}
+	m.At = n.now + 1
+	pt.queued = append(pt.queued, m)
+}
+
+// stopInst stops the process of an ended registration, here or on its
+// node (whose next report would stop it anyway).
+func (n *Node) stopInst(pt *part, name string, inst Inst) {
+	switch {
+	case inst.Node == n.self:
+		if l := n.insts[inst.ID]; l != nil && l.state == lRunning {
+			n.dropLocal(pt, inst.ID)
+			n.effect(Stop{Name: name, Inst: inst})
+		}
+	case n.alive(inst.Node):
+		n.send(inst.Node, MsgVerdict{P: pt.id, Items: []Verdict{{Name: name, Inst: inst, Action: VerdictStop}}})
+	}
+}
+
+// Lookup returns name's record if this node serves its partition.
+func (n *Node) Lookup(name string) (Record, bool) {
+	pt := n.parts[PartitionOf(name, n.cfg.Partitions)]
+	if pt.role != rolePrimary || !pt.active {
+		return Record{}, false
+	}
+	r := pt.data.visible(name)
+	if r == nil {
+		return Record{}, false
+	}
+	return *r.clone(), true
+}
+
+// Serving reports whether this node serves name's partition: it is its
+// primary and has gathered it.
+func (n *Node) Serving(name string) bool {
+	pt := n.parts[PartitionOf(name, n.cfg.Partitions)]
+	return pt.role == rolePrimary && pt.active
+}
+
+// Records calls f for every record of the partitions this node serves.
+func (n *Node) Records(f func(Record)) {
+	for _, pt := range n.parts {
+		if pt.role == rolePrimary && pt.active {
+			for _, name := range sortedKeys(pt.data.names) {
+				f(*pt.data.visible(name).clone())
+			}
+		}
+	}
+}
+
+// List calls f for the record of every name of the partitions this node
+// serves, of group only if it is not empty, in no particular order. It
+// neither sorts nor copies (listings run often): f must not change the
+// record or keep its slices.
+func (n *Node) List(group string, f func(r *Record)) {
+	for _, pt := range n.parts {
+		if !pt.complete() {
+			continue
+		}
+		if group != "" {
+			for name := range pt.data.groups[group] {
+				f(pt.data.visible(name))
+			}
+			continue
+		}
+		for _, rs := range pt.data.names {
+			f(rs[0])
+		}
+	}
+}
+
+// Locals calls f for every process this node runs, with its record.
+func (n *Node) Locals(f func(Record)) {
+	for _, id := range sortedKeys(n.insts) {
+		f(*n.insts[id].rec.clone())
+	}
+}
+
+// Stats counts what a node holds.
+type Stats struct {
+	Primary, Replica, Gathering int // partitions by role (Gathering: not answering yet)
+	Records, Copies, Tombs      int // records served, records copied, tombstones
+	Retained                    int // partitions with a copy not yet handed over
+	Locals                      int // processes run here
+	// Unheard counts the partitions served without some member's copy
+	// (its gather gave up on it; it is still asked).
+	Unheard int
+}
+
+// Stats counts what the node holds.
+func (n *Node) Stats() Stats {
+	var s Stats
+	for _, pt := range n.parts {
+		switch {
+		case pt.role == rolePrimary && pt.active:
+			s.Primary++
+			s.Records += len(pt.data.names)
+			if !pt.serves() { // hearing out members that came back
+				s.Gathering++
+			}
+		case pt.role == rolePrimary:
+			s.Gathering++
+		case pt.role == roleReplica:
+			s.Replica++
+			s.Copies += pt.data.regs
+		}
+		if pt.role == rolePrimary && len(pt.unheard) > 0 {
+			s.Unheard++
+		}
+		s.Tombs += len(pt.data.tombs)
+		if pt.retain != nil {
+			s.Retained++
+		}
+	}
+	s.Locals = len(n.insts)
+	return s
+}
+
+// Holders returns the nodes that hold name's partition in this node's
+// view: its primary, then its replicas.
+func (n *Node) Holders(name string) []NodeID {
+	members := n.placement()
+	if len(members) == 0 || n.cfg.Quorum > 0 && len(members) < n.cfg.Quorum {
+		return nil
+	}
+	return n.prefList(PartitionOf(name, n.cfg.Partitions), members)
+}
+
+// Holds reports whether this node holds anything of name: a live
+// registration (served, copied, or given and not yet acknowledged, or a
+// process), and a tombstone.
+func (n *Node) Holds(name string) (reg, tomb bool) {
+	pt := n.parts[PartitionOf(name, n.cfg.Partitions)]
+	stores := []*store{pt.data}
+	if pt.retain != nil {
+		stores = append(stores, pt.retain.data)
+	}
+	for _, s := range stores {
+		reg = reg || len(s.names[name]) > 0
+		for _, t := range s.tombs {
+			tomb = tomb || t.Name == name
+		}
+	}
+	for _, l := range n.insts {
+		reg = reg || l.rec.Name == name
+	}
+	return reg, tomb
+}
+
+// PartitionState describes one partition as this node holds it (for
+// tests, the simulator and operators).
+type PartitionState struct {
+	Primary, Replica, Serving bool
+	Stream                    Stream
+	Seq                       uint64 // primary: changes made; replica: changes applied
+	Hash                      uint64
+	Regs, Tombs               int
+}
+
+// Partition describes partition p as this node holds it.
+func (n *Node) Partition(p int) PartitionState {
+	pt := n.parts[p]
+	st := PartitionState{Primary: pt.role == rolePrimary, Replica: pt.role == roleReplica, Serving: pt.role == rolePrimary && pt.serves(),
+		Hash: pt.data.hash, Regs: pt.data.regs, Tombs: len(pt.data.tombs)}
+	if st.Primary {
+		st.Stream, st.Seq = pt.stream, pt.seq
+	} else {
+		st.Stream, st.Seq = pt.from, pt.rseq
+	}
+	return st
+}
+
+// Served lists the partitions this node serves (primary, gathered).
+func (n *Node) Served() []int {
+	var out []int
+	for _, pt := range n.parts {
+		if pt.complete() {
+			out = append(out, pt.id)
+		}
+	}
+	return out
+}
+
+// Partitions returns the number of partitions.
+func (n *Node) Partitions() int { return len(n.parts) }
+
+// Unheard returns the members some served partition has no copy from
+// yet (its gather gave up on them), sorted.
+func (n *Node) Unheard() []NodeID {
+	set := map[NodeID]bool{}
+	for _, pt := range n.parts {
+		if pt.role == rolePrimary {
+			for id := range pt.unheard {
+				set[id] = true
+			}
+		}
+	}
+	out := make([]NodeID, 0, len(set))
+	for id := range set {
+		out = append(out, id)
+	}
+	slices.SortFunc(out, byLess(NodeID.less))
+	return out
+}
+
+// Progress says what keeps a draining node from being drained, for its
+// host's logs: partitions it is still primary of (and of those, how many
+// are not serving yet), copies it still gives, and its processes by
+// what they are doing.
+func (n *Node) Progress() string {
+	var primary, gathering, retained, running, moving, paused, losing int
+	for _, pt := range n.parts {
+		if pt.role == rolePrimary {
+			primary++
+			if !pt.serves() {
+				gathering++
+			}
+		}
+		if pt.retain != nil {
+			retained++
+		}
+	}
+	for _, l := range n.insts {
+		switch {
+		case l.state == lRunning:
+			running++
+		case l.state == lMoving && l.movedAt == 0:
+			paused++ // asked to pause, not answered yet
+		case l.state == lMoving:
+			moving++
+		default:
+			losing++
+		}
+	}
+	return fmt.Sprintf("primary of %d partitions (%d not serving), giving %d copies; processes: %d running, %d pausing, %d moving, %d losing",
+		primary, gathering, retained, running, paused, moving, losing)
+}

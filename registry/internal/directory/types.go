@@ -1,0 +1,238 @@
+package directory
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+)
+
+// NodeID is one incarnation of a node: its name and a boot id drawn at
+// random each time it starts. A node that comes back at the same name is
+// a new NodeID.
+type NodeID struct {
+	Name string
+	Inc  uint64
+}
+
+func (n NodeID) String() string { return fmt.Sprintf("%s#%x", n.Name, n.Inc&0xffff) }
+
+// IsZero reports whether n is the zero NodeID.
+func (n NodeID) IsZero() bool { return n.Name == "" && n.Inc == 0 }
+
+func (n NodeID) less(o NodeID) bool {
+	if n.Name != o.Name {
+		return n.Name < o.Name
+	}
+	return n.Inc < o.Inc
+}
+
+// Inst is one running process: the node incarnation that runs it and its
+// process id there. The zero Inst means none.
+type Inst struct {
+	Node NodeID
+	ID   uint64
+}
+
+// IsZero reports whether i is the zero Inst.
+func (i Inst) IsZero() bool { return i.ID == 0 && i.Node.IsZero() }
+
+func (i Inst) String() string { return fmt.Sprintf("%v/%d", i.Node, i.ID) }
+
+func (i Inst) less(o Inst) bool {
+	if i.Node != o.Node {
+		return i.Node.less(o.Node)
+	}
+	return i.ID < o.ID
+}
+
+// RegID identifies one registration of a name, from Register to its end:
+// the incarnation of the primary that created it and a counter there.
+type RegID struct {
+	Inc uint64
+	Seq uint64
+}
+
+// IsZero reports whether r is the zero RegID.
+func (r RegID) IsZero() bool { return r == RegID{} }
+
+func (r RegID) less(o RegID) bool {
+	if r.Inc != o.Inc {
+		return r.Inc < o.Inc
+	}
+	return r.Seq < o.Seq
+}
+
+// Spec is what any node needs to create a name's process: a kind and its
+// encoded arguments.
+type Spec struct {
+	Kind string
+	Args []byte
+}
+
+// Record is one registered name as the directory holds it.
+type Record struct {
+	Name   string
+	Reg    RegID
+	Spec   Spec
+	Groups []string
+	// GVer grows with each change of Groups at the primary: a copy that
+	// missed a join or leave loses to one that saw it.
+	GVer uint64
+	// Inst runs the name; Gen grows each time the primary changes Inst.
+	Inst Inst
+	Gen  uint64
+	// From is the instance Inst was handed over from (zero if started
+	// from the spec): an old node asking again learns where it went.
+	From Inst
+	// Absorbed lists the last conflict losers whose state the name's
+	// process took (a duplicate is not merged twice).
+	Absorbed []Inst
+}
+
+// Answer is what a request learns of a name: the registration it met (or
+// ended, for an unregistration) and its process.
+type Answer struct {
+	Name string
+	Reg  RegID
+	Inst Inst
+}
+
+func (r *Record) answer() Answer { return Answer{Name: r.Name, Reg: r.Reg, Inst: r.Inst} }
+
+// maxAbsorbed bounds Record.Absorbed.
+const maxAbsorbed = 32
+
+// unionAbsorbed merges lists of absorbed losers into one sorted list of
+// at most maxAbsorbed (the largest kept): a commutative, associative
+// merge, so copies agree whatever order they meet in.
+func unionAbsorbed(lists ...[]Inst) []Inst {
+	var out []Inst
+	for _, l := range lists {
+		out = append(out, l...)
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	slices.SortFunc(out, byLess(Inst.less))
+	out = slices.Compact(out)
+	if len(out) > maxAbsorbed {
+		out = out[len(out)-maxAbsorbed:]
+	}
+	return out
+}
+
+// better reports whether r ranks above o in the merge order (both for one
+// name, neither tombstoned): the smaller registration, then the higher
+// generation, then the smaller instance.
+func (r *Record) better(o *Record) bool {
+	if r.Reg != o.Reg {
+		return r.Reg.less(o.Reg)
+	}
+	if r.Gen != o.Gen {
+		return r.Gen > o.Gen
+	}
+	if r.Inst != o.Inst {
+		return r.Inst.less(o.Inst)
+	}
+	if r.GVer != o.GVer {
+		return r.GVer > o.GVer
+	}
+	// Both sides of a split changed the groups as often: any fixed
+	// order keeps the merge a join.
+	return slices.Compare(r.Groups, o.Groups) < 0
+}
+
+// size estimates the bytes r takes on the wire.
+func (r *Record) size() int {
+	n := 64 + len(r.Name) + len(r.Spec.Kind) + len(r.Spec.Args) + len(r.Inst.Node.Name) + 32*len(r.Absorbed)
+	for _, g := range r.Groups {
+		n += 4 + len(g)
+	}
+	return n
+}
+
+// hash is r's contribution to a partition digest.
+func (r *Record) hash() uint64 {
+	h := fnv(14695981039346656037, r.Name)
+	h = mixIn(h, r.Reg.Inc)
+	h = mixIn(h, r.Reg.Seq)
+	h = mixIn(h, r.Gen)
+	h = mixIn(h, r.GVer)
+	h = mixIn(h, r.Inst.ID)
+	h = mixIn(h, r.Inst.Node.Inc)
+	h = fnv(h, r.Inst.Node.Name)
+	h = mixIn(h, r.From.ID)
+	for _, a := range r.Absorbed {
+		h = mixIn(h, a.ID)
+	}
+	for _, g := range r.Groups {
+		h = fnv(h, g)
+	}
+	return mix(h)
+}
+
+func (r *Record) clone() *Record {
+	c := *r
+	c.Groups = slices.Clone(r.Groups)
+	c.Absorbed = slices.Clone(r.Absorbed)
+	return &c
+}
+
+// Tomb is a dead registration: unregistered, exited, or the loser of a
+// conflict. It is kept until Expires (a tick of the primary that made it,
+// or of whoever merged it last).
+type Tomb struct {
+	Name    string
+	Reg     RegID
+	Expires uint64
+}
+
+func (t Tomb) hash() uint64 {
+	return mix(mixIn(mixIn(fnv(7, t.Name), t.Reg.Inc), t.Reg.Seq))
+}
+
+// Errors a request can end with.
+var (
+	// ErrNotFound means the name is not registered.
+	ErrNotFound = errors.New("name not registered")
+	// ErrNoPrimary means no node serves the name's partition in this
+	// node's view (no members, or no quorum).
+	ErrNoPrimary = errors.New("no node serves the partition")
+	// ErrTimeout means the request got no answer in time; it may still
+	// have taken effect.
+	ErrTimeout = errors.New("request timed out")
+	// ErrTooLarge means a record would not fit in one message.
+	ErrTooLarge = errors.New("record too large for one message")
+	// ErrStartFailed means the process could not be started.
+	ErrStartFailed = errors.New("process could not be started")
+	// ErrBusy means the node has too many requests waiting.
+	ErrBusy = errors.New("too many requests waiting")
+)
+
+// hashing: FNV-1a and the SplitMix64 finaliser (fixed functions, so every
+// node and every version agrees).
+func fnv(h uint64, s string) uint64 {
+	for i := 0; i < len(s); i++ {
+		h ^= uint64(s[i])
+		h *= 1099511628211
+	}
+	h ^= 0xff // separates consecutive strings
+	h *= 1099511628211
+	return h
+}
+
+func mixIn(h, v uint64) uint64 { return mix(h ^ mix(v+0x9e3779b97f4a7c15)) }
+
+func mix(x uint64) uint64 {
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	x ^= x >> 31
+	return x
+}
+
+// PartitionOf returns the partition of name among n.
+func PartitionOf(name string, n int) int {
+	return int(mix(fnv(14695981039346656037, name)) % uint64(n))
+}
