@@ -289,6 +289,9 @@ func (p *Process) run() {
 			out, reason := p.handle(cur)
 			switch out {
 			case outExit, outPanic:
+				if out == outPanic && cur.kind == kindCall {
+					batch = append([]envelope{cur}, batch...)
+				}
 				p.exit(reason, out == outPanic, batch)
 				clean = true
 				return
@@ -339,7 +342,8 @@ func (p *Process) handle(e envelope) (outcome, error) {
 		var err error
 		perr := p.protect(func() { val, err = p.behavior.HandleCall(e.call.ctx, self, e.msg) })
 		if perr != nil {
-			e.call.reply(result{err: perr})
+			// exit answers this call, once the process is out of the
+			// table: a caller told it stopped never finds it again.
 			return outPanic, perr
 		}
 		e.call.reply(result{val: val, err: err})
@@ -437,8 +441,8 @@ func (p *Process) abandon(reason error) {
 	p.rt.active.Done()
 }
 
-// exit ends the process: Terminate (unless it panicked), timers, pending
-// messages failed, removal, OnExit, then Done closes.
+// exit ends the process: Terminate (unless it panicked), timers, removal,
+// pending calls failed, OnExit, then Done closes.
 func (p *Process) exit(reason error, panicked bool, rest []envelope) {
 	if t, ok := p.behavior.(Terminator); ok && !panicked {
 		_ = p.protect(func() { t.Terminate(p.rt.ctx, Self{p}, reason) })
@@ -450,8 +454,8 @@ func (p *Process) exit(reason error, panicked bool, rest []envelope) {
 	rest = append(rest, p.queue...)
 	p.queue, p.spare = nil, nil
 	p.mu.Unlock()
+	p.rt.remove(p) // before any caller hears it stopped
 	p.failAll(rest, reason)
-	p.rt.remove(p)
 	if p.onExit != nil {
 		p.onExit(p, reason)
 	}

@@ -613,6 +613,8 @@ func (h *dirHost) synced() error {
 			names[i] = id.Name
 		}
 		return fmt.Errorf("%w: %d partitions lack the copies of %s", ErrNotSynced, st.Unheard, strings.Join(names, ", "))
+	case st.Unreplicated > 0:
+		return fmt.Errorf("%w: %d partitions not yet copied whole to their replicas", ErrNotSynced, st.Unreplicated)
 	}
 	return nil
 }

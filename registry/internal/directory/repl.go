@@ -79,10 +79,21 @@ func (n *Node) onAck(pt *part, from NodeID, m MsgAck) {
 	if pt.role != rolePrimary || m.Stream != pt.stream || !slices.Contains(pt.replicas, from) {
 		return
 	}
-	if m.Seq > pt.acks[from] && m.Seq <= pt.seq {
-		pt.acks[from] = m.Seq
+	if cur, ok := pt.acks[from]; (!ok || m.Seq > cur) && m.Seq <= pt.seq {
+		pt.acks[from] = m.Seq // present once the replica has the stream at all
 		n.releaseWaiters(pt)
 	}
+}
+
+// replicated reports whether every replica has acknowledged all of the
+// partition's stream.
+func (n *Node) replicated(pt *part) bool {
+	for _, r := range pt.replicas {
+		if at, ok := pt.acks[r]; !ok || at < pt.seq {
+			return false
+		}
+	}
+	return true
 }
 
 // acked is the stream position every replica has acknowledged.

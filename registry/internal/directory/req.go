@@ -234,6 +234,10 @@ type Stats struct {
 	// Unheard counts the partitions served without some member's copy
 	// (its gather gave up on it; it is still asked).
 	Unheard int
+	// Unreplicated counts the partitions this node serves that some
+	// replica has not yet acknowledged whole: until it has, losing this
+	// node loses their latest changes.
+	Unreplicated int
 }
 
 // Stats counts what the node holds.
@@ -246,6 +250,9 @@ func (n *Node) Stats() Stats {
 			s.Records += len(pt.data.names)
 			if !pt.serves() { // hearing out members that came back
 				s.Gathering++
+			}
+			if !n.replicated(pt) {
+				s.Unreplicated++
 			}
 		case pt.role == rolePrimary:
 			s.Gathering++
