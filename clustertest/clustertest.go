@@ -56,6 +56,9 @@ type Options struct {
 	Replicated bool
 	// Replicas and Quorum are the directory's (registry Config).
 	Replicas, Quorum int
+	// Partitions is the directory's partition count; 0 means 256 (tests
+	// under the race detector run faster than with the registry's 1,024).
+	Partitions int
 }
 
 // partitioned reports whether the node gets the partitioned directory:
@@ -179,6 +182,9 @@ func Start(t testing.TB, name, join string, o Options) *Node {
 		rc.Logger = log
 		if o.partitioned() {
 			rc.Partitioned, rc.Partitions = true, 256
+			if o.Partitions > 0 {
+				rc.Partitions = o.Partitions
+			}
 			rc.Replicas, rc.Quorum = o.Replicas, o.Quorum
 			if q, ok := o.Placement.(placement.Quorum); ok && rc.Quorum == 0 {
 				rc.Quorum = q.Min
