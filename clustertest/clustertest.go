@@ -21,7 +21,6 @@ import (
 	"github.com/shoalhq/shoal/cluster"
 	"github.com/shoalhq/shoal/codec"
 	"github.com/shoalhq/shoal/cookie"
-	"github.com/shoalhq/shoal/placement"
 	"github.com/shoalhq/shoal/process"
 	"github.com/shoalhq/shoal/registry"
 	"github.com/shoalhq/shoal/remote"
@@ -42,29 +41,14 @@ type Options struct {
 	Codec func(testing.TB) *codec.Codec
 	// Registry starts a cluster-wide registry on the node.
 	Registry bool
-	// Placement is the registry's placement strategy; nil means the
-	// default.
-	Placement placement.Strategy
 	// GossipPort and LinkPort, if not 0, are the node's membership and
 	// link ports on 127.0.0.1 (Restart uses the old node's).
 	GossipPort, LinkPort int
-	// Replicated gives the node the former replicated table instead of
-	// the partitioned directory (registry Config.Partitioned, here with
-	// 256 partitions: tests under the race detector run faster);
-	// SHOAL_TEST_REGISTRY=replicated in the environment sets it for every
-	// node.
-	Replicated bool
-	// Replicas and Quorum are the directory's (registry Config).
+	// Replicas and Quorum are the registry's (registry Config).
 	Replicas, Quorum int
 	// Partitions is the directory's partition count; 0 means 256 (tests
 	// under the race detector run faster than with the registry's 1,024).
 	Partitions int
-}
-
-// partitioned reports whether the node gets the partitioned directory:
-// unless o or the environment asks for the replicated table.
-func (o Options) partitioned() bool {
-	return !o.Replicated && os.Getenv("SHOAL_TEST_REGISTRY") != "replicated"
 }
 
 // logger returns a logger to stderr when SHOAL_TEST_LOG is set (to read
@@ -178,17 +162,10 @@ func Start(t testing.TB, name, join string, o Options) *Node {
 		rc := registry.DefaultConfig()
 		rc.Cluster = cl
 		rc.Codec = cdc
-		rc.Placement = o.Placement
 		rc.Logger = log
-		if o.partitioned() {
-			rc.Partitioned, rc.Partitions = true, 256
-			if o.Partitions > 0 {
-				rc.Partitions = o.Partitions
-			}
-			rc.Replicas, rc.Quorum = o.Replicas, o.Quorum
-			if q, ok := o.Placement.(placement.Quorum); ok && rc.Quorum == 0 {
-				rc.Quorum = q.Min
-			}
+		rc.Partitions, rc.Replicas, rc.Quorum = 256, o.Replicas, o.Quorum
+		if o.Partitions > 0 {
+			rc.Partitions = o.Partitions
 		}
 		if n.Registry, err = registry.New(rc, rt); err != nil {
 			t.Fatal(err)

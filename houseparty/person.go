@@ -88,6 +88,14 @@ type PersonState struct {
 	MoveStage uint8
 }
 
+// person implements the handoff hooks: a missing method would silently
+// drop a person's state on a move or a heal.
+var (
+	_ process.Handoffer        = (*person)(nil)
+	_ process.HandoffReceiver  = (*person)(nil)
+	_ process.ConflictResolver = (*person)(nil)
+)
+
 type person struct {
 	args   PersonArgs
 	status string
@@ -279,7 +287,7 @@ func (p *person) adopt(st PersonState) {
 
 // ResolveConflict keeps whichever copy made more attempts, so that a
 // person's count never goes backwards across a netsplit.
-func (p *person) ResolveConflict(_ context.Context, self process.Self, state any) {
+func (p *person) ResolveConflict(_ context.Context, self process.Self, _ process.Conflict, state any) {
 	st, ok := state.(PersonState)
 	if !ok || st.Count <= p.count {
 		return

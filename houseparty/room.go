@@ -76,6 +76,14 @@ type RoomChange struct {
 	Max     int
 }
 
+// room implements the handoff hooks: a missing method would silently
+// drop a room's state on a move or a heal.
+var (
+	_ process.Handoffer        = (*room)(nil)
+	_ process.HandoffReceiver  = (*room)(nil)
+	_ process.ConflictResolver = (*room)(nil)
+)
+
 type room struct {
 	args     RoomArgs
 	present  map[string]struct{}
@@ -242,7 +250,7 @@ func (r *room) EndHandoff(_ context.Context, self process.Self, state any) error
 
 // ResolveConflict merges the people of a copy of the room that ran on the
 // other side of a netsplit, as far as the room's max allows.
-func (r *room) ResolveConflict(_ context.Context, self process.Self, state any) {
+func (r *room) ResolveConflict(_ context.Context, self process.Self, _ process.Conflict, state any) {
 	st, ok := state.(RoomState)
 	if !ok {
 		return

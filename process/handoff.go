@@ -75,11 +75,39 @@ type HandoffReceiver interface {
 
 // ConflictResolver is implemented by a Behavior that merges the state of
 // another copy of itself: after a netsplit heals, a name may have a process
-// on each side; one wins, and receives in ResolveConflict the state the
-// loser returned from BeginHandoff. The loser then exits with ErrConflict
-// (its Terminate hook runs), and messages sent to it go to the winner.
+// on each side; one wins, and receives in ResolveConflict where each copy
+// came from and the state the loser returned from BeginHandoff. The loser
+// then exits with ErrConflict (its Terminate hook runs), and messages sent
+// to it go to the winner.
 type ConflictResolver interface {
-	ResolveConflict(ctx context.Context, self Self, state any)
+	ResolveConflict(ctx context.Context, self Self, c Conflict, state any)
+}
+
+// Conflict says where the two copies of a name that met came from: the
+// receiving process is Winner.
+type Conflict struct {
+	Name          string
+	Winner, Loser Copy
+	// SameRegistration says both copies descend from one registration
+	// (its process was restarted or kept on each side of a split); false
+	// means the name was registered afresh on one side while the other
+	// still ran it.
+	SameRegistration bool
+}
+
+// Copy is one copy of a conflicted process.
+type Copy struct {
+	// Node and Incarnation are the node that ran the copy and that start
+	// of it (a node restarted at the same name is a new incarnation).
+	Node        string
+	Incarnation uint64
+	// ID is the copy's process id on that node.
+	ID uint64
+	// Version counts the times the registry placed the name's process
+	// (started, moved, restarted) up to this copy, as the copy's side
+	// saw it: the copy with the higher version has moved or restarted
+	// more often since the split.
+	Version uint64
 }
 
 var (
@@ -101,7 +129,10 @@ type handoffMsg struct {
 	done    func(Handoff, error)
 }
 
-type resolveMsg struct{ state any }
+type resolveMsg struct {
+	c     Conflict
+	state any
+}
 
 // BeginHandoff asks the process, in its turn, what to do now that its name
 // moves to another node (its Handoffer hook; Restart if it has none). done
@@ -124,8 +155,8 @@ func (p *Process) BeginHandoff(ctx context.Context, mayStay bool, done func(Hand
 // ResolveConflict hands the state of a losing copy to the process's
 // ConflictResolver hook, in its turn. A process without the hook ignores
 // it.
-func (p *Process) ResolveConflict(state any) error {
-	if err := p.enqueue(envelope{kind: kindResolve, msg: resolveMsg{state: state}}); err != nil {
+func (p *Process) ResolveConflict(c Conflict, state any) error {
+	if err := p.enqueue(envelope{kind: kindResolve, msg: resolveMsg{c: c, state: state}}); err != nil {
 		return fmt.Errorf("resolve conflict of %s: %w", p, err)
 	}
 	return nil
@@ -229,7 +260,8 @@ func (p *Process) forwardLocked(e envelope) {
 	case kindResolve:
 		if to.Node == rt.node {
 			if q, ok := rt.Lookup(to); ok {
-				_ = q.ResolveConflict(e.msg.(resolveMsg).state)
+				rm := e.msg.(resolveMsg)
+				_ = q.ResolveConflict(rm.c, rm.state)
 			}
 		}
 		// A conflict state for a process that moved away is dropped: the

@@ -15,12 +15,13 @@ import (
 // tally counts casts (ints), answers calls with its log, and hands its log
 // over on handoff.
 type tally struct {
-	mu       sync.Mutex
-	log      []int
-	action   process.HandoffAction
-	resolved []any
-	ended    bool
-	term     error
+	mu        sync.Mutex
+	log       []int
+	action    process.HandoffAction
+	resolved  []any
+	conflicts []process.Conflict
+	ended     bool
+	term      error
 }
 
 // arm asks a tally to set a timer delivering v after d.
@@ -68,8 +69,9 @@ func (c *tally) EndHandoff(_ context.Context, _ process.Self, state any) error {
 	return nil
 }
 
-func (c *tally) ResolveConflict(_ context.Context, _ process.Self, state any) {
+func (c *tally) ResolveConflict(_ context.Context, _ process.Self, conflict process.Conflict, state any) {
 	c.mu.Lock()
+	c.conflicts = append(c.conflicts, conflict)
 	c.resolved = append(c.resolved, state)
 	c.mu.Unlock()
 }
@@ -226,7 +228,8 @@ func TestConflictLoserForwardsToWinner(t *testing.T) {
 	lp := start(t, rt, loser, "l")
 	_ = lp.Cast(9)
 	h := beginHandoff(t, lp)
-	if err := wp.ResolveConflict(h.State); err != nil {
+	conflict := process.Conflict{Name: "w", Winner: process.Copy{Node: "a", Incarnation: 1, ID: 2, Version: 3}, Loser: process.Copy{Node: "b", Incarnation: 4, ID: 5, Version: 6}}
+	if err := wp.ResolveConflict(conflict, h.State); err != nil {
 		t.Fatal(err)
 	}
 	if err := lp.Forward(wp.Ref(), errConflictForTest); err != nil {
@@ -237,10 +240,10 @@ func TestConflictLoserForwardsToWinner(t *testing.T) {
 		t.Fatalf("winner log via loser = %v, want [10]", got)
 	}
 	winner.mu.Lock()
-	resolved := slices.Clone(winner.resolved)
+	resolved, conflicts := slices.Clone(winner.resolved), slices.Clone(winner.conflicts)
 	winner.mu.Unlock()
-	if len(resolved) != 1 || !slices.Equal(resolved[0].([]int), []int{9}) {
-		t.Fatalf("winner resolved %v, want [[9]]", resolved)
+	if len(resolved) != 1 || !slices.Equal(resolved[0].([]int), []int{9}) || conflicts[0] != conflict {
+		t.Fatalf("winner resolved %v (%+v), want [[9]] (%+v)", resolved, conflicts, conflict)
 	}
 	loser.mu.Lock()
 	term := loser.term

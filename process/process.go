@@ -379,7 +379,7 @@ func (p *Process) handle(e envelope) (outcome, error) {
 		}
 	case kindResolve:
 		if cr, ok := p.behavior.(ConflictResolver); ok {
-			if perr := p.protect(func() { cr.ResolveConflict(ctx, self, e.msg.(resolveMsg).state) }); perr != nil {
+			if perr := p.protect(func() { cr.ResolveConflict(ctx, self, e.msg.(resolveMsg).c, e.msg.(resolveMsg).state) }); perr != nil {
 				return outPanic, perr
 			}
 		}

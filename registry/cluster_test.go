@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/shoalhq/shoal/clustertest"
-	"github.com/shoalhq/shoal/placement"
 	"github.com/shoalhq/shoal/process"
 	"github.com/shoalhq/shoal/registry"
 )
@@ -33,64 +32,13 @@ func startCCluster(t *testing.T, size int) []*cnode {
 
 var waitCond = clustertest.Eventually
 
-func owners(t *testing.T, live []*cnode) placement.Table {
-	t.Helper()
-	var names []string
-	for _, n := range live {
-		names = append(names, n.Name)
-	}
-	tab, err := placement.Rendezvous{}.Table(names)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tab
-}
-
-// converged checks that every live node answers whereis identically for
-// every name, that each name runs on its owner, and that nothing else is
-// registered.
+// converged checks that the live nodes agree on names and nothing else:
+// every node synced and lists exactly names, each on the primary of its
+// partition, the same process as the other nodes list; whereis agrees
+// with the listing (for a sample: every whereis is a request to the
+// primary); and one process runs per name.
 func converged(t *testing.T, live []*cnode, names []string) (bool, string) {
-	if live[0].Registry.Partitioned() {
-		return convergedPartitioned(live, names)
-	}
-	tab := owners(t, live)
-	ctx := context.Background()
-	for _, name := range names {
-		var first process.Ref
-		for i, n := range live {
-			ref, err := n.Registry.Whereis(ctx, name)
-			if err != nil {
-				return false, fmt.Sprintf("%s: whereis %s: %v", n.Name, name, err)
-			}
-			if i == 0 {
-				first = ref
-			} else if ref != first {
-				return false, fmt.Sprintf("%s: whereis %s = %v, %s says %v", n.Name, name, ref, live[0].Name, first)
-			}
-		}
-		if first.Node != tab.Owner(name) {
-			return false, fmt.Sprintf("%s runs on %s, owner is %s", name, first.Node, tab.Owner(name))
-		}
-	}
-	total := 0
-	for _, n := range live {
-		if got := n.Registry.Len(); got != len(names) {
-			return false, fmt.Sprintf("%s holds %d names; want %d", n.Name, got, len(names))
-		}
-		total += n.Runtime.Len() - n.Registry.Systems()
-	}
-	if total != len(names) {
-		return false, fmt.Sprintf("%d processes run for %d names (duplicates or leftovers)", total, len(names))
-	}
-	return true, ""
-}
-
-// convergedPartitioned checks the same of the partitioned directory: every
-// node lists exactly names, each on the primary of its partition, the
-// same process as the other nodes list; whereis agrees with the listing
-// (for a sample: every whereis is a request to the primary); and one
-// process runs per name.
-func convergedPartitioned(live []*cnode, names []string) (bool, string) {
+	t.Helper()
 	// Cheap checks first (listing every name from every node, polled,
 	// would be most of the load): every node synced, the names served
 	// once in all, one process each.
@@ -314,7 +262,6 @@ func TestClusterRegistryRestartsProcessesOfDeadNode(t *testing.T) {
 // peer's registrations; a list lost while links were down is asked for
 // again; a draining node is not ready.
 func TestSyncedReadiness(t *testing.T) {
-	defer registry.SetResyncEvery(100 * time.Millisecond)()
 	opts := clustertest.Options{Kinds: counterKinds, Registry: true}
 	nodes := clustertest.StartCluster(t, 2, opts)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -340,12 +287,8 @@ func TestSyncedReadiness(t *testing.T) {
 		t.Fatalf("Synced with the links cut = %v, want ErrNotSynced naming both peers", err)
 	}
 	clustertest.Heal(t, append(nodes, late)...)
-	// What the late node knows: every name on every node (replicated
-	// table), or what it lists (partitioned directory).
+	// What the late node knows: what it lists.
 	known := func() int {
-		if !late.Registry.Partitioned() {
-			return late.Registry.Len()
-		}
 		entries, err := late.Registry.Registered(ctx)
 		if err != nil {
 			return -1

@@ -22,9 +22,6 @@ var (
 	// ErrUnavailable means no node serves the name's partition in this
 	// node's view: no members, or fewer than the quorum.
 	ErrUnavailable = directory.ErrNoPrimary
-	// ErrTimeout means a request got no answer in time; it may still have
-	// taken effect.
-	ErrTimeout = directory.ErrTimeout
 	// ErrTooLarge means a registration (its spec and groups) would not fit
 	// in one message.
 	ErrTooLarge = directory.ErrTooLarge
@@ -32,6 +29,12 @@ var (
 	ErrStartFailed = directory.ErrStartFailed
 	// ErrBusy means the name's primary has too many requests waiting.
 	ErrBusy = directory.ErrBusy
+	// ErrNoQuorum means fewer members are visible than Config.Quorum: the
+	// node serves nothing (it wraps ErrUnavailable too).
+	ErrNoQuorum = errors.New("no quorum")
+	// ErrNoMembers means Drain found no node to hand processes to: every
+	// other node is leaving as well.
+	ErrNoMembers = errors.New("no other member to hand over to")
 )
 
 // dirWire carries a directory message between nodes' endpoints, with the

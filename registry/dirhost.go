@@ -12,7 +12,6 @@ import (
 
 	"github.com/shoalhq/shoal/cluster"
 	"github.com/shoalhq/shoal/codec"
-	"github.com/shoalhq/shoal/placement"
 	"github.com/shoalhq/shoal/process"
 	"github.com/shoalhq/shoal/registry/internal/directory"
 )
@@ -341,7 +340,18 @@ func (h *dirHost) receive(w dirWire) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.view[w.From.Name] != w.From {
-		return
+		// Membership may list the sender already while its event is on
+		// its way here (a node that just joined talks at once): take the
+		// view now rather than drop what it sent.
+		h.mu.Unlock()
+		known := h.isMember(w.From)
+		if known {
+			h.setView()
+		}
+		h.mu.Lock()
+		if !known || h.view[w.From.Name] != w.From {
+			return
+		}
 	}
 	for _, msg := range msgs {
 		h.node.Receive(w.From, msg)
@@ -349,150 +359,36 @@ func (h *dirHost) receive(w dirWire) {
 	h.takeLocked()
 }
 
-func refOf(i directory.Inst) process.Ref { return process.Ref{Node: i.Node.Name, ID: i.ID} }
-
-// carryOut does one effect.
-func (h *dirHost) carryOut(j dirJob) {
-	switch e := j.eff.(type) {
-	case directory.Start:
-		h.wg.Add(1)
-		go h.start(e)
-	case directory.Stop:
-		if j.p != nil {
-			h.wg.Add(1)
-			go func() {
-				defer h.wg.Done()
-				if err := j.p.Stop(h.ctx, nil); err != nil {
-					h.log.Debug("registry: stop", "name", e.Name, "err", err)
-				}
-			}()
-		}
-	case directory.Pause:
-		if j.p == nil {
-			return
-		}
-		id := e.Inst.ID
-		err := j.p.BeginHandoff(h.ctx, e.MayStay, func(ho process.Handoff, err error) {
-			if err != nil {
-				return // it exited (reported by its exit hook), or the registry closed
-			}
-			h.paused(e.Name, id, ho)
-		})
-		if err != nil {
-			h.log.Debug("registry: pause", "name", e.Name, "err", err)
-		}
-	case directory.Resume:
-		if j.p != nil {
-			if err := j.p.ResumeHandoff(); err != nil {
-				h.log.Debug("registry: resume", "name", e.Name, "err", err)
-			}
-		}
-	case directory.Forward:
-		if j.p == nil {
-			return
-		}
-		var reason error
-		if e.Conflict {
-			reason = ErrConflict
-		}
-		if err := j.p.Forward(refOf(e.To), reason); err != nil {
-			h.log.Warn("registry: could not retire a moved process", "name", e.Name, "to", refOf(e.To), "err", err)
-		}
-	case directory.Resolve:
-		if j.p == nil {
-			return
-		}
-		state, err := h.codec.Unmarshal(e.State)
-		if err != nil {
-			h.log.Error("registry: cannot decode a conflict loser's state; it is not merged", "name", e.Name, "loser", refOf(e.Loser), "err", err)
-			return
-		}
-		if err := j.p.ResolveConflict(state); err != nil {
-			h.log.Debug("registry: resolve conflict", "name", e.Name, "err", err)
+// isMember reports whether membership lists id as a live member now.
+func (h *dirHost) isMember(id directory.NodeID) bool {
+	for _, m := range h.m.Members() {
+		if m.Name == id.Name && m.Incarnation == id.Inc && (m.Status == cluster.StatusAlive || m.Status == cluster.StatusSuspect) {
+			return true
 		}
 	}
-}
-
-// paused reports a process's handoff answer, its state encoded.
-func (h *dirHost) paused(name string, id uint64, ho process.Handoff) {
-	action := directory.ActionRestart
-	var state []byte
-	switch ho.Action {
-	case process.HandoffStay:
-		action = directory.ActionStay
-	case process.HandoffMove:
-		b, err := h.codec.Marshal(ho.State)
-		if err != nil {
-			// The state cannot travel: the process keeps running here
-			// rather than lose it (if it may stay).
-			h.log.Error("registry: cannot encode a handed-off state", "name", name, "err", err)
-			action = directory.ActionStay
-		} else {
-			action, state = directory.ActionMove, b
-		}
-	}
-	h.step(func(n *directory.Node) { n.Paused(id, action, state) })
-}
-
-// startRec follows one start: the process may exit before its start is
-// reported.
-type startRec struct {
-	started bool // reported to the machine
-	exited  bool // exited before that
-}
-
-// start spawns a process for the machine and reports the outcome.
-func (h *dirHost) start(e directory.Start) {
-	defer h.wg.Done()
-	spec := process.Spec{Kind: e.Spec.Kind, Args: e.Spec.Args}
-	opts := process.SpawnOptions{Name: e.Name}
-	if e.Restore {
-		state, err := h.codec.Unmarshal(e.State)
-		if err != nil {
-			h.log.Error("registry: cannot decode a handed-off state; the process starts from its spec", "name", e.Name, "err", err)
-		} else {
-			opts.HandedOff = &process.Handoff{Action: process.HandoffMove, State: state}
-		}
-	}
-	sr := &startRec{}
-	opts.OnExit = func(p *process.Process, _ error) { h.exited(sr, p) }
-	p, err := h.r.rt.Spawn(h.ctx, spec, opts)
-	if err != nil {
-		h.log.Warn("registry: could not start a process", "name", e.Name, "kind", e.Spec.Kind, "err", err)
-		h.step(func(n *directory.Node) { n.StartFailed(e.Token) })
-		return
-	}
-	id := p.Ref().ID
-	h.step(func(n *directory.Node) {
-		sr.started = true
-		n.Started(e.Token, id)
-		if sr.exited {
-			n.Exited(id)
-			return
-		}
-		h.procs[id] = p
-	})
-}
-
-// exited reports a process that ended by itself.
-func (h *dirHost) exited(sr *startRec, p *process.Process) {
-	id := p.Ref().ID
-	h.step(func(n *directory.Node) {
-		if !sr.started {
-			sr.exited = true
-			return
-		}
-		if h.procs[id] != p {
-			return // stopped or retired by the machine: not news
-		}
-		delete(h.procs, id)
-		n.Exited(id)
-	})
+	return false
 }
 
 // request runs a client request through the machine and waits for its
 // answer.
 func (h *dirHost) request(ctx context.Context, op directory.ReqOp, name, group string, spec process.Spec) (directory.Answer, error) {
+	for try := 1; ; try++ {
+		a, err := h.requestOnce(ctx, op, name, group, spec)
+		// Every request is idempotent (a registration of a name that
+		// exists answers it): one that got no answer in the machine's
+		// time is asked again while ctx lets it.
+		if !errors.Is(err, directory.ErrTimeout) {
+			return a, err
+		}
+		if ctx.Err() != nil {
+			return a, ctx.Err()
+		}
+		h.log.Debug("registry: request unanswered in time; asking again", "op", op, "name", name, "try", try)
+	}
+}
+
+// requestOnce asks the machine once.
+func (h *dirHost) requestOnce(ctx context.Context, op directory.ReqOp, name, group string, spec process.Spec) (directory.Answer, error) {
 	if err := ctx.Err(); err != nil {
 		return directory.Answer{}, err
 	}
@@ -528,7 +424,7 @@ func (h *dirHost) dirErr(err error) error {
 		seen := len(h.view)
 		h.mu.Unlock()
 		if seen < h.quorum {
-			return fmt.Errorf("%w: %w: %d of %d members visible", err, placement.ErrNoQuorum, seen, h.quorum)
+			return fmt.Errorf("%w: %w: %d of %d members visible", err, ErrNoQuorum, seen, h.quorum)
 		}
 	}
 	return err
@@ -577,7 +473,7 @@ func (h *dirHost) drain(ctx context.Context) error {
 			return nil // a single node has nobody to hand anything to
 		case nobody:
 			// Every other node is leaving too (scaled to zero).
-			return fmt.Errorf("drain: no node to hand processes to: %w (every other node is leaving): %d names and processes stop with this node", placement.ErrNoMembers, left)
+			return fmt.Errorf("drain: no node to hand processes to: %w (every other node is leaving): %d names and processes stop with this node", ErrNoMembers, left)
 		}
 		select {
 		case <-ctx.Done():

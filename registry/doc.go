@@ -11,9 +11,7 @@
 //
 // # Across a cluster: the partitioned directory
 //
-// With Config.Cluster and Config.Partitioned the registry is cluster-wide
-// (Config.Partitioned false keeps the former replicated table, cluster.go
-// and handoff.go, which is being removed). The rules live in the pure
+// With Config.Cluster the registry is cluster-wide. The rules live in the pure
 // state machine of package registry/internal/directory, tested by the
 // seeded fault simulator of package registry/internal/dirsim; this
 // package hosts it on a node (dirhost.go): one lock around the machine,
@@ -75,7 +73,9 @@
 // until every member's copy is in (a "not found" could otherwise hide a
 // copy on its way). Every node reports the processes it runs to their
 // primaries, which answer keep, lose (the loser's state goes once to the
-// winner's ResolveConflict) or stop: so
+// winner's ResolveConflict, with a process.Conflict saying where each copy
+// ran: node, incarnation, process id, version, and whether both descend
+// from one registration) or stop: so
 // every duplicate, from a split, a process that stayed or a failed
 // handoff, is resolved to one.
 package registry

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -13,7 +14,6 @@ import (
 
 	"github.com/shoalhq/shoal/cluster"
 	"github.com/shoalhq/shoal/clustertest"
-	"github.com/shoalhq/shoal/placement"
 	"github.com/shoalhq/shoal/process"
 	"github.com/shoalhq/shoal/registry"
 )
@@ -22,8 +22,24 @@ import (
 // losing copy's count when a conflict is resolved.
 type mover struct {
 	counter
-	resolved *atomic.Int64
+	resolved *resolutions
 }
+
+// resolutions counts the conflicts movers resolved and keeps what each
+// was told of the copies.
+type resolutions struct {
+	atomic.Int64
+	mu   sync.Mutex
+	seen []process.Conflict
+}
+
+func (r *resolutions) all() []process.Conflict {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.seen)
+}
+
+var _ process.ConflictResolver = (*mover)(nil)
 
 func (m *mover) BeginHandoff(context.Context, process.Self) process.Handoff {
 	return process.Handoff{Action: process.HandoffMove, State: m.n}
@@ -38,14 +54,17 @@ func (m *mover) EndHandoff(_ context.Context, _ process.Self, state any) error {
 	return nil
 }
 
-func (m *mover) ResolveConflict(_ context.Context, _ process.Self, state any) {
+func (m *mover) ResolveConflict(_ context.Context, _ process.Self, c process.Conflict, state any) {
+	m.resolved.mu.Lock()
+	m.resolved.seen = append(m.resolved.seen, c)
+	m.resolved.mu.Unlock()
 	m.resolved.Add(1)
 	if n, ok := state.(int); ok {
 		m.n += n
 	}
 }
 
-func moverOptions(resolved *atomic.Int64) clustertest.Options {
+func moverOptions(resolved *resolutions) clustertest.Options {
 	return clustertest.Options{Registry: true, Kinds: func() *process.Kinds {
 		k := process.NewKinds()
 		_ = k.Register("counter", func([]byte) (process.Behavior, error) { return &mover{resolved: resolved}, nil })
@@ -130,8 +149,7 @@ func TestClusterTopologyChanges(t *testing.T) {
 	if testing.Short() {
 		n = 1_000
 	}
-	t.Cleanup(registry.SetSyncChunk(1000)) // the joining node's lists come in chunks
-	var resolved atomic.Int64
+	var resolved resolutions
 	opts := moverOptions(&resolved)
 	nodes := clustertest.StartCluster(t, 3, opts)
 	names := make([]string, n)
@@ -274,7 +292,7 @@ func sum(m map[string]int) int {
 // more netsplit; those copies lose (or win) in turn, and each resolution
 // calls ResolveConflict once more.
 func TestClusterNetsplitHeal(t *testing.T) {
-	var resolved atomic.Int64
+	var resolved resolutions
 	opts := moverOptions(&resolved)
 	// Every node holds a copy of every partition (k = 2 of 3), so that
 	// each side of the split knows every name: with fewer replicas a side
@@ -335,9 +353,30 @@ func TestClusterNetsplitHeal(t *testing.T) {
 	if len(wrong) > 0 {
 		t.Fatalf("%d names lost a side's count in the heal (merged by ResolveConflict); %v", len(wrong), wrong[:min(len(wrong), 10)])
 	}
-	// Every name's state was merged (checked above); exactly once per name
-	// unless a node saw a peer go down after the heal.
-	if downs := flaps(); len(downs) > 0 {
+	// Each resolution said where the copies came from: two processes,
+	// each on a node of this cluster with its incarnation (the winner may
+	// have moved since, to the loser's node too); names registered before
+	// the split are one registration on both sides, those registered on
+	// each side during it are two.
+	downs := flaps()
+	incs := map[string]uint64{}
+	for _, n := range nodes {
+		incs[n.Name] = n.Cluster.Incarnation()
+	}
+	for _, c := range resolved.all() {
+		for _, cp := range []process.Copy{c.Winner, c.Loser} {
+			if incs[cp.Node] == 0 || cp.Incarnation != incs[cp.Node] || cp.ID == 0 {
+				t.Fatalf("%s: a copy is from %+v, not a node of this cluster", c.Name, cp)
+			}
+		}
+		if c.Winner == c.Loser {
+			t.Fatalf("%s: the winner %+v is the loser", c.Name, c.Winner)
+		}
+		if fresh := strings.HasPrefix(c.Name, "new-"); c.SameRegistration == fresh && len(downs) == 0 {
+			t.Fatalf("%s: SameRegistration = %v", c.Name, c.SameRegistration)
+		}
+	}
+	if len(downs) > 0 {
 		t.Logf("membership flapped after the heal (%s): %d conflicts resolved for %d names",
 			strings.Join(downs, "; "), resolved.Load(), len(all))
 	} else if r := resolved.Load(); r != int64(len(all)) {
@@ -385,13 +424,13 @@ func watchDowns(t *testing.T, nodes []*cnode) (stop func() []string) {
 // nodes than its minimum visible, registering fails with a clear error;
 // once enough have joined, it works.
 func TestClusterQuorumRefusesToPlace(t *testing.T) {
-	var resolved atomic.Int64
+	var resolved resolutions
 	opts := moverOptions(&resolved)
-	opts.Placement = placement.Quorum{Min: 3}
+	opts.Quorum = 3
 	nodes := clustertest.StartCluster(t, 2, opts)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if _, err := nodes[0].Registry.Register(ctx, "q", process.Spec{Kind: "counter"}); !errors.Is(err, placement.ErrNoQuorum) {
+	if _, err := nodes[0].Registry.Register(ctx, "q", process.Spec{Kind: "counter"}); !errors.Is(err, registry.ErrNoQuorum) {
 		t.Fatalf("register with 2 of 3 nodes = %v; want ErrNoQuorum", err)
 	}
 	third := clustertest.Start(t, "n2@127.0.0.1", nodes[0].Cluster.Address(), opts)
@@ -418,7 +457,7 @@ func TestClusterQuorumRefusesToPlace(t *testing.T) {
 // default), the three that stay still know and run every name (each
 // partition's copies were restored on the survivors after the kill).
 func TestClusterKillThenSplit(t *testing.T) {
-	var resolved atomic.Int64
+	var resolved resolutions
 	nodes := clustertest.StartCluster(t, 5, moverOptions(&resolved))
 	names := make([]string, 2000)
 	for i := range names {

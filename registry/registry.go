@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/shoalhq/shoal/codec"
-	"github.com/shoalhq/shoal/placement"
 	"github.com/shoalhq/shoal/process"
 )
 
@@ -35,18 +34,9 @@ type Config struct {
 	// needs it to carry handed-off state, and adds its own wire types to
 	// it.
 	Codec *codec.Codec
-	// Placement picks a name's owner among the live members; nil means
-	// placement.Rendezvous.
-	Placement placement.Strategy
 	// MultiCallConcurrency bounds the calls MultiCall has in flight at once;
 	// 0 means 32.
 	MultiCallConcurrency int
-
-	// Partitioned selects the partitioned directory (see doc.go) for a
-	// cluster-wide registry instead of the replicated table (every name
-	// on every node), which it replaces. Placement is then ignored: the
-	// directory places partitions by rendezvous hashing itself.
-	Partitioned bool
 	// Partitions is the number of partitions names hash to; 0 means 1024.
 	// Every node of a cluster must use the same number.
 	Partitions int
@@ -99,17 +89,13 @@ type Reply struct {
 	Err   error
 }
 
+// entry is a name in a single-node registry's table.
 type entry struct {
-	proc    *process.Process // the local process; nil if remote or starting
-	ref     process.Ref      // where the process runs, once started
-	spec    process.Spec
-	ready   chan struct{} // non-nil while the process is being created here
-	groups  []string
-	version uint64      // stamped by the node that runs the process
-	moving  bool        // local process being handed off: resolves to it still
-	stays   bool        // answered Stay under the current placement
-	prev    process.Ref // the incarnation this one replaced (handoff, restart)
-	restart bool        // prev was on a node that went away (not a handoff)
+	proc   *process.Process // the process; nil while it starts
+	ref    process.Ref      // the process, once started
+	spec   process.Spec
+	ready  chan struct{} // non-nil while the process is being created
+	groups []string
 }
 
 // started reports whether the entry names a running (or exiting) process.
@@ -136,13 +122,8 @@ type Registry struct {
 	groupsMu sync.RWMutex
 	groups   map[string]map[string]struct{}
 
-	cl       *clusterState // nil for a single-node registry
-	dir      *dirHost      // the partitioned directory, if chosen
-	versions versionClock
+	dir *dirHost // the partitioned directory; nil for a single-node registry
 }
-
-// nextVersion stamps a change of a local registration.
-func (r *Registry) nextVersion() uint64 { return r.versions.next() }
 
 // New returns a registry whose processes run on rt.
 func New(cfg Config, rt *process.Runtime) (*Registry, error) {
@@ -169,12 +150,8 @@ func New(cfg Config, rt *process.Runtime) (*Registry, error) {
 		r.shards[i].entries = make(map[string]*entry)
 	}
 	r.exitHook = r.onExit // one func value shared by every process
-	if cfg.Cluster != nil && cfg.Partitioned {
+	if cfg.Cluster != nil {
 		if err := r.startDirectory(cfg); err != nil {
-			return nil, err
-		}
-	} else if cfg.Cluster != nil {
-		if err := r.startCluster(cfg); err != nil {
 			return nil, err
 		}
 	}
@@ -190,7 +167,8 @@ func (r *Registry) shard(name string) *shard {
 
 // Register creates a process from spec under name, unless name is already
 // registered, in which case it returns the existing process's ref and does
-// nothing else. In a cluster the process starts on the name's owner node.
+// nothing else. In a cluster the process starts on the primary of the
+// name's partition.
 // It blocks while the process initialises.
 func (r *Registry) Register(ctx context.Context, name string, spec process.Spec) (process.Ref, error) {
 	if name == "" {
@@ -199,17 +177,11 @@ func (r *Registry) Register(ctx context.Context, name string, spec process.Spec)
 	if r.dir != nil {
 		return r.dirRegister(ctx, name, spec)
 	}
-	if r.cl != nil {
-		return r.registerCluster(ctx, name, spec)
-	}
-	ref, _, err := r.registerLocal(ctx, name, spec, nil, process.Ref{})
-	return ref, err
+	return r.registerLocal(ctx, name, spec)
 }
 
-// registerLocal creates the process on this node unless the name is
-// registered anywhere; created reports whether it did.
-// prev, if not zero, is the incarnation of a dead node it replaces.
-func (r *Registry) registerLocal(ctx context.Context, name string, spec process.Spec, groups []string, prev process.Ref) (ref process.Ref, created bool, err error) {
+// registerLocal creates the process unless the name is registered.
+func (r *Registry) registerLocal(ctx context.Context, name string, spec process.Spec) (process.Ref, error) {
 	sh := r.shard(name)
 	for {
 		sh.mu.Lock()
@@ -219,7 +191,7 @@ func (r *Registry) registerLocal(ctx context.Context, name string, spec process.
 				if e.proc == nil || e.proc.Alive() {
 					ref := e.ref
 					sh.mu.Unlock()
-					return ref, false, nil
+					return ref, nil
 				}
 				// Exiting: its name is free once it has gone.
 				ready = e.proc.Done()
@@ -229,25 +201,20 @@ func (r *Registry) registerLocal(ctx context.Context, name string, spec process.
 			case <-ready:
 				continue
 			case <-ctx.Done():
-				return process.Ref{}, false, fmt.Errorf("register %q: %w", name, ctx.Err())
+				return process.Ref{}, fmt.Errorf("register %q: %w", name, ctx.Err())
 			}
 		}
-		e := &entry{spec: spec, ready: make(chan struct{}), prev: prev, restart: !prev.IsZero()}
+		e := &entry{spec: spec, ready: make(chan struct{})}
 		sh.entries[name] = e
 		sh.mu.Unlock()
 
 		p, err := r.rt.Spawn(ctx, spec, process.SpawnOptions{Name: name, OnExit: r.exitHook})
 		sh.mu.Lock()
-		var rec Record
 		if err == nil {
 			e.proc, e.ref = p, p.Ref()
-			e.version = r.nextVersion()
 			if !p.Alive() { // exited before we could record it
 				delete(sh.entries, name)
-			} else if len(groups) > 0 {
-				r.setGroupsLocked(name, e, groups)
 			}
-			rec = recordOf(name, e)
 		} else {
 			delete(sh.entries, name)
 		}
@@ -255,13 +222,9 @@ func (r *Registry) registerLocal(ctx context.Context, name string, spec process.
 		e.ready = nil
 		sh.mu.Unlock()
 		if err != nil {
-			return process.Ref{}, false, fmt.Errorf("register %q: %w", name, err)
+			return process.Ref{}, fmt.Errorf("register %q: %w", name, err)
 		}
-		if r.cl != nil {
-			r.cl.announce(rec, false)
-			r.cl.startedHere(name)
-		}
-		return p.Ref(), true, nil
+		return p.Ref(), nil
 	}
 }
 
@@ -272,20 +235,12 @@ func (r *Registry) onExit(p *process.Process, _ error) {
 	sh := r.shard(name)
 	sh.mu.Lock()
 	e, ok := sh.entries[name]
-	if !ok || e.proc != p || e.moving {
+	if !ok || e.proc != p {
 		sh.mu.Unlock()
-		return // not ours any more, or handed off (the handoff updates it)
+		return // not ours any more
 	}
-	if !e.started() { // a handed-off incarnation that died at once
-		close(e.ready)
-		e.ready = nil
-	}
-	rec := recordOf(name, e)
 	r.deleteLocked(sh, name, e)
 	sh.mu.Unlock()
-	if r.cl != nil {
-		r.cl.announce(rec, true)
-	}
 }
 
 // deleteLocked removes an entry and its group memberships; sh is locked.
@@ -320,7 +275,7 @@ func (r *Registry) setGroupsLocked(name string, e *entry, groups []string) {
 	e.groups = slices.Clone(groups)
 }
 
-// target is where a name's process runs: a local handle, or a remote ref.
+// target is where a name's process runs.
 type target struct {
 	proc *process.Process
 	ref  process.Ref
@@ -340,9 +295,7 @@ func (r *Registry) resolve(ctx context.Context, name string) (target, error) {
 		var ready <-chan struct{} = e.ready
 		if e.started() {
 			t := target{proc: e.proc, ref: e.ref}
-			if t.proc == nil || e.moving || t.proc.Alive() {
-				// A process being handed off takes messages (they go on
-				// to its new incarnation).
+			if t.proc.Alive() {
 				sh.mu.RUnlock()
 				return t, nil
 			}
@@ -440,23 +393,16 @@ func (r *Registry) Unregister(ctx context.Context, name string) error {
 	if err != nil {
 		return fmt.Errorf("unregister %w", err)
 	}
-	if t.proc == nil {
-		return r.unregisterRemote(ctx, name, t.ref)
-	}
 	if err := t.proc.Stop(ctx, nil); err != nil {
 		return fmt.Errorf("unregister %q: %w", name, err)
-	}
-	if errors.Is(t.proc.Err(), process.ErrMoved) { // it moved meanwhile
-		if t2, err := r.resolve(ctx, name); err == nil && t2.proc == nil {
-			return r.unregisterRemote(ctx, name, t2.ref)
-		}
 	}
 	return nil
 }
 
 // Call calls the process registered under name and waits for its reply.
-// If the process moved or was restarted while the call was under way, the
-// call is retried once at its new home.
+// In a cluster, a call that finds the process gone because it moved
+// (handed off, or restarted after its node died) follows it to its new
+// home.
 func (r *Registry) Call(ctx context.Context, name string, msg any) (any, error) {
 	if r.dir != nil {
 		v, err := r.dirDeliver(ctx, name, func(ref process.Ref) (any, error) { return r.rt.Call(ctx, ref, msg) })
@@ -469,20 +415,7 @@ func (r *Registry) Call(ctx context.Context, name string, msg any) (any, error) 
 	if err != nil {
 		return nil, fmt.Errorf("call %w", err)
 	}
-	v, err := r.callTarget(ctx, t, msg)
-	if err != nil && errors.Is(err, process.ErrNoProcess) && r.cl != nil {
-		if t2, ok := r.cl.awaitMove(ctx, name, t.ref); ok {
-			return r.callTarget(ctx, t2, msg)
-		}
-	}
-	return v, err
-}
-
-func (r *Registry) callTarget(ctx context.Context, t target, msg any) (any, error) {
-	if t.proc != nil {
-		return t.proc.Call(ctx, msg)
-	}
-	return r.rt.Call(ctx, t.ref, msg)
+	return t.proc.Call(ctx, msg)
 }
 
 // Cast sends msg to the HandleCast of the process registered under name
@@ -499,10 +432,7 @@ func (r *Registry) Cast(ctx context.Context, name string, msg any) error {
 	if err != nil {
 		return fmt.Errorf("cast %w", err)
 	}
-	if t.proc != nil {
-		return t.proc.Cast(msg)
-	}
-	return r.rt.Cast(t.ref, msg)
+	return t.proc.Cast(msg)
 }
 
 // Send sends msg to the HandleInfo of the process registered under name.
@@ -518,10 +448,7 @@ func (r *Registry) Send(ctx context.Context, name string, msg any) error {
 	if err != nil {
 		return fmt.Errorf("send %w", err)
 	}
-	if t.proc != nil {
-		return t.proc.Send(msg)
-	}
-	return r.rt.Send(t.ref, msg)
+	return t.proc.Send(msg)
 }
 
 // Join adds the registered name to group. Joining twice is not an error.
@@ -554,9 +481,6 @@ func (r *Registry) changeGroup(ctx context.Context, group, name string, join boo
 		}
 		return fmt.Errorf("%s %q: %w", op, group, err)
 	}
-	if t.proc == nil { // the node that runs it owns its groups
-		return r.groupRemote(ctx, group, name, t.ref, join)
-	}
 	sh := r.shard(name)
 	sh.mu.Lock()
 	e, ok := sh.entries[name]
@@ -577,12 +501,7 @@ func (r *Registry) changeGroup(ctx context.Context, group, name string, join boo
 		return nil
 	}
 	r.setGroupsLocked(name, e, groups)
-	e.version = r.nextVersion()
-	rec := recordOf(name, e)
 	sh.mu.Unlock()
-	if r.cl != nil {
-		r.cl.announce(rec, false)
-	}
 	return nil
 }
 

@@ -20,11 +20,8 @@
 //	SHOAL_DISCOVERY       -discovery      discovery strategies, ';'-separated (see package discovery/all)
 //	SHOAL_PROBE_INTERVAL  -probe-interval failure-detection probe interval (default 400ms;
 //	                                      a crashed node is reported down within about 12x this)
-//	SHOAL_REGISTRY        -registry       "partitioned" (default: names hash to partitions, each
-//	                                      held by a primary and SHOAL_REPLICAS replicas) or
-//	                                      "replicated" (the former table: every name on every node)
-//	SHOAL_REPLICAS        -replicas       copies of each partition besides its primary (default 1;
-//	                                      0 keeps one copy); the same on every node
+//	SHOAL_REPLICAS        -replicas       copies of each registry partition besides its primary
+//	                                      (default 1; 0 keeps one copy); the same on every node
 //	SHOAL_PLACEMENT       -placement      "any" (default: every side of a netsplit keeps serving)
 //	                                      or "quorum:M": a node serves only while it sees at least
 //	                                      M members, M usually a majority of the cluster
@@ -56,7 +53,6 @@ import (
 	"github.com/shoalhq/shoal/discovery/all"
 	"github.com/shoalhq/shoal/houseparty"
 	"github.com/shoalhq/shoal/houseparty/httpapi"
-	"github.com/shoalhq/shoal/placement"
 	"github.com/shoalhq/shoal/process"
 	"github.com/shoalhq/shoal/registry"
 	"github.com/shoalhq/shoal/remote"
@@ -81,7 +77,6 @@ type settings struct {
 	cookieFile    string
 	discovery     string
 	probeInterval time.Duration
-	replicated    bool // the former replicated table instead of the partitioned directory
 	replicas      int
 	quorum        int
 }
@@ -104,7 +99,6 @@ func readSettings(args []string, getenv func(string) string) (settings, error) {
 	fs.StringVar(&s.cookieFile, "cookie-file", getenv("SHOAL_COOKIE_FILE"), "file holding the cookie")
 	fs.StringVar(&s.discovery, "discovery", getenv("SHOAL_DISCOVERY"), "discovery strategies")
 	probe := fs.String("probe-interval", or(getenv("SHOAL_PROBE_INTERVAL"), "400ms"), "failure-detection probe interval")
-	kind := fs.String("registry", or(getenv("SHOAL_REGISTRY"), "partitioned"), "registry: partitioned or replicated")
 	replicas := fs.String("replicas", or(getenv("SHOAL_REPLICAS"), "1"), "replicas per partition")
 	place := fs.String("placement", or(getenv("SHOAL_PLACEMENT"), "any"), "placement: any or quorum:M")
 	if err := fs.Parse(args); err != nil {
@@ -140,13 +134,6 @@ func readSettings(args []string, getenv func(string) string) (settings, error) {
 	if s.probeInterval, err = time.ParseDuration(*probe); err != nil || s.probeInterval < 50*time.Millisecond {
 		return s, fmt.Errorf("SHOAL_PROBE_INTERVAL %q must be a duration of at least 50ms", *probe)
 	}
-	switch *kind {
-	case "partitioned":
-	case "replicated":
-		s.replicated = true
-	default:
-		return s, fmt.Errorf("SHOAL_REGISTRY %q must be partitioned or replicated", *kind)
-	}
 	if s.replicas, err = strconv.Atoi(*replicas); err != nil || s.replicas < 0 || s.replicas > 5 {
 		return s, fmt.Errorf("SHOAL_REPLICAS %q must be a number from 0 to 5", *replicas)
 	}
@@ -171,14 +158,10 @@ func parsePlacement(v string) (int, error) {
 
 // registryConfig is the registry's configuration from the settings.
 func (s settings) registryConfig(log *slog.Logger, members registry.Membership, cdc *codec.Codec) registry.Config {
-	cfg := registry.Config{Logger: log, Cluster: members, Codec: cdc}
-	if s.replicated {
-		if s.quorum > 0 {
-			cfg.Placement = placement.Quorum{Min: s.quorum}
-		}
-		return cfg
+	cfg := registry.Config{Logger: log, Cluster: members, Codec: cdc, Quorum: s.quorum, Replicas: s.replicas}
+	if s.replicas == 0 {
+		cfg.Replicas = -1 // one copy: the registry's 0 means its default
 	}
-	cfg.Partitioned, cfg.Quorum, cfg.Replicas = true, s.quorum, s.replicas
 	if s.replicas == 0 {
 		cfg.Replicas = -1 // one copy: the registry's 0 means its default
 	}
@@ -408,7 +391,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 // nil. Any other failure is logged and returned.
 func drain(ctx context.Context, reg *registry.Registry, members *cluster.Cluster, log *slog.Logger) error {
 	err := reg.Drain(ctx)
-	noneLeft := errors.Is(err, placement.ErrNoMembers) || len(members.Nodes()) == 0
+	noneLeft := errors.Is(err, registry.ErrNoMembers) || len(members.Nodes()) == 0
 	switch left := reg.Local(); {
 	case err != nil && !noneLeft:
 		log.Error("could not hand off every process; the rest restart from their specs elsewhere", "processes", left, "err", err)

@@ -192,7 +192,6 @@ func TestBadSettings(t *testing.T) {
 		{map[string]string{"SHOAL_HOST": "localhost"}, nil, `SHOAL_HOST "localhost" is not an IP address (nor "auto")`},
 		{map[string]string{"SHOAL_DISCOVERY": "pigeon:coop"}, nil, `SHOAL_DISCOVERY: invalid discovery spec: unknown strategy "pigeon"`},
 		{map[string]string{"SHOAL_PROBE_INTERVAL": "1ms"}, nil, "SHOAL_PROBE_INTERVAL"},
-		{map[string]string{"SHOAL_REGISTRY": "gossip"}, nil, `SHOAL_REGISTRY "gossip" must be partitioned or replicated`},
 		{map[string]string{"SHOAL_REPLICAS": "-1"}, nil, `SHOAL_REPLICAS "-1" must be a number from 0 to 5`},
 		{map[string]string{"SHOAL_PLACEMENT": "quorum:0"}, nil, `SHOAL_PLACEMENT "quorum:0" must be any or quorum:M`},
 		{nil, []string{"-placement", "majority"}, `SHOAL_PLACEMENT "majority" must be any or quorum:M`},
@@ -429,17 +428,16 @@ func TestRegistrySettings(t *testing.T) {
 		env  map[string]string
 		want string
 	}{
-		{nil, "partitioned=true replicas=1 quorum=0 placement=<nil>"},
-		{map[string]string{"SHOAL_REPLICAS": "0", "SHOAL_PLACEMENT": "quorum:2"}, "partitioned=true replicas=-1 quorum=2 placement=<nil>"},
-		{map[string]string{"SHOAL_REPLICAS": "2"}, "partitioned=true replicas=2 quorum=0 placement=<nil>"},
-		{map[string]string{"SHOAL_REGISTRY": "replicated", "SHOAL_PLACEMENT": "quorum:3"}, "partitioned=false replicas=0 quorum=0 placement={3 <nil>}"},
+		{nil, "replicas=1 quorum=0"},
+		{map[string]string{"SHOAL_REPLICAS": "0", "SHOAL_PLACEMENT": "quorum:2"}, "replicas=-1 quorum=2"},
+		{map[string]string{"SHOAL_REPLICAS": "2"}, "replicas=2 quorum=0"},
 	} {
 		s, err := readSettings(nil, env(c.env))
 		if err != nil {
 			t.Fatalf("%v: %v", c.env, err)
 		}
 		cfg := s.registryConfig(nil, nil, nil)
-		got := fmt.Sprintf("partitioned=%v replicas=%d quorum=%d placement=%v", cfg.Partitioned, cfg.Replicas, cfg.Quorum, cfg.Placement)
+		got := fmt.Sprintf("replicas=%d quorum=%d", cfg.Replicas, cfg.Quorum)
 		if got != c.want {
 			t.Errorf("%v: %s; want %s", c.env, got, c.want)
 		}

@@ -59,6 +59,9 @@ type (
 		Winner Inst
 		Loser  Inst
 		State  []byte
+		// The registrations and generations the two copies ran under.
+		WinnerReg, LoserReg RegID
+		WinnerGen, LoserGen uint64
 	}
 	// Reply answers a client request made on this node.
 	Reply struct {

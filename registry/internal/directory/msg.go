@@ -148,6 +148,10 @@ type (
 		Approved bool
 		// Absorbed lists the losers the loser itself had merged.
 		Absorbed []Inst
+		// LoserReg and LoserGen are the loser's registration and
+		// generation, as its node held them: where it came from.
+		LoserReg RegID
+		LoserGen uint64
 	}
 	// MsgLeaving says the sender is draining.
 	MsgLeaving struct{}

@@ -196,7 +196,8 @@ func (n *Node) Paused(id uint64, action Action, state []byte) {
 	switch l.state {
 	case lLosing:
 		if action == ActionMove {
-			n.routeResolve(pt, MsgResolve{P: pt.id, Name: l.rec.Name, Loser: inst, Winner: l.winner, State: state, Absorbed: l.absorbed})
+			n.routeResolve(pt, MsgResolve{P: pt.id, Name: l.rec.Name, Loser: inst, Winner: l.winner, State: state, Absorbed: l.absorbed,
+				LoserReg: l.rec.Reg, LoserGen: l.rec.Gen})
 		}
 		n.dropLocal(pt, id)
 		n.effect(Forward{Name: l.rec.Name, From: inst, To: l.winner, Conflict: true})
@@ -597,7 +598,8 @@ func (n *Node) onResolve(pt *part, m MsgResolve) {
 			if !slices.Contains(l.absorbed, m.Loser) {
 				l.absorbed = unionAbsorbed(l.absorbed, m.Absorbed, []Inst{m.Loser})
 				n.logf("%v p%d deliver %s loser=%v winner=%v", n.self, pt.id, m.Name, m.Loser, m.Winner)
-				n.effect(Resolve{Name: m.Name, Winner: m.Winner, Loser: m.Loser, State: m.State})
+				n.effect(Resolve{Name: m.Name, Winner: m.Winner, Loser: m.Loser, State: m.State,
+					WinnerReg: l.rec.Reg, WinnerGen: l.rec.Gen, LoserReg: m.LoserReg, LoserGen: m.LoserGen})
 			}
 			return
 		case l != nil && l.state == lMoving:

@@ -1,0 +1,158 @@
+package registry
+
+import (
+	"github.com/shoalhq/shoal/process"
+	"github.com/shoalhq/shoal/registry/internal/directory"
+)
+
+// Carrying out what the directory asks of the processes on this node:
+// start one (on a goroutine of its own: its Init may call the registry),
+// pause it for a move and report its state, resume, forward to its new
+// home, stop, or hand a conflict loser's state to the winner.
+
+func refOf(i directory.Inst) process.Ref { return process.Ref{Node: i.Node.Name, ID: i.ID} }
+
+// carryOut does one effect.
+func (h *dirHost) carryOut(j dirJob) {
+	switch e := j.eff.(type) {
+	case directory.Start:
+		h.wg.Add(1)
+		go h.start(e)
+	case directory.Stop:
+		if j.p != nil {
+			h.wg.Add(1)
+			go func() {
+				defer h.wg.Done()
+				if err := j.p.Stop(h.ctx, nil); err != nil {
+					h.log.Debug("registry: stop", "name", e.Name, "err", err)
+				}
+			}()
+		}
+	case directory.Pause:
+		if j.p == nil {
+			return
+		}
+		id := e.Inst.ID
+		err := j.p.BeginHandoff(h.ctx, e.MayStay, func(ho process.Handoff, err error) {
+			if err != nil {
+				return // it exited (reported by its exit hook), or the registry closed
+			}
+			h.paused(e.Name, id, ho)
+		})
+		if err != nil {
+			h.log.Debug("registry: pause", "name", e.Name, "err", err)
+		}
+	case directory.Resume:
+		if j.p != nil {
+			if err := j.p.ResumeHandoff(); err != nil {
+				h.log.Debug("registry: resume", "name", e.Name, "err", err)
+			}
+		}
+	case directory.Forward:
+		if j.p == nil {
+			return
+		}
+		var reason error
+		if e.Conflict {
+			reason = ErrConflict
+		}
+		if err := j.p.Forward(refOf(e.To), reason); err != nil {
+			h.log.Warn("registry: could not retire a moved process", "name", e.Name, "to", refOf(e.To), "err", err)
+		}
+	case directory.Resolve:
+		if j.p == nil {
+			return
+		}
+		state, err := h.codec.Unmarshal(e.State)
+		if err != nil {
+			h.log.Error("registry: cannot decode a conflict loser's state; it is not merged", "name", e.Name, "loser", refOf(e.Loser), "err", err)
+			return
+		}
+		c := process.Conflict{
+			Name:             e.Name,
+			Winner:           process.Copy{Node: e.Winner.Node.Name, Incarnation: e.Winner.Node.Inc, ID: e.Winner.ID, Version: e.WinnerGen},
+			Loser:            process.Copy{Node: e.Loser.Node.Name, Incarnation: e.Loser.Node.Inc, ID: e.Loser.ID, Version: e.LoserGen},
+			SameRegistration: e.WinnerReg == e.LoserReg,
+		}
+		if err := j.p.ResolveConflict(c, state); err != nil {
+			h.log.Debug("registry: resolve conflict", "name", e.Name, "err", err)
+		}
+	}
+}
+
+// paused reports a process's handoff answer, its state encoded.
+func (h *dirHost) paused(name string, id uint64, ho process.Handoff) {
+	action := directory.ActionRestart
+	var state []byte
+	switch ho.Action {
+	case process.HandoffStay:
+		action = directory.ActionStay
+	case process.HandoffMove:
+		b, err := h.codec.Marshal(ho.State)
+		if err != nil {
+			// The state cannot travel: the process keeps running here
+			// rather than lose it (if it may stay).
+			h.log.Error("registry: cannot encode a handed-off state", "name", name, "err", err)
+			action = directory.ActionStay
+		} else {
+			action, state = directory.ActionMove, b
+		}
+	}
+	h.step(func(n *directory.Node) { n.Paused(id, action, state) })
+}
+
+// startRec follows one start: the process may exit before its start is
+// reported.
+type startRec struct {
+	started bool // reported to the machine
+	exited  bool // exited before that
+}
+
+// start spawns a process for the machine and reports the outcome.
+func (h *dirHost) start(e directory.Start) {
+	defer h.wg.Done()
+	spec := process.Spec{Kind: e.Spec.Kind, Args: e.Spec.Args}
+	opts := process.SpawnOptions{Name: e.Name}
+	if e.Restore {
+		state, err := h.codec.Unmarshal(e.State)
+		if err != nil {
+			h.log.Error("registry: cannot decode a handed-off state; the process starts from its spec", "name", e.Name, "err", err)
+		} else {
+			opts.HandedOff = &process.Handoff{Action: process.HandoffMove, State: state}
+		}
+	}
+	sr := &startRec{}
+	opts.OnExit = func(p *process.Process, _ error) { h.exited(sr, p) }
+	p, err := h.r.rt.Spawn(h.ctx, spec, opts)
+	if err != nil {
+		h.log.Warn("registry: could not start a process", "name", e.Name, "kind", e.Spec.Kind, "err", err)
+		h.step(func(n *directory.Node) { n.StartFailed(e.Token) })
+		return
+	}
+	id := p.Ref().ID
+	h.step(func(n *directory.Node) {
+		sr.started = true
+		n.Started(e.Token, id)
+		if sr.exited {
+			n.Exited(id)
+			return
+		}
+		h.procs[id] = p
+	})
+}
+
+// exited reports a process that ended by itself.
+func (h *dirHost) exited(sr *startRec, p *process.Process) {
+	id := p.Ref().ID
+	h.step(func(n *directory.Node) {
+		if !sr.started {
+			sr.exited = true
+			return
+		}
+		if h.procs[id] != p {
+			return // stopped or retired by the machine: not news
+		}
+		delete(h.procs, id)
+		n.Exited(id)
+	})
+}
