@@ -339,3 +339,31 @@ func TestClusterRestartInPlaceLosesNothing(t *testing.T) {
 	t.Logf("%d names (%d ran on the restarted node) back on every node %v after the restart",
 		len(names), onVictim, time.Since(restarted).Round(time.Millisecond))
 }
+
+// Nodes that disagree on the partition count do not share names: each
+// says so in Synced (so it is not ready) and keeps serving on its own
+// rather than place names differently from its peer.
+func TestClusterShapeMismatchIsRefused(t *testing.T) {
+	a := clustertest.Start(t, "n0@127.0.0.1", "", clustertest.Options{Kinds: counterKinds, Registry: true, Partitions: 64})
+	b := clustertest.Start(t, "n1@127.0.0.1", a.Cluster.Address(), clustertest.Options{Kinds: counterKinds, Registry: true, Partitions: 128})
+	waitCond(t, 10*time.Second, "membership of 2", func() bool { return len(a.Cluster.Nodes()) == 1 && len(b.Cluster.Nodes()) == 1 })
+	for _, n := range []*cnode{a, b} {
+		waitCond(t, 10*time.Second, n.Name+" to refuse its peer", func() bool {
+			err := n.Registry.Synced()
+			return errors.Is(err, registry.ErrNotSynced) && strings.Contains(err.Error(), "set the same on every node")
+		})
+	}
+	err := a.Registry.Synced()
+	if !strings.Contains(err.Error(), "64 partitions") || !strings.Contains(err.Error(), b.Name+" (128 partitions") {
+		t.Fatalf("Synced = %v; want both partition counts named", err)
+	}
+	// Each still serves names alone, on itself.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, n := range []*cnode{a, b} {
+		ref, err := n.Registry.Register(ctx, "alone-"+n.Name, process.Spec{Kind: "counter"})
+		if err != nil || ref.Node != n.Name {
+			t.Fatalf("register on %s = %v, %v; want a process there", n.Name, ref, err)
+		}
+	}
+}

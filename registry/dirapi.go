@@ -41,7 +41,10 @@ var (
 // incarnations it is from and for.
 type dirWire struct {
 	From, To directory.NodeID
-	Bodies   [][]byte // the messages, in order, each encoded by the codec
+	// Shape is the sender's partition count and replica count: nodes
+	// whose shapes differ would place names differently, and do not talk.
+	Shape  [2]int
+	Bodies [][]byte // the messages, in order, each encoded by the codec
 }
 
 // dirList asks a node for the records of the partitions it serves (of

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -33,6 +34,7 @@ type dirHost struct {
 	self   directory.NodeID
 	tick   time.Duration
 	quorum int
+	shape  [2]int // partitions and replicas, which every node must share
 
 	mu       sync.Mutex
 	node     *directory.Node
@@ -42,6 +44,7 @@ type dirHost struct {
 	procs    map[uint64]*process.Process // local instances the directory knows, by id
 	queue    []dirJob
 	draining bool
+	misfits  map[directory.NodeID][2]int // peers heard with another shape
 
 	cache  *refCache // where calls by name last found remote-primary names
 	lists  listFlights
@@ -108,6 +111,7 @@ func (r *Registry) startDirectory(cfg Config) error {
 		return fmt.Errorf("new registry: %w", err)
 	}
 	h.node = node
+	h.shape = [2]int{dc.Partitions, dc.Replicas}
 	if self.Name != r.rt.Node() {
 		return fmt.Errorf("new registry: cluster node %q is not the runtime's node %q", self.Name, r.rt.Node())
 	}
@@ -299,13 +303,23 @@ func (h *dirHost) setView() {
 	defer h.mu.Unlock()
 	view := make([]directory.NodeID, 0, len(members))
 	next := map[string]directory.NodeID{h.self.Name: h.self}
+	present := map[string]uint64{}
 	for _, m := range members {
+		present[m.Name] = m.Incarnation
 		if m.Self || m.Name == h.self.Name || (m.Status != cluster.StatusAlive && m.Status != cluster.StatusSuspect) {
 			continue
 		}
 		id := directory.NodeID{Name: m.Name, Inc: m.Incarnation}
+		if _, bad := h.misfits[id]; bad {
+			continue
+		}
 		next[m.Name] = id
 		view = append(view, id)
+	}
+	for id := range h.misfits { // forget incarnations that are gone
+		if m, ok := present[id.Name]; !ok || m != id.Inc {
+			delete(h.misfits, id)
+		}
 	}
 	h.view = next
 	h.cache.clear()
@@ -316,7 +330,7 @@ func (h *dirHost) setView() {
 // send delivers encoded messages to a peer's endpoint; a failure is
 // dropped (the machine sends again what matters).
 func (h *dirHost) send(to directory.NodeID, bodies [][]byte) {
-	w := dirWire{From: h.self, To: to, Bodies: bodies}
+	w := dirWire{From: h.self, To: to, Shape: h.shape, Bodies: bodies}
 	if err := h.r.rt.Cast(endpointRef(to.Name), w); err != nil {
 		h.log.Debug("registry: directory message not sent", "peer", to.Name, "err", err)
 	}
@@ -326,6 +340,10 @@ func (h *dirHost) send(to directory.NodeID, bodies [][]byte) {
 // was meant for an incarnation that is not live here.
 func (h *dirHost) receive(w dirWire) {
 	if w.To != h.self {
+		return
+	}
+	if w.Shape != h.shape {
+		h.misfit(w)
 		return
 	}
 	msgs := make([]any, 0, len(w.Bodies))
@@ -357,6 +375,24 @@ func (h *dirHost) receive(w dirWire) {
 		h.node.Receive(w.From, msg)
 	}
 	h.takeLocked()
+}
+
+// misfit notes a peer configured with another partition or replica
+// count: its messages are dropped, and Synced says why, until it is gone.
+// It is left out of the machine's view: no partition waits on it.
+func (h *dirHost) misfit(w dirWire) {
+	h.mu.Lock()
+	if h.misfits == nil {
+		h.misfits = map[directory.NodeID][2]int{}
+	}
+	_, known := h.misfits[w.From]
+	h.misfits[w.From] = w.Shape
+	h.mu.Unlock()
+	if !known {
+		h.log.Error("registry: a node uses another partition or replica count; the two do not share names until every node uses the same",
+			"peer", w.From.Name, "its_partitions", w.Shape[0], "its_replicas", w.Shape[1], "partitions", h.shape[0], "replicas", h.shape[1])
+		h.setView()
+	}
 }
 
 // isMember reports whether membership lists id as a live member now.
@@ -489,6 +525,16 @@ func (h *dirHost) synced() error {
 	members := h.m.Members()
 	h.mu.Lock()
 	draining, st, unheard := h.draining, h.node.Stats(), h.node.Unheard()
+	var misfits []string
+	live := map[directory.NodeID]bool{}
+	for _, m := range members {
+		live[directory.NodeID{Name: m.Name, Inc: m.Incarnation}] = m.Status == cluster.StatusAlive || m.Status == cluster.StatusSuspect
+	}
+	for id, shape := range h.misfits {
+		if live[id] {
+			misfits = append(misfits, fmt.Sprintf("%s (%d partitions, %d replicas)", id.Name, shape[0], shape[1]))
+		}
+	}
 	var unseen []string
 	for _, m := range members {
 		if !m.Self && (m.Status == cluster.StatusAlive || m.Status == cluster.StatusSuspect) && h.view[m.Name].Inc != m.Incarnation {
@@ -499,6 +545,9 @@ func (h *dirHost) synced() error {
 	switch {
 	case draining:
 		return ErrDraining
+	case len(misfits) > 0:
+		slices.Sort(misfits)
+		return fmt.Errorf("%w: this node has %d partitions and %d replicas, but %s: set the same on every node", ErrNotSynced, h.shape[0], h.shape[1], strings.Join(misfits, ", "))
 	case len(unseen) > 0:
 		return fmt.Errorf("%w: membership of %s not yet applied", ErrNotSynced, strings.Join(unseen, ", "))
 	case st.Gathering > 0:

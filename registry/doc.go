@@ -34,7 +34,10 @@
 // Partitions. A name hashes to a partition; each partition's preference
 // list (rendezvous hashing over the live members) names its primary and
 // Config.Replicas replicas (k, 1 by default). A node holds about
-// (1 + k) / N of the names. Whereis answers locally for partitions a node
+// (1 + k) / N of the names. Every node must use the same partition and
+// replica counts: each message carries them, and a node that hears a
+// peer with others leaves it out (each places names among its own kind),
+// logs an error and is not Synced (not ready) while that peer is there. Whereis answers locally for partitions a node
 // serves and asks the primary otherwise; calls by name go straight to the
 // process, where a name was found being cached a few seconds (a stale
 // entry finds no process, or a retired one that forwards, and is asked
