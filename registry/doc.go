@@ -66,6 +66,14 @@
 // one: calls meanwhile wait and follow, in order). A death promotes a
 // replica, which restarts the dead node's processes from their specs.
 //
+// Order across a move: what waited in the old process's mailbox, and what
+// reaches it later, goes on to the new one in the order it arrived. A
+// sender whose lookup finds the new home while its earlier casts are
+// still on their way to the old one can see a later cast overtake them
+// (the record points at the new process once it has started, before the
+// old one has forwarded its backlog). A sender that only calls is not
+// affected: it waits for each reply.
+//
 // Netsplits. Each side serves every partition (unless Config.Quorum is
 // set: then a node serves only while it sees that many members). On heal
 // the primaries hear out the members they did not see, and merge copies

@@ -20,3 +20,15 @@ func (r *Registry) Systems() int { return SystemProcesses }
 func (r *Registry) PartitionOf(name string) int {
 	return directory.PartitionOf(name, r.dir.node.Partitions())
 }
+
+// Holders returns the nodes holding name's partition in this registry's
+// view: its primary, then its replicas.
+func (r *Registry) Holders(name string) []string {
+	r.dir.mu.Lock()
+	defer r.dir.mu.Unlock()
+	var out []string
+	for _, id := range r.dir.node.Holders(name) {
+		out = append(out, id.Name)
+	}
+	return out
+}
