@@ -86,6 +86,7 @@ func registerDirTypes(c *codec.Codec) error {
 		"shoal.dir.movestate":      directory.MsgMoveState{},
 		"shoal.dir.moved":          directory.MsgMoved{},
 		"shoal.dir.resolve":        directory.MsgResolve{},
+		"shoal.dir.resolveack":     directory.MsgResolveAck{},
 		"shoal.dir.leaving":        directory.MsgLeaving{},
 		"shoal.dir.request":        directory.MsgRequest{},
 		"shoal.dir.reply":          directory.MsgReply{},

@@ -68,7 +68,8 @@
 // instances still run. Every node reports the instances it runs that its
 // primaries may not know of; the primary answers keep, lose (to the
 // record's instance: the loser's state goes to the winner's conflict hook
-// once, then the loser stops and forwards) or stop (its registration is
+// once; the loser stays paused, asking again, until the winner's node
+// acknowledges it, then stops and forwards) or stop (its registration is
 // dead). So any duplicate — both sides of a netsplit, a process that
 // stayed, a failed handoff — is found and resolved to one.
 //

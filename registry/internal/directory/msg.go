@@ -153,6 +153,14 @@ type (
 		LoserReg RegID
 		LoserGen uint64
 	}
+	// MsgResolveAck tells a loser's node that Winner merged its state
+	// (zero Winner: the name is gone, the loser just stops).
+	MsgResolveAck struct {
+		P      int
+		Name   string
+		Loser  Inst
+		Winner Inst
+	}
 	// MsgLeaving says the sender is draining.
 	MsgLeaving struct{}
 )
@@ -252,17 +260,18 @@ func codeOf(err error) ErrCode {
 	return CodeOK
 }
 
-func (m MsgOps) partition() int       { return m.P }
-func (m MsgAck) partition() int       { return m.P }
-func (m MsgDigest) partition() int    { return m.P }
-func (m MsgSnapReq) partition() int   { return m.P }
-func (m MsgSnap) partition() int      { return m.P }
-func (m MsgGather) partition() int    { return m.P }
-func (m MsgGive) partition() int      { return m.P }
-func (m MsgGiveAck) partition() int   { return m.P }
-func (m MsgReport) partition() int    { return m.P }
-func (m MsgCheck) partition() int     { return m.P }
-func (m MsgVerdict) partition() int   { return m.P }
-func (m MsgMoveState) partition() int { return m.P }
-func (m MsgMoved) partition() int     { return m.P }
-func (m MsgResolve) partition() int   { return m.P }
+func (m MsgOps) partition() int        { return m.P }
+func (m MsgAck) partition() int        { return m.P }
+func (m MsgDigest) partition() int     { return m.P }
+func (m MsgSnapReq) partition() int    { return m.P }
+func (m MsgSnap) partition() int       { return m.P }
+func (m MsgGather) partition() int     { return m.P }
+func (m MsgGive) partition() int       { return m.P }
+func (m MsgGiveAck) partition() int    { return m.P }
+func (m MsgReport) partition() int     { return m.P }
+func (m MsgCheck) partition() int      { return m.P }
+func (m MsgVerdict) partition() int    { return m.P }
+func (m MsgMoveState) partition() int  { return m.P }
+func (m MsgMoved) partition() int      { return m.P }
+func (m MsgResolve) partition() int    { return m.P }
+func (m MsgResolveAck) partition() int { return m.P }

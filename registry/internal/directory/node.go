@@ -461,6 +461,8 @@ func (n *Node) Receive(from NodeID, msg any) {
 		n.onMoved(pt, from, m)
 	case MsgResolve:
 		n.onResolve(pt, m)
+	case MsgResolveAck:
+		n.onResolveAck(pt, m)
 	}
 }
 

@@ -17,6 +17,12 @@ type local struct {
 	p       int
 	state   lstate
 	winner  Inst         // lLosing
+	// lLosing with a state to give: the merge asked for, sent again
+	// (backoff as for moves) until the winner's node acknowledges it;
+	// the loser stays paused until then, so its state is never dropped.
+	resolveMsg MsgResolve
+	resolvedAt uint64 // tick resolveMsg was last sent; 0 if none pending
+	resolveTry int
 	moveMsg MsgMoveState // lMoving, once paused
 	movedAt uint64       // tick moveMsg was last sent; 0 until paused
 	moveTry int          // sends of moveMsg, for the backoff
@@ -196,8 +202,12 @@ func (n *Node) Paused(id uint64, action Action, state []byte) {
 	switch l.state {
 	case lLosing:
 		if action == ActionMove {
-			n.routeResolve(pt, MsgResolve{P: pt.id, Name: l.rec.Name, Loser: inst, Winner: l.winner, State: state, Absorbed: l.absorbed,
-				LoserReg: l.rec.Reg, LoserGen: l.rec.Gen})
+			l.resolveMsg = MsgResolve{P: pt.id, Name: l.rec.Name, Loser: inst, Winner: l.winner, State: state, Absorbed: l.absorbed,
+				LoserReg: l.rec.Reg, LoserGen: l.rec.Gen}
+			l.resolvedAt, l.resolveTry = n.now, 0
+			n.moving[id] = true // tickLocals sends it again until acknowledged
+			n.routeResolve(pt, l.resolveMsg)
+			return
 		}
 		n.dropLocal(pt, id)
 		n.effect(Forward{Name: l.rec.Name, From: inst, To: l.winner, Conflict: true})
@@ -231,15 +241,49 @@ func (n *Node) sendMoveState(pt *part, m MsgMoveState) {
 func (n *Node) tickLocals() {
 	var due []uint64 // found unsorted, sent in id order
 	for id := range n.moving {
-		if l := n.insts[id]; n.moveDue(l) {
+		if l := n.insts[id]; n.moveDue(l) || n.resolveDue(l) {
 			due = append(due, id)
 		}
 	}
 	slices.Sort(due)
 	for _, id := range due {
 		l := n.insts[id]
+		if l.state == lLosing {
+			l.resolvedAt = n.now
+			l.resolveTry++
+			m := l.resolveMsg
+			m.Hops = 0
+			n.routeResolve(n.parts[l.p], m)
+			continue
+		}
 		n.resendMove(n.parts[l.p], l)
 	}
+}
+
+// resolveDue reports whether a loser's merge should be sent again.
+func (n *Node) resolveDue(l *local) bool {
+	return l.state == lLosing && l.resolvedAt != 0 && n.now-l.resolvedAt >= n.cfg.ResendTicks<<min(l.resolveTry, 4)
+}
+
+// ackResolve tells a loser's node that its merge is done (or not
+// needed: winner zero, the name is gone).
+func (n *Node) ackResolve(pt *part, m MsgResolve, winner Inst) {
+	n.sendOrLocal(pt, m.Loser.Node, MsgResolveAck{P: pt.id, Name: m.Name, Loser: m.Loser, Winner: winner})
+}
+
+// onResolveAck retires a loser whose state reached the winner: what
+// waited for it goes on to the winner.
+func (n *Node) onResolveAck(pt *part, m MsgResolveAck) {
+	l := n.insts[m.Loser.ID]
+	if m.Loser.Node != n.self || l == nil || l.state != lLosing || l.resolvedAt == 0 {
+		return
+	}
+	n.dropLocal(pt, m.Loser.ID)
+	if m.Winner.IsZero() {
+		n.effect(Stop{Name: m.Name, Inst: m.Loser})
+		return
+	}
+	n.effect(Forward{Name: m.Name, From: m.Loser, To: m.Winner, Conflict: true})
 }
 
 // moveDue reports whether a paused process's move state should be sent
@@ -571,12 +615,16 @@ func (n *Node) onResolve(pt *part, m MsgResolve) {
 	if pt.role == rolePrimary && pt.active {
 		r := pt.data.visible(m.Name)
 		if r == nil {
-			return // the name is gone: nothing to merge into
+			n.ackResolve(pt, m, Inst{}) // the name is gone: nothing to merge into
+			return
+		}
+		if !m.Approved && slices.Contains(r.Absorbed, m.Loser) {
+			// Approved before: this is the loser asking again, its
+			// acknowledgement lost (or the merge): deliver it again,
+			// and the winner's node drops a duplicate.
+			m.Approved = true
 		}
 		if !m.Approved {
-			if slices.Contains(r.Absorbed, m.Loser) {
-				return // merged already
-			}
 			rec := *r.clone()
 			rec.Absorbed = unionAbsorbed(rec.Absorbed, m.Absorbed, []Inst{m.Loser})
 			n.commit(pt, Op{Kind: OpPut, Rec: rec})
@@ -601,6 +649,7 @@ func (n *Node) onResolve(pt *part, m MsgResolve) {
 				n.effect(Resolve{Name: m.Name, Winner: m.Winner, Loser: m.Loser, State: m.State,
 					WinnerReg: l.rec.Reg, WinnerGen: l.rec.Gen, LoserReg: m.LoserReg, LoserGen: m.LoserGen})
 			}
+			n.ackResolve(pt, m, m.Winner)
 			return
 		case l != nil && l.state == lMoving:
 			// It is on its way to a new instance: the merge follows it.
