@@ -13,19 +13,19 @@ const (
 
 // local is a process this node runs.
 type local struct {
-	rec     Record // its registration; rec.Inst is this process
-	p       int
-	state   lstate
-	winner  Inst         // lLosing
+	rec    Record // its registration; rec.Inst is this process
+	p      int
+	state  lstate
+	winner Inst // lLosing
 	// lLosing with a state to give: the merge asked for, sent again
 	// (backoff as for moves) until the winner's node acknowledges it;
 	// the loser stays paused until then, so its state is never dropped.
 	resolveMsg MsgResolve
 	resolvedAt uint64 // tick resolveMsg was last sent; 0 if none pending
 	resolveTry int
-	moveMsg MsgMoveState // lMoving, once paused
-	movedAt uint64       // tick moveMsg was last sent; 0 until paused
-	moveTry int          // sends of moveMsg, for the backoff
+	moveMsg    MsgMoveState // lMoving, once paused
+	movedAt    uint64       // tick moveMsg was last sent; 0 until paused
+	moveTry    int          // sends of moveMsg, for the backoff
 	// absorbed lists the conflict losers whose state this process (or the
 	// incarnations it took over from) merged: a duplicate is dropped.
 	absorbed []Inst
