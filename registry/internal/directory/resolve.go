@@ -1,0 +1,120 @@
+package directory
+
+import "slices"
+
+// Conflicts: a loser's state travels to the name's primary, which records
+// the merge (so that it happens once), then to the winner's node, which
+// hands it to the winner and acknowledges it to the loser's node; until
+// then the loser stays paused and sends it again.
+
+// resolveDue reports whether a loser's merge should be sent again.
+func (n *Node) resolveDue(l *local) bool {
+	return l.state == lLosing && l.resolvedAt != 0 && n.now-l.resolvedAt >= n.cfg.ResendTicks<<min(l.resolveTry, 4)
+}
+
+// ackResolve tells a loser's node that its merge is done (or not
+// needed: winner zero, the name is gone).
+func (n *Node) ackResolve(pt *part, m MsgResolve, winner Inst) {
+	n.sendOrLocal(pt, m.Loser.Node, MsgResolveAck{P: pt.id, Name: m.Name, Loser: m.Loser, Winner: winner})
+}
+
+// onResolveAck retires a loser whose state reached the winner: what
+// waited for it goes on to the winner.
+func (n *Node) onResolveAck(pt *part, m MsgResolveAck) {
+	l := n.insts[m.Loser.ID]
+	if m.Loser.Node != n.self || l == nil || l.state != lLosing || l.resolvedAt == 0 {
+		return
+	}
+	n.dropLocal(pt, m.Loser.ID)
+	if m.Winner.IsZero() {
+		n.effect(Stop{Name: m.Name, Inst: m.Loser})
+		return
+	}
+	n.effect(Forward{Name: m.Name, From: m.Loser, To: m.Winner, Conflict: true})
+}
+
+// moveDue reports whether a paused process's move state should be sent
+// again: unanswered for ResendTicks, doubled with each try up to 16
+// times (a primary slow to answer is not buried in copies).
+func (n *Node) moveDue(l *local) bool {
+	return l.state == lMoving && l.movedAt != 0 && n.now-l.movedAt >= n.cfg.ResendTicks<<min(l.moveTry, 4)
+}
+
+func (n *Node) resendMove(pt *part, l *local) {
+	l.movedAt = n.now
+	l.moveTry++
+	n.sendMoveState(pt, l.moveMsg)
+}
+
+// routeResolve sends a loser's state towards the name's process.
+func (n *Node) routeResolve(pt *part, m MsgResolve) {
+	if pt.primary == n.self {
+		n.onResolve(pt, m)
+	} else if !pt.primary.IsZero() {
+		n.send(pt.primary, m)
+	}
+}
+
+// onResolve passes a loser's state towards the name's process. The
+// primary records each merge in the name's record first, so that a
+// duplicate is merged once; nodes deliver only what it approved.
+func (n *Node) onResolve(pt *part, m MsgResolve) {
+	n.logf("%v p%d resolve %s loser=%v winner=%v approved=%v hops=%d", n.self, pt.id, m.Name, m.Loser, m.Winner, m.Approved, m.Hops)
+	if pt.role == rolePrimary && pt.active {
+		r := pt.data.visible(m.Name)
+		if r == nil {
+			n.ackResolve(pt, m, Inst{}) // the name is gone: nothing to merge into
+			return
+		}
+		if !m.Approved && slices.Contains(r.Absorbed, m.Loser) {
+			// Approved before: this is the loser asking again, its
+			// acknowledgement lost (or the merge): deliver it again,
+			// and the winner's node drops a duplicate.
+			m.Approved = true
+		}
+		if !m.Approved {
+			rec := *r.clone()
+			rec.Absorbed = unionAbsorbed(rec.Absorbed, m.Absorbed, []Inst{m.Loser})
+			n.commit(pt, Op{Kind: OpPut, Rec: rec})
+			m.Approved = true
+		}
+		m.Winner = r.Inst
+	}
+	if !m.Approved {
+		if !pt.primary.IsZero() && pt.primary != n.self && m.Hops < maxHops {
+			m.Hops++
+			n.send(pt.primary, m)
+		}
+		return
+	}
+	if m.Winner.Node == n.self {
+		l := n.insts[m.Winner.ID]
+		switch {
+		case l != nil && l.state == lRunning:
+			if !slices.Contains(l.absorbed, m.Loser) {
+				l.absorbed = unionAbsorbed(l.absorbed, m.Absorbed, []Inst{m.Loser})
+				n.logf("%v p%d deliver %s loser=%v winner=%v", n.self, pt.id, m.Name, m.Loser, m.Winner)
+				n.effect(Resolve{Name: m.Name, Winner: m.Winner, Loser: m.Loser, State: m.State,
+					WinnerReg: l.rec.Reg, WinnerGen: l.rec.Gen, LoserReg: m.LoserReg, LoserGen: m.LoserGen})
+			}
+			n.ackResolve(pt, m, m.Winner)
+			return
+		case l != nil && l.state == lMoving:
+			// It is on its way to a new instance: the merge follows it.
+			if !slices.Contains(l.absorbed, m.Loser) && !slices.ContainsFunc(l.resolves, func(r MsgResolve) bool { return r.Loser == m.Loser }) {
+				l.resolves = append(l.resolves, m)
+			}
+			return
+		}
+	}
+	if m.Hops >= maxHops {
+		return
+	}
+	m.Hops++
+	switch {
+	case m.Winner.Node != n.self && n.alive(m.Winner.Node):
+		n.send(m.Winner.Node, m)
+	case pt.primary != n.self && !pt.primary.IsZero():
+		n.send(pt.primary, m)
+	}
+}
