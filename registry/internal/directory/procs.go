@@ -200,6 +200,10 @@ func (n *Node) Paused(id uint64, action Action, state []byte) {
 	inst := l.rec.Inst
 	n.logf("%v p%d paused %s %v state=%d action=%d", n.self, l.p, l.rec.Name, inst, l.state, action)
 	switch l.state {
+	case lRunning:
+		// The pause it answered was taken back meanwhile (a move undone,
+		// a lost conflict unlost): it runs on.
+		n.effect(Resume{Name: l.rec.Name, Inst: inst})
 	case lLosing:
 		if action == ActionMove {
 			l.resolveMsg = MsgResolve{P: pt.id, Name: l.rec.Name, Loser: inst, Winner: l.winner, State: state, Absorbed: l.absorbed,

@@ -25,12 +25,27 @@ func (n *Node) onResolveAck(pt *part, m MsgResolveAck) {
 	if m.Loser.Node != n.self || l == nil || l.state != lLosing || l.resolvedAt == 0 {
 		return
 	}
+	if m.Winner == m.Loser { // the record's process after all
+		n.unlose(l)
+		return
+	}
 	n.dropLocal(pt, m.Loser.ID)
 	if m.Winner.IsZero() {
 		n.effect(Stop{Name: m.Name, Inst: m.Loser})
 		return
 	}
 	n.effect(Forward{Name: m.Name, From: m.Loser, To: m.Winner, Conflict: true})
+}
+
+// unlose takes back a conflict's verdict against a local process: the
+// name's primary now says it is the name's process (two primaries had
+// each made the other side's copy the winner, while their views of a
+// heal differed). It runs on with its own state.
+func (n *Node) unlose(l *local) {
+	n.logf("%v p%d unlose %s %v", n.self, l.p, l.rec.Name, l.rec.Inst)
+	l.state, l.winner, l.resolvedAt = lRunning, Inst{}, 0
+	delete(n.moving, l.rec.Inst.ID)
+	n.effect(Resume{Name: l.rec.Name, Inst: l.rec.Inst})
 }
 
 // moveDue reports whether a paused process's move state should be sent
@@ -66,6 +81,12 @@ func (n *Node) onResolve(pt *part, m MsgResolve) {
 			n.ackResolve(pt, m, Inst{}) // the name is gone: nothing to merge into
 			return
 		}
+		if r.Inst == m.Loser {
+			// The loser is the record's process: it lost to a copy that
+			// another primary's view preferred. It keeps running.
+			n.ackResolve(pt, m, m.Loser)
+			return
+		}
 		if !m.Approved && slices.Contains(r.Absorbed, m.Loser) {
 			// Approved before: this is the loser asking again, its
 			// acknowledgement lost (or the merge): deliver it again,
@@ -89,6 +110,9 @@ func (n *Node) onResolve(pt *part, m MsgResolve) {
 	}
 	if m.Winner.Node == n.self {
 		l := n.insts[m.Winner.ID]
+		if l != nil && l.state == lLosing && m.Approved {
+			n.unlose(l) // the primary now names it the winner
+		}
 		switch {
 		case l != nil && l.state == lRunning:
 			if !slices.Contains(l.absorbed, m.Loser) {
