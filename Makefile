@@ -1,7 +1,7 @@
 # Shoal — make targets. `make test` is the default test run (what CI runs).
 GO ?= go
 
-.PHONY: test vet unit sim-smoke fuzz-smoke bench-smoke bench bench-cluster run cluster image compose-up compose-down e2e sim
+.PHONY: test vet unit sim-smoke fuzz-smoke bench-smoke bench bench-cluster bench-scale run cluster image compose-up compose-down e2e sim
 
 test: vet unit sim-smoke fuzz-smoke bench-smoke
 
@@ -37,6 +37,19 @@ bench:
 # leave (a few minutes).
 bench-cluster:
 	cd bench && $(GO) build -o ../bin/clusterbench ./cmd/clusterbench && ../bin/clusterbench -n 100000 -workers 64 -lookups 2000000 -casts 2000000 -calls 100000 -handoff 100000 -runs 3
+
+# The scale benchmark of the partitioned registry recorded in BENCHMARKS.md
+# (issue 10; about 25 minutes): heap, lookups and a join on 10 nodes, and
+# registrations on 3 nodes against clusterbench built from $(SCALE_OLD),
+# the last commit before issue 10 (extracted by git archive under bin/, so
+# the clone must hold that commit). SCALE_FLAGS are scalebench's flags.
+SCALE_OLD ?= 00cf116
+SCALE_FLAGS ?= -n 300000 -runs 3
+bench-scale:
+	rm -rf bin/old-$(SCALE_OLD) && mkdir -p bin/old-$(SCALE_OLD)
+	git archive $(SCALE_OLD) | tar -x -C bin/old-$(SCALE_OLD)
+	cd bin/old-$(SCALE_OLD)/bench && $(GO) build -o ../../clusterbench-$(SCALE_OLD) ./cmd/clusterbench
+	cd bench && $(GO) build -o ../bin/scalebench ./cmd/scalebench && ../bin/scalebench -old ../bin/clusterbench-$(SCALE_OLD) $(SCALE_FLAGS)
 
 run:
 	$(GO) run ./cmd/houseparty

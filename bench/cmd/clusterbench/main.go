@@ -4,14 +4,19 @@
 //
 //   - registry: -n registrations of a trivial kind on a 3-node cluster,
 //     issued from random nodes by -workers goroutines; registrations/s when
-//     the last Register returns, and when every node holds every name;
-//     then -lookups concurrent Whereis of random names on random nodes;
+//     the last Register returns, and when every node is synced (each name
+//     served by its primary, which runs its process, and copied to its
+//     replica); then -lookups concurrent Whereis of random names on random
+//     nodes (answered by the node if it is the name's primary, else by one
+//     hop to the primary);
 //   - cast: one sender on node A casts -casts messages to one process on
 //     node B; messages/s once the receiver has handled the last one;
 //   - call: -calls sequential request/reply round trips from A to a
 //     process on B; round trips/s;
-//   - handoff: -handoff named processes, all placed on one node of a
-//     3-node cluster, each with state; the time that node's registry takes
+//   - handoff: at least -handoff named processes on one node of a 3-node
+//     cluster (names are registered there until that many have their
+//     primary on it, with about twice as many on the others), each with
+//     state; the time that node's registry takes
 //     to drain (hand every process, with its state, to the survivors), then
 //     a check that the survivors hold every name and every state arrived.
 //
@@ -41,8 +46,7 @@ type result struct {
 	// PerSecond is registrations/s (Register returned), messages/s or
 	// round trips/s.
 	PerSecond float64 `json:"per_second,omitempty"`
-	// ReplicatedPerSecond is registrations/s until every node held every
-	// name.
+	// ReplicatedPerSecond is registrations/s until every node was synced.
 	ReplicatedPerSecond float64 `json:"replicated_per_second,omitempty"`
 	// LookupsPerSecond is Whereis/s.
 	LookupsPerSecond float64 `json:"lookups_per_second,omitempty"`
@@ -193,7 +197,7 @@ func compare(p params, runs int) error {
 	fmt.Printf("| registrations, 3 nodes, from random nodes (%s names, %d workers) | %s /s | - | goal >= %s /s: %s |\n",
 		count(p.n), p.workers, human(reg), human(goalRegistrations), met(reg >= goalRegistrations))
 	repl := med("shoal:registry", func(r result) float64 { return r.ReplicatedPerSecond })
-	fmt.Printf("| same, until all 3 nodes hold every name | %s /s | - | goal >= %s /s: %s |\n",
+	fmt.Printf("| same, until every node is synced (names on primary and replica) | %s /s | - | goal >= %s /s: %s |\n",
 		human(repl), human(goalRegistrations), met(repl >= goalRegistrations))
 	look := med("shoal:registry", func(r result) float64 { return r.LookupsPerSecond })
 	fmt.Printf("| whereis, random names on random nodes (%s lookups, %d workers) | %s /s | - | no goal set |\n",

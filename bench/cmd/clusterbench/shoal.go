@@ -1,80 +1,25 @@
 package main
 
 // Shoal side: in-process nodes from package clustertest, on loopback, with
-// their default settings (TLS 1.3 links, CBOR codec, rendezvous
-// placement); every logger is nil, so logging is discarded.
+// their default settings (TLS 1.3 links, CBOR codec) and the partitioned
+// registry with the library's default of 1,024 partitions and one replica
+// (clustertest's own default is 256 partitions, for tests); every logger is
+// nil, so logging is discarded.
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/shoalhq/shoal/bench/internal/harness"
 	"github.com/shoalhq/shoal/clustertest"
 	"github.com/shoalhq/shoal/codec"
-	"github.com/shoalhq/shoal/placement"
 	"github.com/shoalhq/shoal/process"
 )
-
-// benchTB lets clustertest run outside a test. Fatal, Fatalf and Errorf
-// (a benchmark has no use for a failure it carries on after) panic with a
-// tbFailure, which run recovers on the measuring goroutine; a failure on
-// another goroutine ends the child process, which the parent reports.
-// Cleanups run, last first, when the measurement ends. clustertest uses
-// only the methods defined here; any other would hit the nil embedded
-// interface and panic.
-type benchTB struct {
-	testing.TB
-	mu       sync.Mutex
-	cleanups []func()
-}
-
-type tbFailure struct{ msg string }
-
-func (*benchTB) Helper()                      {}
-func (*benchTB) Name() string                 { return "clusterbench" }
-func (*benchTB) Log(...any)                   {}
-func (*benchTB) Logf(string, ...any)          {}
-func (*benchTB) Errorf(f string, args ...any) { panic(tbFailure{fmt.Sprintf(f, args...)}) }
-func (*benchTB) Fatal(args ...any)            { panic(tbFailure{fmt.Sprint(args...)}) }
-func (*benchTB) Fatalf(f string, args ...any) { panic(tbFailure{fmt.Sprintf(f, args...)}) }
-func (t *benchTB) Cleanup(f func()) {
-	t.mu.Lock()
-	t.cleanups = append(t.cleanups, f)
-	t.mu.Unlock()
-}
-
-func (t *benchTB) runCleanups() {
-	t.mu.Lock()
-	cs := t.cleanups
-	t.cleanups = nil
-	t.mu.Unlock()
-	for i := len(cs) - 1; i >= 0; i-- {
-		cs[i]()
-	}
-}
-
-// run calls body with a fresh benchTB, turns a tbFailure into an error and
-// runs the cleanups.
-func run(body func(tb *benchTB) (result, error)) (res result, err error) {
-	tb := &benchTB{}
-	defer tb.runCleanups()
-	defer func() {
-		if v := recover(); v != nil {
-			f, ok := v.(tbFailure)
-			if !ok {
-				panic(v)
-			}
-			err = errors.New(f.msg)
-		}
-	}()
-	return body(tb)
-}
 
 // Messages and behaviors.
 
@@ -183,92 +128,36 @@ func benchKinds() *process.Kinds {
 	return k
 }
 
+// partitions is the registry's default partition count.
+const partitions = 1024
+
 func clusterOptions(registry bool) clustertest.Options {
-	return clustertest.Options{Registry: registry, Kinds: benchKinds, Codec: benchCodec}
+	return clustertest.Options{Registry: registry, Partitions: partitions, Kinds: benchKinds, Codec: benchCodec}
 }
 
-// parallel runs workers goroutines of work(worker) and returns the first
-// error.
-func parallel(workers int, work func(w int) error) error {
-	var (
-		wg    sync.WaitGroup
-		once  sync.Once
-		first error
-	)
-	for w := range workers {
-		wg.Go(func() {
-			if err := work(w); err != nil {
-				once.Do(func() { first = err })
-			}
-		})
-	}
-	wg.Wait()
-	return first
-}
-
-// waitFor polls cond every 5 ms for at most d.
-func waitFor(d time.Duration, what string, cond func() bool) error {
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			return fmt.Errorf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	return nil
-}
-
-// registerAll registers names[i] for every i from random nodes (or from
-// the nodes from returns), workers at a time.
-func registerAll(nodes []*clustertest.Node, names []string, kind string, workers int, seed uint64, from func(*rand.Rand) *clustertest.Node) error {
-	var next atomic.Int64
-	spec := process.Spec{Kind: kind}
-	return parallel(workers, func(w int) error {
-		rng := rand.New(rand.NewPCG(seed, uint64(w)))
-		for {
-			i := int(next.Add(1) - 1)
-			if i >= len(names) {
-				return nil
-			}
-			node := from(rng)
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			_, err := node.Registry.Register(ctx, names[i], spec)
-			cancel()
-			if err != nil {
-				return fmt.Errorf("register %s on %s: %w", names[i], node.Name, err)
-			}
-		}
-	})
-}
-
-func allHold(nodes []*clustertest.Node, n int) func() bool {
-	return func() bool {
-		for _, node := range nodes {
-			if node.Registry.Len() != n {
-				return false
-			}
-		}
-		return true
-	}
-}
+// run is harness.Run for this command's result.
+func run(body func(tb *harness.TB) (result, error)) (result, error) { return harness.Run(body) }
 
 // shoalRegistry registers p.n names from random nodes of a 3-node cluster,
 // then looks them up.
 func shoalRegistry(p params) (result, error) {
-	return run(func(tb *benchTB) (result, error) {
+	return run(func(tb *harness.TB) (result, error) {
 		nodes := clustertest.StartCluster(tb, 3, clusterOptions(true))
 		names := make([]string, p.n)
 		for i := range names {
 			names[i] = "r-" + strconv.Itoa(i)
 		}
 		random := func(rng *rand.Rand) *clustertest.Node { return nodes[rng.IntN(len(nodes))] }
+		if err := harness.WaitFor(waitLimit, "the empty registries to be synced", func() bool { return harness.Settled(nodes, 0) }, func() string { return harness.Describe(nodes) }); err != nil {
+			return result{}, err
+		}
 
 		start := time.Now()
-		if err := registerAll(nodes, names, "k", p.workers, p.seed, random); err != nil {
+		if err := harness.RegisterAll(names, "k", p.workers, p.seed, random, nil); err != nil {
 			return result{}, err
 		}
 		registered := time.Since(start)
-		if err := waitFor(waitLimit, "every node to hold every name", allHold(nodes, p.n)); err != nil {
+		if err := harness.WaitFor(waitLimit, "every name on its primary and replica", func() bool { return harness.Settled(nodes, p.n) }, func() string { return harness.Describe(nodes) }); err != nil {
 			return result{}, err
 		}
 		replicated := time.Since(start)
@@ -276,7 +165,7 @@ func shoalRegistry(p params) (result, error) {
 		per := (p.lookups + p.workers - 1) / p.workers
 		lookups := per * p.workers
 		start = time.Now()
-		err := parallel(p.workers, func(w int) error {
+		err := harness.Parallel(p.workers, func(w int) error {
 			rng := rand.New(rand.NewPCG(p.seed^0x5eed, uint64(w)))
 			ctx := context.Background()
 			for range per {
@@ -300,7 +189,7 @@ func shoalRegistry(p params) (result, error) {
 }
 
 // remotePair starts two nodes and a castTarget on the second.
-func remotePair(tb *benchTB) (a, b *clustertest.Node, target process.Ref) {
+func remotePair(tb *harness.TB) (a, b *clustertest.Node, target process.Ref) {
 	nodes := clustertest.StartCluster(tb, 2, clusterOptions(false))
 	a, b = nodes[0], nodes[1]
 	proc, err := b.Runtime.Start(context.Background(), &castTarget{}, process.SpawnOptions{Name: "target"})
@@ -331,7 +220,7 @@ func castN(a, b *clustertest.Node, target process.Ref, n int) error {
 }
 
 func shoalCast(p params) (result, error) {
-	return run(func(tb *benchTB) (result, error) {
+	return run(func(tb *harness.TB) (result, error) {
 		a, b, target := remotePair(tb)
 		if err := castN(a, b, target, 1000); err != nil { // warm up: open the link
 			return result{}, err
@@ -362,7 +251,7 @@ func callN(a *clustertest.Node, target process.Ref, n int) error {
 }
 
 func shoalCall(p params) (result, error) {
-	return run(func(tb *benchTB) (result, error) {
+	return run(func(tb *harness.TB) (result, error) {
 		a, _, target := remotePair(tb)
 		if err := callN(a, target, 1000); err != nil {
 			return result{}, err
@@ -375,52 +264,54 @@ func shoalCall(p params) (result, error) {
 	})
 }
 
-// shoalHandoff places p.handoff processes on the last node of a 3-node
-// cluster, sets each one's state, and times that node's Drain.
+// shoalHandoff registers names from the last node of a 3-node cluster
+// until at least p.handoff of them run there (the partitioned registry
+// places a name by its partition: about one in three), sets the state of
+// each of those, and times that node's Drain.
 func shoalHandoff(p params) (result, error) {
-	return run(func(tb *benchTB) (result, error) {
+	return run(func(tb *harness.TB) (result, error) {
 		nodes := clustertest.StartCluster(tb, 3, clusterOptions(true))
 		leaving, survivors := nodes[2], nodes[:2]
-		members := make([]string, len(nodes))
-		for i, n := range nodes {
-			members[i] = n.Name
-		}
-		// Names the default placement gives to the leaving node.
-		table, err := placement.Rendezvous{}.Table(members)
-		if err != nil {
-			return result{}, err
-		}
-		names := make([]string, 0, p.handoff)
-		for i := 0; len(names) < p.handoff && i < 100*p.handoff; i++ {
-			if name := "h-" + strconv.Itoa(i); table.Owner(name) == leaving.Name {
-				names = append(names, name)
-			}
-		}
-		if len(names) < p.handoff {
-			return result{}, fmt.Errorf("only %d names placed on %s", len(names), leaving.Name)
-		}
 		fromLeaving := func(*rand.Rand) *clustertest.Node { return leaving }
-		if err := registerAll(nodes, names, "h", p.workers, p.seed, fromLeaving); err != nil {
+		if err := harness.WaitFor(waitLimit, "the empty registries to be synced", func() bool { return harness.Settled(nodes, 0) }, func() string { return harness.Describe(nodes) }); err != nil {
 			return result{}, err
 		}
-		if err := waitFor(waitLimit, "every node to hold every name", allHold(nodes, len(names))); err != nil {
-			return result{}, err
+		var names []string
+		for round := 0; leaving.Registry.Local() < p.handoff; round++ {
+			if round == 10 {
+				return result{}, fmt.Errorf("only %d of %d names placed on %s", leaving.Registry.Local(), len(names), leaving.Name)
+			}
+			need := p.handoff - leaving.Registry.Local()
+			batch := make([]string, need*len(nodes)+need/8+p.workers)
+			for i := range batch {
+				batch[i] = "h-" + strconv.Itoa(len(names)+i)
+			}
+			if err := harness.RegisterAll(batch, "h", p.workers, p.seed+uint64(round), fromLeaving, nil); err != nil {
+				return result{}, err
+			}
+			names = append(names, batch...)
+			if err := harness.WaitFor(waitLimit, "every name on its primary and replica", func() bool { return harness.Settled(nodes, len(names)) }, func() string { return harness.Describe(nodes) }); err != nil {
+				return result{}, err
+			}
 		}
 		ctx := context.Background()
 		entries, err := leaving.Registry.Registered(ctx)
 		if err != nil {
 			return result{}, err
 		}
-		local := 0
+		if len(entries) != len(names) {
+			return result{}, fmt.Errorf("%s lists %d names of %d", leaving.Name, len(entries), len(names))
+		}
+		var moving []string
 		for _, e := range entries {
 			if e.Ref.Node == leaving.Name {
-				local++
+				moving = append(moving, e.Name)
 			}
 		}
-		if local != len(names) {
-			return result{}, fmt.Errorf("%d of %d names run on %s", local, len(names), leaving.Name)
+		if local := leaving.Registry.Local(); len(moving) != local {
+			return result{}, fmt.Errorf("%s runs %d processes, its listing says %d", leaving.Name, local, len(moving))
 		}
-		for _, name := range names {
+		for _, name := range moving {
 			if err := leaving.Registry.Cast(ctx, name, bump{}); err != nil {
 				return result{}, err
 			}
@@ -438,12 +329,13 @@ func shoalHandoff(p params) (result, error) {
 			return result{}, fmt.Errorf("stop %s: %w", leaving.Name, err)
 		}
 
-		// Every name on both survivors, on a survivor, with its state.
-		if err := waitFor(time.Minute, "the survivors to hold every name", allHold(survivors, len(names))); err != nil {
+		// Every name served and running on a survivor, the moved ones with
+		// their state.
+		if err := harness.WaitFor(time.Minute, "the survivors to serve every name", func() bool { return harness.Settled(survivors, len(names)) }, func() string { return harness.Describe(survivors) }); err != nil {
 			return result{}, err
 		}
 		for _, s := range survivors {
-			for _, name := range names {
+			for _, name := range moving {
 				ref, err := s.Registry.Whereis(ctx, name)
 				if err != nil {
 					return result{}, fmt.Errorf("on %s: %w", s.Name, err)
@@ -453,9 +345,9 @@ func shoalHandoff(p params) (result, error) {
 				}
 			}
 		}
-		if got, wrong := movedWithState.Load(), movedWrong.Load(); got != int64(len(names)) || wrong != 0 {
-			return result{}, fmt.Errorf("%d of %d processes received their state (%d a wrong one)", got, len(names), wrong)
+		if got, wrong := movedWithState.Load(), movedWrong.Load(); got != int64(len(moving)) || wrong != 0 {
+			return result{}, fmt.Errorf("%d of %d processes received their state (%d a wrong one)", got, len(moving), wrong)
 		}
-		return result{Seconds: took.Seconds(), Moved: len(names)}, nil
+		return result{Seconds: took.Seconds(), Moved: len(moving)}, nil
 	})
 }

@@ -14,12 +14,19 @@ import (
 // Run re-executes this command with "-child spec" and args and decodes
 // what it prints on stdout into a T. The child's stderr passes through.
 func Run[T any](spec string, args ...string) (T, error) {
-	var res T
 	self, err := os.Executable()
 	if err != nil {
+		var res T
 		return res, fmt.Errorf("%s: find own binary: %w", spec, err)
 	}
-	cmd := exec.Command(self, append([]string{"-child", spec}, args...)...)
+	return RunBinary[T](self, spec, args...)
+}
+
+// RunBinary runs the command bin with "-child spec" and args, as Run does
+// (another benchmark binary, such as one built from an earlier commit).
+func RunBinary[T any](bin, spec string, args ...string) (T, error) {
+	var res T
+	cmd := exec.Command(bin, append([]string{"-child", spec}, args...)...)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.Output()
 	if err != nil {
