@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -343,15 +344,7 @@ func (r *Registry) dirMembers(ctx context.Context, group string) ([]Member, erro
 	for i, e := range entries {
 		out[i] = Member{Name: e.Name, Ref: process.Ref{Node: e.Node, ID: e.ID}}
 	}
-	slices.SortFunc(out, func(a, b Member) int {
-		switch {
-		case a.Name < b.Name:
-			return -1
-		case a.Name > b.Name:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(out, func(a, b Member) int { return strings.Compare(a.Name, b.Name) })
 	return out, nil
 }
 

@@ -241,25 +241,10 @@ func TestClusterLargeRecordsAndStates(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	names := make([]string, 600)
-	args := []byte(strings.Repeat("x", 8<<10))
-	var wg sync.WaitGroup
-	errs := make(chan error, 8)
-	for w := range 8 {
-		wg.Go(func() {
-			for i := w; i < len(names); i += 8 {
-				names[i] = fmt.Sprintf("big-%d", i)
-				if _, err := nodes[i%2].Registry.Register(ctx, names[i], process.Spec{Kind: "big", Args: args}); err != nil {
-					errs <- err
-					return
-				}
-			}
-		})
+	for i := range names {
+		names[i] = fmt.Sprintf("big-%d", i)
 	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
+	registerSpec(t, nodes, names, process.Spec{Kind: "big", Args: []byte(strings.Repeat("x", 8<<10))})
 	third := clustertest.Start(t, "n2@127.0.0.1", nodes[0].Cluster.Address(), opts)
 	nodes = append(nodes, third)
 	joined := time.Now()

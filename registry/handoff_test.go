@@ -72,8 +72,15 @@ func moverOptions(resolved *resolutions) clustertest.Options {
 	}}
 }
 
-// registerAll registers names from random nodes, 8 at a time.
+// registerAll registers names as counters from random nodes, 8 at a
+// time.
 func registerAll(t *testing.T, nodes []*cnode, names []string) time.Duration {
+	t.Helper()
+	return registerSpec(t, nodes, names, process.Spec{Kind: "counter"})
+}
+
+// registerSpec registers names with spec from random nodes, 8 at a time.
+func registerSpec(t *testing.T, nodes []*cnode, names []string, spec process.Spec) time.Duration {
 	t.Helper()
 	ctx := context.Background()
 	var wg sync.WaitGroup
@@ -83,7 +90,7 @@ func registerAll(t *testing.T, nodes []*cnode, names []string) time.Duration {
 		wg.Go(func() {
 			rnd := rand.New(rand.NewPCG(uint64(w), 1))
 			for i := w; i < len(names); i += 8 {
-				if _, err := nodes[rnd.IntN(len(nodes))].Registry.Register(ctx, names[i], process.Spec{Kind: "counter"}); err != nil {
+				if _, err := nodes[rnd.IntN(len(nodes))].Registry.Register(ctx, names[i], spec); err != nil {
 					failed.Store(err)
 					return
 				}

@@ -1,0 +1,70 @@
+package registry
+
+import (
+	"testing"
+
+	"github.com/shoalhq/shoal/codec"
+	"github.com/shoalhq/shoal/registry/internal/directory"
+)
+
+// FuzzDirectoryMessage feeds bytes off the network, as the registry
+// endpoint receives them, through the codec into a directory node: a
+// message that decodes must never crash the machine, however wrong its
+// partition, indexes or totals.
+func FuzzDirectoryMessage(f *testing.F) {
+	c := codec.New()
+	if err := RegisterTypes(c); err != nil {
+		f.Fatal(err)
+	}
+	self, peer := directory.NodeID{Name: "a", Inc: 1}, directory.NodeID{Name: "b", Inc: 2}
+	inst := directory.Inst{Node: peer, ID: 7}
+	rec := directory.Record{Name: "x", Spec: directory.Spec{Kind: "k"}, Inst: inst, Gen: 1}
+	seeds := []any{
+		directory.MsgOps{P: 1, Stream: directory.Stream{Node: peer, Epoch: 1}, Seq: 1, Ops: []directory.Op{{Kind: directory.OpPut, Rec: rec}}},
+		directory.MsgSnap{P: 2, Stream: directory.Stream{Node: peer, Epoch: 1}, Seq: 3, Index: 0, Total: 2, Records: []directory.Record{rec}},
+		directory.MsgGive{P: 3, ID: 9, Index: 1, Total: 1, Records: []directory.Record{rec}},
+		directory.MsgReport{P: 4, Seq: 1, MaxID: 7, Items: []directory.Record{rec}},
+		directory.MsgResolve{P: 5, Name: "x", Loser: inst, Winner: inst, State: []byte{1}},
+		directory.MsgResolveAck{P: 5, Name: "x", Loser: inst},
+		directory.MsgRequest{Req: 1, Origin: peer, Op: directory.ReqRegister, Name: "x", Spec: rec.Spec, Left: 10},
+	}
+	for _, s := range seeds {
+		b, err := c.Marshal(s)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+		w, err := c.Marshal(dirWire{From: peer, To: self, Shape: [2]int{8, 1}, Bodies: [][]byte{b}})
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(w)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		v, err := c.Unmarshal(b)
+		if err != nil {
+			return
+		}
+		msgs := []any{v}
+		if w, ok := v.(dirWire); ok {
+			msgs = msgs[:0]
+			for _, body := range w.Bodies {
+				if m, err := c.Unmarshal(body); err == nil {
+					msgs = append(msgs, m)
+				}
+			}
+		}
+		dc := directory.DefaultConfig(self)
+		dc.Partitions = 8
+		n, err := directory.New(dc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n.SetView([]directory.NodeID{peer})
+		for _, m := range msgs {
+			n.Receive(peer, m)
+			n.Tick()
+			_ = n.Ready()
+		}
+	})
+}
