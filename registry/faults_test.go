@@ -225,7 +225,7 @@ func (s *bigState) HandleCall(ctx context.Context, self process.Self, msg any) (
 	return s.counter.HandleCall(ctx, self, msg)
 }
 
-// TestClusterLargeRecordsAndStates is problem 5: 600 names with 8 KB
+// TestClusterLargeRecordsAndStates is problem 5: 400 names with 16 KB
 // specs reach a joining node whole (and a call on the same links still
 // works), and a node whose processes each hold 32 KB of state drains.
 func TestClusterLargeRecordsAndStates(t *testing.T) {
@@ -237,19 +237,22 @@ func TestClusterLargeRecordsAndStates(t *testing.T) {
 		})
 		return k
 	}}
+	// Four partitions, so that each partition's records (about 1.6 MB)
+	// exceed a message (1 MiB): snapshots and gives go in chunks.
+	opts.Partitions = 4
 	nodes := clustertest.StartCluster(t, 2, opts)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	names := make([]string, 600)
+	names := make([]string, 400)
 	for i := range names {
 		names[i] = fmt.Sprintf("big-%d", i)
 	}
-	registerSpec(t, nodes, names, process.Spec{Kind: "big", Args: []byte(strings.Repeat("x", 8<<10))})
+	registerSpec(t, nodes, names, process.Spec{Kind: "big", Args: []byte(strings.Repeat("x", 16<<10))})
 	third := clustertest.Start(t, "n2@127.0.0.1", nodes[0].Cluster.Address(), opts)
 	nodes = append(nodes, third)
 	joined := time.Now()
-	waitConverged(t, time.Minute, nodes, names)
-	t.Logf("a joining node took its share of %d names with 8 KB specs in %v", len(names), time.Since(joined).Round(time.Millisecond))
+	waitConverged(t, 2*time.Minute, nodes, names)
+	t.Logf("a joining node took its share of %d names with 16 KB specs in %v", len(names), time.Since(joined).Round(time.Millisecond))
 	for _, name := range names[:50] {
 		if v, err := third.Registry.Call(ctx, name, "size"); err != nil || v != blob {
 			t.Fatalf("call %s from the new node = %v, %v; want its %d-byte state", name, v, err, blob)
@@ -263,7 +266,7 @@ func TestClusterLargeRecordsAndStates(t *testing.T) {
 		t.Fatalf("drain of %d processes with %d KB each: %v", moving, blob>>10, err)
 	}
 	t.Logf("drained %d processes with %d KB of state each in %v", moving, blob>>10, time.Since(began).Round(time.Millisecond))
-	waitConverged(t, time.Minute, nodes[1:], names)
+	waitConverged(t, 2*time.Minute, nodes[1:], names)
 	for _, name := range names {
 		if v, err := nodes[1].Registry.Call(ctx, name, "size"); err != nil || v != blob {
 			t.Fatalf("call %s after the drain = %v, %v; want its %d-byte state", name, v, err, blob)
