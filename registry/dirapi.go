@@ -224,14 +224,12 @@ func (r *Registry) dirRegister(ctx context.Context, name string, spec process.Sp
 
 func (r *Registry) dirWhereis(ctx context.Context, name string) (process.Ref, error) {
 	h := r.dir
-	h.mu.Lock()
-	if h.node.Serving(name) {
-		if rec, ok := h.node.Lookup(name); ok {
-			h.mu.Unlock()
-			return refOf(rec.Inst), nil
-		}
+	h.mu.RLock()
+	inst, found, _ := h.node.Where(name)
+	h.mu.RUnlock()
+	if found {
+		return refOf(inst), nil
 	}
-	h.mu.Unlock()
 	a, err := h.request(ctx, directory.ReqWhereis, name, "", process.Spec{})
 	if err != nil {
 		return process.Ref{}, fmt.Errorf("whereis %q: %w", name, err)
@@ -290,23 +288,20 @@ func (r *Registry) dirDeliver(ctx context.Context, name string, send func(proces
 
 // serving reports whether this node answers for name itself.
 func (h *dirHost) serving(name string) bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
+	h.mu.RLock()
+	defer h.mu.RUnlock()
 	return h.node.Serving(name)
 }
 
 // whereisCached finds name for a call by name: exactly if this node
 // serves it, else from the cache or its primary.
 func (h *dirHost) whereisCached(ctx context.Context, name string) (ref process.Ref, cached bool, err error) {
-	h.mu.Lock()
-	serving := h.node.Serving(name)
-	if serving {
-		if rec, ok := h.node.Lookup(name); ok {
-			h.mu.Unlock()
-			return refOf(rec.Inst), false, nil
-		}
+	h.mu.RLock()
+	inst, found, serving := h.node.Where(name)
+	h.mu.RUnlock()
+	if found {
+		return refOf(inst), false, nil
 	}
-	h.mu.Unlock()
 	now := time.Now()
 	if !serving {
 		if ref, ok := h.cache.get(name, now); ok {

@@ -36,7 +36,9 @@ type dirHost struct {
 	quorum int
 	shape  [2]int // partitions and replicas, which every node must share
 
-	mu       sync.Mutex
+	// mu serialises every call into the machine; lookups that only read
+	// it (Where, Serving) share it as readers.
+	mu       sync.RWMutex
 	node     *directory.Node
 	view     map[string]directory.NodeID // live members by name, self included
 	reqSeq   uint64

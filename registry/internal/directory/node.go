@@ -104,6 +104,7 @@ type Node struct {
 	tokens  map[uint64]*starting // starts waiting for the host, by token
 	token   uint64
 	reqs    map[uint64]uint64 // this node's client requests: deadline by id
+	reqQ    []uint64          // the same ids in the order asked (so by deadline)
 	served  map[reqKey]uint64 // requests served here, until when to remember them
 	servedQ []reqKey          // the same keys in the order served (so by expiry)
 	// flushList lists partitions with changes not yet sent.
@@ -327,8 +328,14 @@ func (n *Node) recompute() {
 // Tick advances logical time by one and does what is due.
 func (n *Node) Tick() {
 	n.now++
-	for _, id := range sortedKeys(n.reqs) {
-		if n.now >= n.reqs[id] {
+	for len(n.reqQ) > 0 {
+		id := n.reqQ[0]
+		deadline, ok := n.reqs[id]
+		if ok && n.now < deadline {
+			break
+		}
+		n.reqQ = n.reqQ[1:]
+		if ok {
 			delete(n.reqs, id)
 			n.effect(Reply{Req: id, Err: ErrTimeout})
 		}
@@ -347,9 +354,10 @@ func (n *Node) Tick() {
 			}
 		}
 	}
-	sweep := n.now%n.cfg.SweepTicks == 0
 	for _, pt := range n.parts {
-		n.tickPart(pt, sweep)
+		// Each partition's full pass on a tick of its own: the cost is
+		// spread over the period.
+		n.tickPart(pt, n.now%n.cfg.SweepTicks == uint64(pt.id)%n.cfg.SweepTicks)
 	}
 	n.tickLocals()
 }
@@ -388,8 +396,10 @@ func (n *Node) tickPart(pt *part, sweep bool) {
 		if n.now%n.cfg.DigestTicks == uint64(pt.id)%n.cfg.DigestTicks {
 			n.sendDigests(pt)
 		}
-		if sweep || pt.dirty {
-			n.reconcile(pt)
+		if sweep {
+			n.reconcile(pt, true)
+		} else if pt.checkAll || len(pt.check) > 0 || len(pt.exits) > 0 {
+			n.reconcile(pt, false)
 		}
 	case roleReplica:
 		if pt.snap != nil && n.now-pt.snapAskedAt >= 3*n.cfg.ResendTicks {

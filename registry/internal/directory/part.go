@@ -43,7 +43,11 @@ type part struct {
 	snapAt     map[NodeID]uint64 // tick of the last snapshot sent
 	queued     []MsgRequest      // while gathering
 	pending    []Op              // committed, not yet sent
-	dirty      bool              // reconcile at the next tick
+	// check lists the names to reconcile at the next tick (what changed
+	// since the last); checkAll asks for every name (a new view, a large
+	// merge). A sweep checks every name now and then whatever changed.
+	check    map[string]struct{}
+	checkAll bool
 
 	// As replica.
 	from        Stream
@@ -54,8 +58,8 @@ type part struct {
 	// A copy given to the primary, kept until acknowledged.
 	retain *retained
 
-	// Local instances (any role).
-	locals    map[uint64]bool   // ids of instances of this partition here
+	// Local instances (any role): their ids by name, ascending.
+	locals    map[string][]uint64
 	exits     map[uint64]Record // exited, not yet acknowledged
 	reportNow bool
 }
@@ -92,7 +96,7 @@ type waiter struct {
 }
 
 func newPart(id int) *part {
-	return &part{id: id, data: newStore(), locals: map[uint64]bool{}, exits: map[uint64]Record{}}
+	return &part{id: id, data: newStore(), locals: map[string][]uint64{}, exits: map[uint64]Record{}}
 }
 
 func (pt *part) hasData() bool { return !pt.data.empty() }
@@ -151,7 +155,7 @@ func (n *Node) setRole(pt *part, pref []NodeID) {
 			pt.gatherUntil = n.now + n.cfg.GatherTicks
 		}
 		n.maybeActivate(pt)
-		pt.dirty = true // instances on nodes gone need restarting
+		pt.checkAll = true // instances on nodes gone need restarting
 		return
 	}
 	var requeue []MsgRequest
@@ -260,13 +264,15 @@ func (n *Node) activate(pt *part) {
 	for _, r := range pt.replicas {
 		n.sendSnapshot(pt, r)
 	}
-	n.reconcile(pt)
+	pt.data.nextExpiry = 1 // rescan
+	n.reconcile(pt, true)
 	n.serveQueued(pt)
 }
 
 // losePrimary ends this node's lead of a partition and returns the
 // requests it held, to pass on to the new primary.
 func (n *Node) losePrimary(pt *part) []MsgRequest {
+	pt.check, pt.checkAll = nil, false
 	for _, w := range pt.waiters {
 		n.replyTo(w.origin, w.req, Answer{}, CodeTimeout)
 	}
@@ -459,16 +465,31 @@ func (n *Node) mergeIn(pt *part, src *store, stream bool) {
 			n.commit(pt, op)
 		} else {
 			pt.data.apply(&op)
+			n.touchOp(pt, &op)
 		}
 	}
-	pt.dirty = true
 }
 
-// expireTombs forgets the tombstones whose time is up.
+// expireTombs forgets the tombstones whose time is up. It scans them
+// only when the first is due, and then forgets those due within the
+// next sixteenth of TombstoneTicks too, so that a steady stream of
+// unregistrations costs a scan every TombstoneTicks/16 ticks, not one a
+// tick.
 func (n *Node) expireTombs(pt *part) {
-	for _, reg := range sortedRegs(pt.data.tombs) {
-		if t := pt.data.tombs[reg]; t.Expires != 0 && t.Expires <= n.now {
+	s := pt.data
+	if s.nextExpiry == 0 || s.nextExpiry > n.now {
+		return
+	}
+	until := n.now + n.cfg.TombstoneTicks/16
+	s.nextExpiry = 0
+	for _, reg := range sortedRegs(s.tombs) {
+		t := s.tombs[reg]
+		switch {
+		case t.Expires == 0:
+		case t.Expires <= until:
 			n.commit(pt, Op{Kind: OpDropTomb, Tomb: t})
+		case s.nextExpiry == 0 || t.Expires < s.nextExpiry:
+			s.nextExpiry = t.Expires
 		}
 	}
 }
@@ -477,7 +498,7 @@ func (n *Node) expireTombs(pt *part) {
 // here (not those losing a conflict).
 func (n *Node) localStore(pt *part) *store {
 	s := newStore()
-	for _, id := range sortedKeys(pt.locals) {
+	for _, id := range pt.localIDs() {
 		if l := n.insts[id]; l.state != lLosing {
 			rec := *l.rec.clone()
 			rec.From = Inst{}

@@ -20,12 +20,12 @@ type local struct {
 	// lLosing with a state to give: the merge asked for, sent again
 	// (backoff as for moves) until the winner's node acknowledges it;
 	// the loser stays paused until then, so its state is never dropped.
-	resolveMsg MsgResolve
+	resolveMsg *MsgResolve
 	resolvedAt uint64 // tick resolveMsg was last sent; 0 if none pending
 	resolveTry int
-	moveMsg    MsgMoveState // lMoving, once paused
-	movedAt    uint64       // tick moveMsg was last sent; 0 until paused
-	moveTry    int          // sends of moveMsg, for the backoff
+	moveMsg    *MsgMoveState // lMoving, once paused (nil until then)
+	movedAt    uint64        // tick moveMsg was last sent; 0 until paused
+	moveTry    int           // sends of moveMsg, for the backoff
 	// absorbed lists the conflict losers whose state this process (or the
 	// incarnations it took over from) merged: a duplicate is dropped.
 	absorbed []Inst
@@ -115,7 +115,7 @@ func (n *Node) Started(token, id uint64) {
 			n.sendOrLocal(pt, st.old.Node, MsgMoved{P: pt.id, Name: rec.Name, Old: st.old})
 		}
 	}
-	pt.dirty = true
+	n.touch(pt, rec.Name)
 	for _, m := range st.queued {
 		n.handleRequest(m)
 	}
@@ -150,14 +150,69 @@ func (n *Node) StartFailed(token uint64) {
 }
 
 func (n *Node) addLocal(pt *part, l *local) {
-	n.insts[l.rec.Inst.ID] = l
-	pt.locals[l.rec.Inst.ID] = true
+	id, name := l.rec.Inst.ID, l.rec.Name
+	n.insts[id] = l
+	ids := pt.locals[name]
+	i, found := slices.BinarySearch(ids, id)
+	if !found {
+		pt.locals[name] = slices.Insert(ids, i, id)
+	}
+	n.touch(pt, name)
 }
 
 func (n *Node) dropLocal(pt *part, id uint64) {
+	l := n.insts[id]
 	delete(n.insts, id)
 	delete(n.moving, id)
-	delete(pt.locals, id)
+	if l == nil {
+		return
+	}
+	name := l.rec.Name
+	ids := pt.locals[name]
+	if i, found := slices.BinarySearch(ids, id); found {
+		ids = slices.Delete(ids, i, i+1)
+	}
+	if len(ids) == 0 {
+		delete(pt.locals, name)
+	} else {
+		pt.locals[name] = ids
+	}
+	n.touch(pt, name)
+}
+
+// localIDs returns the ids of the partition's local instances, by name
+// then id.
+func (pt *part) localIDs() []uint64 {
+	var out []uint64
+	for _, name := range sortedKeys(pt.locals) {
+		out = append(out, pt.locals[name]...)
+	}
+	return out
+}
+
+// touch marks name to be reconciled at the next tick, if this node leads
+// the partition.
+func (n *Node) touch(pt *part, name string) {
+	if pt.role != rolePrimary || pt.checkAll {
+		return
+	}
+	if pt.check == nil {
+		pt.check = map[string]struct{}{}
+	}
+	pt.check[name] = struct{}{}
+	if len(pt.check) > 64 && len(pt.check) > len(pt.data.names)/2 {
+		pt.check, pt.checkAll = nil, true // cheaper in one pass
+	}
+}
+
+// touchOp marks the name a change is about.
+func (n *Node) touchOp(pt *part, op *Op) {
+	switch op.Kind {
+	case OpPut:
+		n.touch(pt, op.Rec.Name)
+	case OpDel:
+		n.touch(pt, op.Tomb.Name)
+	}
 }
 
 // sendOrLocal sends a message about a partition, or handles it here if
@@ -184,8 +239,7 @@ func (n *Node) Exited(id uint64) {
 	}
 	pt.exits[id] = l.rec
 	if pt.role == rolePrimary {
-		pt.dirty = true
-		return
+		return // dropLocal marked it
 	}
 	pt.reportNow = true
 }
@@ -206,11 +260,11 @@ func (n *Node) Paused(id uint64, action Action, state []byte) {
 		n.effect(Resume{Name: l.rec.Name, Inst: inst})
 	case lLosing:
 		if action == ActionMove {
-			l.resolveMsg = MsgResolve{P: pt.id, Name: l.rec.Name, Loser: inst, Winner: l.winner, State: state, Absorbed: l.absorbed,
+			l.resolveMsg = &MsgResolve{P: pt.id, Name: l.rec.Name, Loser: inst, Winner: l.winner, State: state, Absorbed: l.absorbed,
 				LoserReg: l.rec.Reg, LoserGen: l.rec.Gen}
 			l.resolvedAt, l.resolveTry = n.now, 0
 			n.moving[id] = true // tickLocals sends it again until acknowledged
-			n.routeResolve(pt, l.resolveMsg)
+			n.routeResolve(pt, *l.resolveMsg)
 			return
 		}
 		n.dropLocal(pt, id)
@@ -222,12 +276,12 @@ func (n *Node) Paused(id uint64, action Action, state []byte) {
 		} else if action == ActionStay {
 			action = ActionRestart
 		}
-		l.moveMsg = MsgMoveState{P: pt.id, Name: l.rec.Name, Inst: inst, Action: action, State: state, Absorbed: l.absorbed}
+		l.moveMsg = &MsgMoveState{P: pt.id, Name: l.rec.Name, Inst: inst, Action: action, State: state, Absorbed: l.absorbed}
 		l.movedAt, l.moveTry = n.now, 0
 		if l.state == lRunning {
 			l.movedAt = 0
 		}
-		n.sendMoveState(pt, l.moveMsg)
+		n.sendMoveState(pt, *l.moveMsg)
 	}
 }
 
@@ -255,7 +309,7 @@ func (n *Node) tickLocals() {
 		if l.state == lLosing {
 			l.resolvedAt = n.now
 			l.resolveTry++
-			m := l.resolveMsg
+			m := *l.resolveMsg
 			m.Hops = 0
 			n.routeResolve(n.parts[l.p], m)
 			continue
@@ -273,7 +327,7 @@ func (n *Node) report(pt *part) {
 	n.reportSeq++
 	m := MsgReport{P: pt.id, Seq: n.reportSeq, MaxID: n.maxID}
 	size := 0
-	for _, id := range sortedKeys(pt.locals) {
+	for _, id := range pt.localIDs() {
 		if l := n.insts[id]; l.state != lLosing {
 			if size += l.rec.size(); size > n.cfg.MaxMsgBytes/2 {
 				m.Partial = true
@@ -397,7 +451,7 @@ func (n *Node) running(inst Inst) bool {
 // restart starts the process of a record whose process is gone, adopting
 // a local process of the same registration if there is one.
 func (n *Node) restart(pt *part, r *Record) {
-	for _, id := range sortedKeys(pt.locals) {
+	for _, id := range pt.locals[r.Name] {
 		if l := n.insts[id]; l.rec.Name == r.Name && l.rec.Reg == r.Reg && l.state == lRunning && l.rec.Inst != r.Inst {
 			rec := *r.clone()
 			rec.Inst, rec.Gen, rec.From = l.rec.Inst, r.Gen+1, Inst{}
@@ -411,17 +465,23 @@ func (n *Node) restart(pt *part, r *Record) {
 // reconcile makes a partition's processes follow its records: restarts
 // the gone, asks remote ones to move here, checks on remote nodes, and
 // judges the local processes.
-func (n *Node) reconcile(pt *part) {
-	pt.dirty = false
+func (n *Node) reconcile(pt *part, full bool) {
+	var names []string
+	if full || pt.checkAll {
+		names = sortedKeys(pt.data.names)
+	} else {
+		names = sortedKeys(pt.check)
+	}
+	pt.check, pt.checkAll = nil, false
 	for _, id := range sortedKeys(pt.exits) {
 		n.exited(pt, pt.exits[id])
 		delete(pt.exits, id)
 	}
 	moves := map[NodeID][]Verdict{}
 	check := map[NodeID]bool{}
-	for _, name := range sortedKeys(pt.data.names) {
+	for _, name := range names {
 		r := pt.data.visible(name)
-		if pt.starting[name] != nil {
+		if r == nil || pt.starting[name] != nil {
 			continue
 		}
 		if at, ok := pt.moves[name]; ok {
@@ -453,15 +513,24 @@ func (n *Node) reconcile(pt *part) {
 			n.send(node, MsgCheck{P: pt.id})
 		}
 	}
-	for _, id := range sortedKeys(pt.locals) {
+	var ids []uint64
+	if full {
+		ids = pt.localIDs()
+	} else {
+		for _, name := range names {
+			ids = append(ids, pt.locals[name]...)
+		}
+	}
+	for _, id := range ids {
 		l := n.insts[id]
-		if l.state != lRunning {
+		if l == nil || l.p != pt.id || l.state != lRunning {
 			continue
 		}
 		if v, ok := n.judge(pt, l.rec); ok {
 			n.applyVerdict(pt, v)
 		}
 	}
+	// What this pass changed is checked at the next tick.
 }
 
 // onVerdict carries out what the primary decided about local processes.

@@ -9,6 +9,7 @@ import (
 func (n *Node) commit(pt *part, op Op) {
 	n.logf("%v p%d commit %d %s reg=%v inst=%v gen=%d tomb=%s/%v", n.self, pt.id, op.Kind, op.Rec.Name, op.Rec.Reg, op.Rec.Inst, op.Rec.Gen, op.Tomb.Name, op.Tomb.Reg)
 	pt.data.apply(&op)
+	n.touchOp(pt, &op)
 	pt.seq++
 	if len(pt.replicas) == 0 {
 		return

@@ -20,6 +20,7 @@ const maxHops = 3
 // message from the partition's primary.
 func (n *Node) Request(req uint64, op ReqOp, name, group string, spec Spec) {
 	n.reqs[req] = n.now + n.cfg.RequestTicks
+	n.reqQ = append(n.reqQ, req)
 	n.handleRequest(MsgRequest{Req: req, Origin: n.self, Op: op, Name: name, Group: group, Spec: spec, Left: n.cfg.RequestTicks})
 }
 
@@ -166,7 +167,8 @@ func (n *Node) stopInst(pt *part, name string, inst Inst) {
 	}
 }
 
-// Lookup returns name's record if this node serves its partition.
+// Lookup returns a copy of name's record if this node serves its
+// partition.
 func (n *Node) Lookup(name string) (Record, bool) {
 	pt := n.parts[PartitionOf(name, n.cfg.Partitions)]
 	if pt.role != rolePrimary || !pt.active {
@@ -177,6 +179,21 @@ func (n *Node) Lookup(name string) (Record, bool) {
 		return Record{}, false
 	}
 	return *r.clone(), true
+}
+
+// Where returns the instance of name's process if this node serves
+// name's partition (served), without copying the record; found is false
+// if the name is not registered. It only reads the node: a host may call
+// it under a read lock, concurrently with other readers.
+func (n *Node) Where(name string) (inst Inst, found, served bool) {
+	pt := n.parts[PartitionOf(name, n.cfg.Partitions)]
+	if pt.role != rolePrimary || !pt.active {
+		return Inst{}, false, false
+	}
+	if r := pt.data.visible(name); r != nil {
+		return r.Inst, true, true
+	}
+	return Inst{}, false, true
 }
 
 // Serving reports whether this node serves name's partition: it is its

@@ -58,7 +58,7 @@ func (n *Node) moveDue(l *local) bool {
 func (n *Node) resendMove(pt *part, l *local) {
 	l.movedAt = n.now
 	l.moveTry++
-	n.sendMoveState(pt, l.moveMsg)
+	n.sendMoveState(pt, *l.moveMsg)
 }
 
 // routeResolve sends a loser's state towards the name's process.

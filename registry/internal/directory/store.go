@@ -21,6 +21,9 @@ type store struct {
 	// groups indexes the names whose visible record is in each group, so
 	// that listing a group costs its size, not the partition's.
 	groups map[string]map[string]struct{}
+	// nextExpiry is at most the earliest expiry of a tombstone (0: none
+	// expires); expireTombs scans the tombstones only once it is due.
+	nextExpiry uint64
 }
 
 func newStore() *store {
@@ -105,6 +108,9 @@ func (s *store) apply(op *Op) {
 		if _, ok := s.tombs[t.Reg]; !ok {
 			s.tombs[t.Reg] = t
 			s.hash ^= t.hash()
+			if t.Expires != 0 && (s.nextExpiry == 0 || t.Expires < s.nextExpiry) {
+				s.nextExpiry = t.Expires
+			}
 		}
 		rs := s.names[t.Name]
 		if i := slices.IndexFunc(rs, func(o *Record) bool { return o.Reg == t.Reg }); i >= 0 {
