@@ -107,6 +107,9 @@ type Node struct {
 	reqQ    []uint64          // the same ids in the order asked (so by deadline)
 	served  map[reqKey]uint64 // requests served here, until when to remember them
 	servedQ []reqKey          // the same keys in the order served (so by expiry)
+	// servedPeak is the most served has held since last rebuilt: a Go
+	// map never shrinks, so one that fell well below it is copied.
+	servedPeak int
 	// flushList lists partitions with changes not yet sent.
 	flushList []int
 	out       []Envelope
@@ -344,6 +347,15 @@ func (n *Node) Tick() {
 	for len(n.servedQ) > 0 && n.served[n.servedQ[0]] <= n.now {
 		delete(n.served, n.servedQ[0])
 		n.servedQ = n.servedQ[1:]
+	}
+	if n.servedPeak > 4096 && len(n.served) < n.servedPeak/4 {
+		served := make(map[reqKey]uint64, len(n.served)) // maps.Clone keeps the size
+		for k, v := range n.served {
+			served[k] = v
+		}
+		n.served = served
+		n.servedQ = slices.Clone(n.servedQ)
+		n.servedPeak = len(n.served)
 	}
 	if n.draining && n.now%n.cfg.DigestTicks == 0 {
 		// Said again: a member that missed it would keep giving this

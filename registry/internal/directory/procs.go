@@ -13,7 +13,9 @@ const (
 
 // local is a process this node runs.
 type local struct {
-	rec    Record // its registration; rec.Inst is this process
+	// rec is its registration (rec.Inst is this process), never changed
+	// in place: it may be the very record the partition's store holds.
+	rec    *Record
 	p      int
 	state  lstate
 	winner Inst // lLosing
@@ -77,7 +79,7 @@ func (n *Node) Started(token, id uint64) {
 	n.maxID = max(n.maxID, id)
 	rec := st.rec
 	rec.Inst, rec.From = inst, Inst{}
-	l := &local{rec: rec, p: pt.id, absorbed: st.absorbed}
+	l := &local{rec: rec.clone(), p: pt.id, absorbed: st.absorbed}
 	current := !st.orphan && pt.role == rolePrimary && pt.starting[rec.Name] == st
 	if !current {
 		if st.kind != startRestart {
@@ -96,7 +98,11 @@ func (n *Node) Started(token, id uint64) {
 	switch st.kind {
 	case startRegister:
 		rec.Gen = 1
-		n.mergeIn(pt, storeOfRecord(rec), true)
+		if cur == nil {
+			n.commit(pt, Op{Kind: OpPut, Rec: rec}) // a new registration: nothing to merge with
+		} else {
+			n.mergeIn(pt, storeOfRecord(rec), true)
+		}
 	case startRestart:
 		if cur != nil && cur.Reg == rec.Reg {
 			rec.Gen = cur.Gen + 1
@@ -106,7 +112,6 @@ func (n *Node) Started(token, id uint64) {
 	case startMove:
 		if cur != nil && cur.Inst == st.old {
 			rec.Gen, rec.From, rec.Groups, rec.Absorbed = cur.Gen+1, st.old, cur.Groups, cur.Absorbed
-			l.rec = rec
 			n.commit(pt, Op{Kind: OpPut, Rec: rec})
 			n.sendOrLocal(pt, st.old.Node, MsgMoved{P: pt.id, Name: rec.Name, Old: st.old, New: inst})
 		} else {
@@ -114,6 +119,9 @@ func (n *Node) Started(token, id uint64) {
 			n.effect(Stop{Name: rec.Name, Inst: inst})
 			n.sendOrLocal(pt, st.old.Node, MsgMoved{P: pt.id, Name: rec.Name, Old: st.old})
 		}
+	}
+	if r := pt.data.find(rec.Name, rec.Reg); r != nil && r.Inst == inst && n.insts[id] == l {
+		l.rec = r // shared with the store: one copy of the record
 	}
 	n.touch(pt, rec.Name)
 	for _, m := range st.queued {
@@ -237,7 +245,7 @@ func (n *Node) Exited(id uint64) {
 	if l.state == lLosing {
 		return
 	}
-	pt.exits[id] = l.rec
+	pt.exits[id] = *l.rec
 	if pt.role == rolePrimary {
 		return // dropLocal marked it
 	}
@@ -526,7 +534,7 @@ func (n *Node) reconcile(pt *part, full bool) {
 		if l == nil || l.p != pt.id || l.state != lRunning {
 			continue
 		}
-		if v, ok := n.judge(pt, l.rec); ok {
+		if v, ok := n.judge(pt, *l.rec); ok {
 			n.applyVerdict(pt, v)
 		}
 	}

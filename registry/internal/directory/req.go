@@ -80,6 +80,7 @@ func (n *Node) handleRequest(m MsgRequest) {
 		}
 		n.served[key] = n.now + 2*n.cfg.RequestTicks
 		n.servedQ = append(n.servedQ, key)
+		n.servedPeak = max(n.servedPeak, len(n.served))
 	}
 	if st := pt.starting[m.Name]; st != nil {
 		m.At = n.now + 1
