@@ -142,6 +142,9 @@ func (h *dirHost) listLocal(group string) dirListed {
 // served somewhere (while primaries gather after a change).
 const listWait = 10 * time.Second
 
+// listCallTimeout bounds one node's answer to one round of a listing.
+const listCallTimeout = 2 * time.Second
+
 // list gathers the records of every partition from the nodes that serve
 // them (the first answer for each partition counts), asking again while
 // some partition is served nowhere.
@@ -182,7 +185,12 @@ func (h *dirHost) listOnce(ctx context.Context, group string) (entries []dirEntr
 	var wg sync.WaitGroup
 	for i, node := range nodes {
 		wg.Go(func() {
-			v, err := h.r.rt.Call(ctx, process.Ref{Node: node, ID: listEndpointID}, dirList{Group: group})
+			// A node that does not answer soon is asked again in the next
+			// round (its partitions count as missing until then): one lost
+			// reply must not hold the listing for its whole deadline.
+			cctx, cancel := context.WithTimeout(ctx, listCallTimeout)
+			defer cancel()
+			v, err := h.r.rt.Call(cctx, process.Ref{Node: node, ID: listEndpointID}, dirList{Group: group})
 			if l, ok := v.(dirListed); ok && err == nil {
 				answers[i+1] = l
 			}

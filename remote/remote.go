@@ -110,6 +110,10 @@ type Remote struct {
 	mu     sync.Mutex
 	peers  map[string]*peer
 	closed bool
+	// heard is when a frame last came from each node (unix nanoseconds):
+	// a node that talks to us exists, even while membership here has not
+	// listed it yet (the first moments after a join or a heal).
+	heard map[string]*atomic.Int64
 
 	pendMu  sync.Mutex
 	pending map[uint64]*pendingCall
@@ -488,20 +492,69 @@ func (p *peer) run() {
 	}
 }
 
+// unknownPatience is how long a peer that has a link open to this node,
+// but that membership here does not list yet, is dialled again before
+// what is queued for it is dropped: membership learns of a joining or
+// healed node some hundreds of milliseconds after the node starts
+// talking, and the replies to its first calls must not be lost.
+const unknownPatience = 3 * time.Second
+
 func (p *peer) dial() (*transport.Link, error) {
 	box := p.r.dialer.Load()
 	if box == nil {
 		return nil, ErrNotAttached
 	}
-	ctx, cancel := context.WithTimeout(p.r.ctx, p.r.timeout)
-	defer cancel()
-	return box.d.DialLink(ctx, p.node)
+	giveUp := time.Now().Add(unknownPatience)
+	wait := 20 * time.Millisecond
+	for {
+		ctx, cancel := context.WithTimeout(p.r.ctx, p.r.timeout)
+		link, err := box.d.DialLink(ctx, p.node)
+		cancel()
+		if err == nil || !errors.Is(err, cluster.ErrUnknownMember) || !p.r.talksToUs(p.node) || time.Now().After(giveUp) {
+			return link, err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-p.done:
+			t.Stop()
+			return nil, err
+		case <-p.r.ctx.Done():
+			t.Stop()
+			return nil, err
+		}
+		wait = min(2*wait, 200*time.Millisecond)
+	}
+}
+
+// talksToUs reports whether node sent this one a frame lately.
+func (r *Remote) talksToUs(node string) bool {
+	r.mu.Lock()
+	h := r.heard[node]
+	r.mu.Unlock()
+	return h != nil && time.Since(time.Unix(0, h.Load())) < unknownPatience
+}
+
+// heardFrom returns the time of the last frame from node, to update.
+func (r *Remote) heardFrom(node string) *atomic.Int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.heard == nil {
+		r.heard = map[string]*atomic.Int64{}
+	}
+	h := r.heard[node]
+	if h == nil {
+		h = new(atomic.Int64)
+		r.heard[node] = h
+	}
+	return h
 }
 
 // HandleLink reads frames from a link another node opened to this one,
 // until it closes. Give it to the cluster as its OnLink.
 func (r *Remote) HandleLink(l *transport.Link) {
 	from := l.Peer()
+	heard := r.heardFrom(from)
 	for {
 		b, err := l.Recv()
 		if err != nil {
@@ -511,6 +564,7 @@ func (r *Remote) HandleLink(l *transport.Link) {
 			return
 		}
 		r.framesIn.Add(1)
+		heard.Store(time.Now().UnixNano())
 		f, err := decodeFrame(b)
 		if err != nil {
 			r.log.Warn("bad frame from node; closing link", "peer", from, "err", err)

@@ -8,10 +8,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shoalhq/shoal/cluster"
 	"github.com/shoalhq/shoal/clustertest"
 	"github.com/shoalhq/shoal/codec"
 	"github.com/shoalhq/shoal/process"
 	"github.com/shoalhq/shoal/remote"
+	"github.com/shoalhq/shoal/transport"
 )
 
 // Test messages.
@@ -243,5 +245,60 @@ func TestRemoteCallAsync(t *testing.T) {
 	case o := <-got:
 		t.Fatalf("done called more than once per call: %v", o)
 	default:
+	}
+}
+
+// forgetful is a Dialer that does not know node until told: membership
+// on a node that has not heard of a joining or healed peer yet.
+type forgetful struct {
+	inner remote.Dialer
+	node  string
+	known chan struct{}
+	asked chan struct{} // closed at the first dial it refused
+	once  sync.Once
+}
+
+func (f *forgetful) DialLink(ctx context.Context, node string) (*transport.Link, error) {
+	if node == f.node {
+		select {
+		case <-f.known:
+		default:
+			f.once.Do(func() { close(f.asked) })
+			return nil, fmt.Errorf("dial link: %q: %w", node, cluster.ErrUnknownMember)
+		}
+	}
+	return f.inner.DialLink(ctx, node)
+}
+
+// A node answering a call from a peer its membership does not list yet
+// keeps the reply until it can reach the peer (a heal: the lost replies
+// stalled listings for their whole timeout), instead of dropping it.
+func TestReplyWaitsForAPeerMembershipDoesNotListYet(t *testing.T) {
+	a, b := pair(t)
+	f := &forgetful{inner: b.Cluster, node: a.Name, known: make(chan struct{}), asked: make(chan struct{})}
+	b.Remote.Attach(b.Runtime, f)
+	p, err := b.Runtime.Start(context.Background(), &sink{seen: map[int][]int{}}, process.SpawnOptions{Name: "sink"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	res := make(chan error, 1)
+	go func() { _, err := a.Runtime.Call(ctx, p.Ref(), get{}); res <- err }()
+	select {
+	case <-f.asked: // b answered and could not dial a
+	case err := <-res:
+		t.Fatalf("the call returned before b could reach a: %v", err)
+	case <-ctx.Done():
+		t.Fatal("b never tried to answer")
+	}
+	close(f.known) // membership catches up
+	select {
+	case err := <-res:
+		if err != nil {
+			t.Fatalf("call answered once b knew a: %v", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("the reply was lost: the call waited for its whole timeout")
 	}
 }

@@ -42,7 +42,7 @@ func DefaultConfig(self NodeID) Config {
 	return Config{
 		Self: self, Partitions: 1024, Replicas: 1, MaxMsgBytes: 1 << 20,
 		GatherTicks: 30, DigestTicks: 20, ReportTicks: 10, ResendTicks: 10,
-		RequestTicks: 100, TombstoneTicks: 36000, SweepTicks: 50, MaxQueued: 10000,
+		RequestTicks: 30, TombstoneTicks: 36000, SweepTicks: 50, MaxQueued: 10000,
 	}
 }
 
