@@ -28,6 +28,7 @@ import (
 	"io"
 	"log"
 	"log/slog"
+	"math"
 	"net"
 	"slices"
 	"strconv"
@@ -222,15 +223,18 @@ type Cluster struct {
 	inc uint64 // this node's incarnation
 
 	mu      sync.Mutex
-	live    map[string]Member     // the other live members, as memberlist last told (its Nodes are not safe to read later)
-	incs    map[string]uint64     // incarnation of each live member, as last seen
-	leaving map[string]time.Time  // members that announced they are leaving
-	suspect map[string]time.Time  // members this node suspects (failed a probe)
-	gone    map[string]goneMember // dead or left members, until DeadRetention
-	subs    map[*Subscription]struct{}
-	found   map[string][]string // discovered addresses by strategy name
-	settled map[string]bool     // strategies that polled once and joined what they found
-	stopped bool
+	live    map[string]Member    // the other live members, as memberlist last told (its Nodes are not safe to read later)
+	incs    map[string]uint64    // incarnation of each live member, as last seen
+	leaving map[string]time.Time // members that announced they are leaving
+	suspect map[string]time.Time // members this node suspects (failed a probe)
+	// memberlist's failure detector settings, for how long a suspicion lasts
+	probeEvery            time.Duration
+	suspMult, suspMaxMult int
+	gone                  map[string]goneMember // dead or left members, until DeadRetention
+	subs                  map[*Subscription]struct{}
+	found                 map[string][]string // discovered addresses by strategy name
+	settled               map[string]bool     // strategies that polled once and joined what they found
+	stopped               bool
 
 	joinLogMu sync.Mutex
 	joinLog   map[string]string // address -> last join error logged
@@ -309,7 +313,9 @@ func New(cfg Config) (*Cluster, error) {
 	if cfg.SuspicionMaxMult > 0 {
 		mc.SuspicionMaxTimeoutMult = cfg.SuspicionMaxMult
 	}
+	c.probeEvery, c.suspMult, c.suspMaxMult = mc.ProbeInterval, mc.SuspicionMult, mc.SuspicionMaxTimeoutMult
 	mc.Delegate = &delegate{meta: meta, c: c}
+	mc.Ping = pinger{c: c}
 	mc.Events = &events{c: c}
 	mc.Logger = log.New(&logAdapter{c: c}, "", 0)
 	if cfg.Drop != nil {
@@ -384,7 +390,7 @@ func (c *Cluster) member(n *memberlist.Node) Member {
 func (c *Cluster) withStatusLocked(m Member) Member {
 	m.Status = StatusAlive
 	if at, ok := c.suspect[m.Name]; ok {
-		if time.Since(at) < c.suspicionWindow() {
+		if time.Since(at) < c.suspicionWindowLocked() {
 			m.Status = StatusSuspect
 		} else {
 			delete(c.suspect, m.Name) // refuted: it answered again
@@ -398,14 +404,31 @@ func (c *Cluster) self() Member {
 	return Member{Name: c.cfg.Name, Address: c.Address(), LinkAddress: c.LinkAddr(), Status: StatusAlive, Self: true, Incarnation: c.inc}
 }
 
-// suspicionWindow bounds how long a suspicion can last before memberlist
-// declares the node dead or the node refutes it.
-func (c *Cluster) suspicionWindow() time.Duration {
-	pi := c.cfg.ProbeInterval
-	if pi <= 0 {
-		pi = time.Second
-	}
-	return 2 * time.Duration(max(c.cfg.SuspicionMult, 4)*max(c.cfg.SuspicionMaxMult, 1)) * pi
+// suspicionWindow bounds how long a suspicion can last: memberlist
+// declares a suspect dead after at most SuspicionMult * max(1, log10(n)) *
+// ProbeInterval * SuspicionMaxTimeoutMult (n members), and a suspect that
+// refutes it answers this node's next probe (which clears it at once, see
+// pinger). One more probe interval covers the timer's own lag. c.mu is held.
+func (c *Cluster) suspicionWindowLocked() time.Duration {
+	n := float64(len(c.live) + 1)
+	scale := max(1, math.Log10(n))
+	timeout := time.Duration(float64(c.suspMult) * scale * float64(c.probeEvery))
+	return timeout*time.Duration(c.suspMaxMult) + c.probeEvery
+}
+
+// pinger hears of every direct probe of a member that was answered: a
+// suspect that answers has refuted the suspicion (memberlist tells no event
+// when a suspect is found alive again).
+type pinger struct{ c *Cluster }
+
+// AckPayload adds nothing to this node's acks.
+func (pinger) AckPayload() []byte { return nil }
+
+// NotifyPingComplete clears the suspicion of the member that answered.
+func (p pinger) NotifyPingComplete(other *memberlist.Node, _ time.Duration, _ []byte) {
+	p.c.mu.Lock()
+	delete(p.c.suspect, other.Name)
+	p.c.mu.Unlock()
 }
 
 // markSuspect records that this node's probe of name failed.

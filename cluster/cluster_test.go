@@ -444,3 +444,59 @@ func TestRestartInPlaceIsDownThenUp(t *testing.T) {
 		return true
 	})
 }
+
+// TestRefutedSuspicionClearsAtOnce: a member this node suspected (a probe
+// went unanswered) that refutes the suspicion and answers the next probe is
+// listed alive again at once, not for a fixed window after the failed probe
+// (a member still listed suspect long after a heal held make e2e's heal
+// check for ~10 s).
+func TestRefutedSuspicionClearsAtOnce(t *testing.T) {
+	var cut atomic.Bool
+	var target atomic.Value // membership address of b, set once b runs
+	target.Store("")
+	a := start(t, "a@127.0.0.1", secret, func(c *cluster.Config) {
+		c.Drop = func(addr string) bool { return cut.Load() && addr == target.Load().(string) }
+	})
+	b := start(t, "b@127.0.0.1", secret, func(c *cluster.Config) {
+		c.Strategies = staticTo(t, a.Address())
+	})
+	target.Store(b.Address())
+	waitFor(t, 20*time.Second, "two nodes to converge", func() bool { return alive(a) == 2 && alive(b) == 2 })
+	sub := a.Subscribe()
+	defer sub.Close()
+
+	status := func() cluster.Status {
+		for _, m := range a.Members() {
+			if m.Name == b.Name() {
+				return m.Status
+			}
+		}
+		return ""
+	}
+	// a's probes of b (and its fallback over TCP) are lost: a suspects b.
+	// With two members there is no one to ask for an indirect probe.
+	cut.Store(true)
+	waitFor(t, 10*time.Second, "a to suspect b", func() bool { return status() == cluster.StatusSuspect })
+	cut.Store(false)
+	healed := time.Now()
+	// b hears the suspicion (gossip a queued while cut), refutes it, and
+	// answers a's next probe, every 400 ms with two members.
+	const within = 2 * time.Second
+	waitFor(t, 10*time.Second, "a to list b alive again", func() bool { return status() == cluster.StatusAlive })
+	took := time.Since(healed)
+drain:
+	for {
+		select {
+		case ev := <-sub.Events():
+			if ev.Member.Name == b.Name() {
+				t.Fatalf("a reported %v for b: the suspicion was not refuted, the test proves nothing", ev.Type)
+			}
+		default:
+			break drain
+		}
+	}
+	if took > within {
+		t.Fatalf("a listed b suspect for %v after b answered again; want within %v", took.Round(time.Millisecond), within)
+	}
+	t.Logf("a listed b alive again %v after the link came back", took.Round(time.Millisecond))
+}
