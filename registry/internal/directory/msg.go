@@ -78,7 +78,11 @@ type (
 	}
 	// MsgGive is chunk Index of Total of a holder's copy, given to the
 	// primary it sees (pushed, or in answer to a gather). Busy says the
-	// sender serves the partition itself and gives nothing yet.
+	// sender serves the partition itself and gives nothing yet. Answers
+	// is the stream of the gather it answers (zero: pushed): only such a
+	// give, made after the gather came, holds everything the sender
+	// holds (its processes too), so only it counts as the sender heard
+	// out.
 	MsgGive struct {
 		P            int
 		ID           uint64
@@ -86,6 +90,7 @@ type (
 		Records      []Record
 		Tombs        []Tomb
 		Busy         bool
+		Answers      Stream
 	}
 	// MsgGiveAck says give ID was merged whole.
 	MsgGiveAck struct {

@@ -419,8 +419,10 @@ func (n *Node) tickPart(pt *part, sweep bool) {
 			n.askSnapshot(pt)
 		}
 	}
-	if pt.retain != nil && n.resendDue(pt.retain) {
-		n.sendRetained(pt)
+	if a := pt.askedBy; !a.Node.IsZero() && a.Node == pt.primary && pt.role != rolePrimary {
+		n.onGather(pt, a.Node, MsgGather{P: pt.id, Stream: a}) // the views agree now
+	} else if pt.retain != nil && n.resendDue(pt.retain) {
+		n.sendRetained(pt, Stream{})
 	}
 	if pt.role != rolePrimary && len(pt.locals)+len(pt.exits) > 0 &&
 		(pt.reportNow || n.now%n.cfg.ReportTicks == uint64(pt.id)%n.cfg.ReportTicks) {
@@ -464,7 +466,7 @@ func (n *Node) Receive(from NodeID, msg any) {
 	case MsgSnap:
 		n.onSnap(pt, from, m)
 	case MsgGather:
-		n.onGather(pt, from)
+		n.onGather(pt, from, m)
 	case MsgGive:
 		n.onGive(pt, from, m)
 	case MsgGiveAck:

@@ -57,6 +57,9 @@ type part struct {
 
 	// A copy given to the primary, kept until acknowledged.
 	retain *retained
+	// askedBy is the gather this node answered busy (it saw another
+	// primary): answered once it sees the asker as the primary.
+	askedBy Stream
 
 	// Local instances (any role): their ids by name, ascending.
 	locals    map[string][]uint64
@@ -317,8 +320,9 @@ func (n *Node) keep(pt *part, src *store) {
 }
 
 // sendRetained gives the retained copy to the primary this node sees (or
-// takes it back, if that is now itself).
-func (n *Node) sendRetained(pt *part) {
+// takes it back, if that is now itself), in answer to its gather of
+// stream answers (zero: pushed).
+func (n *Node) sendRetained(pt *part, answers Stream) {
 	rt := pt.retain
 	switch {
 	case pt.primary.IsZero():
@@ -336,14 +340,14 @@ func (n *Node) sendRetained(pt *part) {
 	}
 	rt.sentAt, rt.dirty = n.now, false
 	rt.tries++
-	n.sendGive(pt, pt.primary, rt.id, rt.data)
+	n.sendGive(pt, pt.primary, rt.id, rt.data, answers)
 }
 
 // sendGive sends a copy in chunks that fit a message.
-func (n *Node) sendGive(pt *part, to NodeID, id uint64, data *store) {
+func (n *Node) sendGive(pt *part, to NodeID, id uint64, data *store, answers Stream) {
 	chunks := n.chunk(data)
 	for i, c := range chunks {
-		n.send(to, MsgGive{P: pt.id, ID: id, Index: i, Total: len(chunks), Records: c.recs, Tombs: c.tombs})
+		n.send(to, MsgGive{P: pt.id, ID: id, Index: i, Total: len(chunks), Records: c.recs, Tombs: c.tombs, Answers: answers})
 	}
 }
 
@@ -378,14 +382,16 @@ func (n *Node) chunk(data *store) []chunk {
 }
 
 // onGather answers a new primary with this node's copy.
-func (n *Node) onGather(pt *part, from NodeID) {
+func (n *Node) onGather(pt *part, from NodeID, m MsgGather) {
 	n.logf("%v p%d gather from %v role=%d primary=%v", n.self, pt.id, from, pt.role, pt.primary)
 	if pt.role == rolePrimary || from != pt.primary {
 		// This node serves it, or sees another primary: the asker
 		// waits, and gets the copy once the views agree.
 		n.send(from, MsgGive{P: pt.id, Busy: true, Total: 1})
+		pt.askedBy = m.Stream
 		return
 	}
+	pt.askedBy = Stream{}
 	if pt.hasData() {
 		n.keep(pt, pt.data)
 		if pt.role == roleNone {
@@ -399,10 +405,10 @@ func (n *Node) onGather(pt *part, from NodeID) {
 		n.keep(pt, local)
 	}
 	if pt.retain != nil {
-		n.sendRetained(pt)
+		n.sendRetained(pt, m.Stream)
 		return
 	}
-	n.send(from, MsgGive{P: pt.id, Total: 1})
+	n.send(from, MsgGive{P: pt.id, Total: 1, Answers: m.Stream})
 }
 
 // onGive takes a holder's copy, chunk by chunk.
@@ -433,16 +439,34 @@ func (n *Node) onGive(pt *part, from NodeID, m MsgGive) {
 		if pt.role == rolePrimary {
 			n.mergeIn(pt, src, pt.active)
 		} else {
-			n.keep(pt, src) // passed on once the views agree
+			// Passed on once the views agree. Not acknowledged: the
+			// giver keeps its copy too, and gives it to the primary it
+			// comes to see. (An acknowledgement here let the giver drop
+			// it and answer the real primary's gather without it, while
+			// this node had already answered: the primary served the
+			// partition without those names until this node's copy came.)
+			n.keep(pt, src)
+			return
 		}
 	}
-	if pt.role == rolePrimary && pt.unheard[from] {
+	if pt.role != rolePrimary {
+		return
+	}
+	if m.Answers != pt.stream {
+		// Pushed, or an answer to an earlier gather: it may lack what
+		// the sender held since (its processes are only in an answer).
+		if m.ID != 0 {
+			n.send(from, MsgGiveAck{P: pt.id, ID: m.ID})
+		}
+		return
+	}
+	if pt.unheard[from] {
 		delete(pt.unheard, from)
 		if len(pt.unheard) == 0 {
 			n.maybeActivate(pt) // what waited for it
 		}
 	}
-	if pt.role == rolePrimary && pt.gatherWait[from] {
+	if pt.gatherWait[from] {
 		delete(pt.gatherWait, from)
 		n.maybeActivate(pt)
 	}

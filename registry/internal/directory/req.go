@@ -321,20 +321,74 @@ func (n *Node) Holds(name string) (reg, tomb bool) {
 	return reg, tomb
 }
 
+// Holding says where a node holds a registration (Held).
+type Holding int
+
+const (
+	// HeldCopy: in the partition's copy (a primary's or a replica's).
+	HeldCopy Holding = iota
+	// HeldKept: in a copy kept to give to the primary this node sees (on
+	// its way to it).
+	HeldKept
+	// HeldRun: its process runs here.
+	HeldRun
+)
+
+// Held calls f for every live registration of partition p this node
+// holds, with where it holds it (a conflict's loser excepted). For the
+// simulator's listing check.
+func (n *Node) Held(p int, f func(name string, reg RegID, in Holding)) {
+	pt := n.parts[p]
+	each := func(s *store, in Holding) {
+		for _, name := range sortedKeys(s.names) {
+			for _, r := range s.names[name] {
+				if _, dead := s.tombs[r.Reg]; !dead {
+					f(name, r.Reg, in)
+				}
+			}
+		}
+	}
+	each(pt.data, HeldCopy)
+	if pt.retain != nil {
+		each(pt.retain.data, HeldKept)
+	}
+	for _, id := range pt.localIDs() {
+		if l := n.insts[id]; l.state != lLosing {
+			f(l.rec.Name, l.rec.Reg, HeldRun)
+		}
+	}
+}
+
+// Covers reports whether a listing of name's partition here accounts for
+// registration reg of name: this node lists name, or knows reg ended.
+func (n *Node) Covers(name string, reg RegID) bool {
+	pt := n.parts[PartitionOf(name, n.cfg.Partitions)]
+	if _, dead := pt.data.tombs[reg]; dead {
+		return true
+	}
+	return len(pt.data.names[name]) > 0
+}
+
 // PartitionState describes one partition as this node holds it (for
 // tests, the simulator and operators).
 type PartitionState struct {
 	Primary, Replica, Serving bool
-	Stream                    Stream
-	Seq                       uint64 // primary: changes made; replica: changes applied
-	Hash                      uint64
-	Regs, Tombs               int
+	// Complete: a listing counts on this node's records of the partition
+	// (it serves it, and has every member's copy).
+	Complete bool
+	// Leader is the primary this node sees (itself, if Primary).
+	Leader      NodeID
+	Stream      Stream
+	Seq         uint64 // primary: changes made; replica: changes applied
+	Hash        uint64
+	Regs, Tombs int
 }
 
 // Partition describes partition p as this node holds it.
 func (n *Node) Partition(p int) PartitionState {
 	pt := n.parts[p]
 	st := PartitionState{Primary: pt.role == rolePrimary, Replica: pt.role == roleReplica, Serving: pt.role == rolePrimary && pt.serves(),
+		Complete: pt.complete(), Leader: pt.primary,
 		Hash: pt.data.hash, Regs: pt.data.regs, Tombs: len(pt.data.tombs)}
 	if st.Primary {
 		st.Stream, st.Seq = pt.stream, pt.seq

@@ -10,6 +10,9 @@
 //
 //	go test ./registry/internal/dirsim -run TestSimulation -sim.seed=N -v
 //
+// Checked at every step, faults or not: a primary that calls a partition
+// complete (a listing counts on it) lists every registration that the
+// members which followed it from its start hold or run (checkListings).
 // Checked once the faults stop and the cluster is quiet: one running
 // process per registered name, the record's; every node agreeing where
 // each name is; one serving primary per partition, whose replicas hold
@@ -85,7 +88,10 @@ type host struct {
 	drained bool   // drained and stopped: gone for good
 	drainAt uint64 // when it began draining; 0 if not
 	viewed  bool   // its state machine has had a view
-	reqs    map[uint64]clientOp
+	// leader is the primary it sees of each partition, and since when
+	leader      []directory.NodeID
+	leaderSince []uint64
+	reqs        map[uint64]clientOp
 }
 
 // proc is a process the host runs.
@@ -392,6 +398,55 @@ func (s *Sim) step(busy bool) {
 	}
 	if s.lastCrash > 0 {
 		s.model.crashed(s)
+	}
+	s.checkListings()
+}
+
+// checkListings checks, at every step, faults or not, what a listing
+// counts on: a primary that calls a partition complete lists every live
+// registration of it (or knows it ended) that a member of its view which
+// sees it as the primary runs, or holds in a copy of the primary's own
+// stream. Not counted: a copy kept to give to the primary (on its way: a
+// member whose view changed after the primary heard it out, as across a
+// split that the primary's view never saw, gives its copy then), a copy of
+// another stream (a replica of an earlier primary, waiting for a
+// snapshot; what it holds is kept and given too), and members on the
+// other side of a split that the primary's view still lists.
+func (s *Sim) checkListings() {
+	live := s.live()
+	for _, h := range live {
+		if len(h.leader) != s.opt.Partitions {
+			h.leader, h.leaderSince = make([]directory.NodeID, s.opt.Partitions), make([]uint64, s.opt.Partitions)
+		}
+		for p := range s.opt.Partitions {
+			if l := h.dn.Partition(p).Leader; l != h.leader[p] {
+				h.leader[p], h.leaderSince[p] = l, s.now
+			}
+		}
+	}
+	for _, ph := range live {
+		members := ph.dn.Members()
+		for p := range s.opt.Partitions {
+			ps := ph.dn.Partition(p)
+			if !ps.Complete {
+				continue
+			}
+			for _, id := range members {
+				xh := s.hosts[id.Name]
+				if xh == nil || xh.dn == nil || xh.id != id || xh.leader[p] != ph.id || xh.leaderSince[p] > ph.leaderSince[p] {
+					continue // it came to this primary after this one took the lead: what it holds is on its way
+				}
+				sameStream := xh == ph || xh.dn.Partition(p).Stream == ps.Stream
+				xh.dn.Held(p, func(name string, reg directory.RegID, in directory.Holding) {
+					if in == directory.HeldKept || in == directory.HeldCopy && !sameStream {
+						return
+					}
+					if !ph.dn.Covers(name, reg) {
+						s.fail("partition %d: %v serves it complete but does not list %s, held by %v as %v (%d)", p, ph.id, name, id, reg, in)
+					}
+				})
+			}
+		}
 	}
 }
 
