@@ -335,13 +335,13 @@ const (
 )
 
 // Held calls f for every live registration of partition p this node
-// holds, with where it holds it (a conflict's loser excepted). For the
-// simulator's listing check.
+// holds, with where it holds it (a conflict's loser excepted), in no
+// particular order. For the simulator's listing check.
 func (n *Node) Held(p int, f func(name string, reg RegID, in Holding)) {
 	pt := n.parts[p]
 	each := func(s *store, in Holding) {
-		for _, name := range sortedKeys(s.names) {
-			for _, r := range s.names[name] {
+		for name, rs := range s.names {
+			for _, r := range rs {
 				if _, dead := s.tombs[r.Reg]; !dead {
 					f(name, r.Reg, in)
 				}
@@ -352,9 +352,11 @@ func (n *Node) Held(p int, f func(name string, reg RegID, in Holding)) {
 	if pt.retain != nil {
 		each(pt.retain.data, HeldKept)
 	}
-	for _, id := range pt.localIDs() {
-		if l := n.insts[id]; l.state != lLosing {
-			f(l.rec.Name, l.rec.Reg, HeldRun)
+	for _, ids := range pt.locals {
+		for _, id := range ids {
+			if l := n.insts[id]; l.state != lLosing {
+				f(l.rec.Name, l.rec.Reg, HeldRun)
+			}
 		}
 	}
 }

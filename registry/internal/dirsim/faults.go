@@ -217,6 +217,7 @@ func (s *Sim) quiesce() {
 		s.stopDrained()
 		s.step(false)
 		if s.busy() {
+			s.checkListings() // not once quiet: nothing changes then
 			quiet = 0
 			continue
 		}

@@ -399,7 +399,26 @@ func (s *Sim) step(busy bool) {
 	if s.lastCrash > 0 {
 		s.model.crashed(s)
 	}
-	s.checkListings()
+	s.trackLeaders()
+	if busy {
+		s.checkListings()
+	}
+}
+
+// trackLeaders notes the primary each node sees of each partition, and
+// since when.
+func (s *Sim) trackLeaders() {
+	live := s.live()
+	for _, h := range live {
+		if len(h.leader) != s.opt.Partitions {
+			h.leader, h.leaderSince = make([]directory.NodeID, s.opt.Partitions), make([]uint64, s.opt.Partitions)
+		}
+		for p := range s.opt.Partitions {
+			if l := h.dn.Partition(p).Leader; l != h.leader[p] {
+				h.leader[p], h.leaderSince[p] = l, s.now
+			}
+		}
+	}
 }
 
 // checkListings checks, at every step, faults or not, what a listing
@@ -414,22 +433,36 @@ func (s *Sim) step(busy bool) {
 // other side of a split that the primary's view still lists.
 func (s *Sim) checkListings() {
 	live := s.live()
-	for _, h := range live {
-		if len(h.leader) != s.opt.Partitions {
-			h.leader, h.leaderSince = make([]directory.NodeID, s.opt.Partitions), make([]uint64, s.opt.Partitions)
+	type holding struct {
+		name string
+		reg  directory.RegID
+		in   directory.Holding
+	}
+	held := map[*host][][]holding{} // by partition, filled when first needed
+	var bad []string                // sorted: Held's order is a map's
+	heldBy := func(h *host, p int) []holding {
+		hs := held[h]
+		if hs == nil {
+			hs = make([][]holding, s.opt.Partitions)
+			held[h] = hs
 		}
-		for p := range s.opt.Partitions {
-			if l := h.dn.Partition(p).Leader; l != h.leader[p] {
-				h.leader[p], h.leaderSince[p] = l, s.now
-			}
+		if hs[p] == nil {
+			hs[p] = []holding{}
+			h.dn.Held(p, func(name string, reg directory.RegID, in directory.Holding) {
+				hs[p] = append(hs[p], holding{name, reg, in})
+			})
 		}
+		return hs[p]
 	}
 	for _, ph := range live {
-		members := ph.dn.Members()
+		var members []directory.NodeID
 		for p := range s.opt.Partitions {
 			ps := ph.dn.Partition(p)
 			if !ps.Complete {
 				continue
+			}
+			if members == nil {
+				members = ph.dn.Members()
 			}
 			for _, id := range members {
 				xh := s.hosts[id.Name]
@@ -437,16 +470,20 @@ func (s *Sim) checkListings() {
 					continue // it came to this primary after this one took the lead: what it holds is on its way
 				}
 				sameStream := xh == ph || xh.dn.Partition(p).Stream == ps.Stream
-				xh.dn.Held(p, func(name string, reg directory.RegID, in directory.Holding) {
-					if in == directory.HeldKept || in == directory.HeldCopy && !sameStream {
-						return
+				for _, c := range heldBy(xh, p) {
+					if c.in == directory.HeldKept || c.in == directory.HeldCopy && !sameStream {
+						continue
 					}
-					if !ph.dn.Covers(name, reg) {
-						s.fail("partition %d: %v serves it complete but does not list %s, held by %v as %v (%d)", p, ph.id, name, id, reg, in)
+					if !ph.dn.Covers(c.name, c.reg) {
+						bad = append(bad, fmt.Sprintf("partition %d: %v serves it complete but does not list %s, held by %v as %v (%d)", p, ph.id, c.name, id, c.reg, c.in))
 					}
-				})
+				}
 			}
 		}
+	}
+	slices.Sort(bad)
+	for _, b := range bad {
+		s.fail("%s", b)
 	}
 }
 
