@@ -320,5 +320,6 @@ func (p *Process) handleHandoff(h *handoffMsg) (pause bool, perr *PanicError) {
 	// The caller learns the answer once the pause has taken effect (see
 	// run), so that it may Forward at once.
 	p.pending = func() { h.done(ans, nil) }
+	p.pendingAbort = func(err error) { h.done(Handoff{}, fmt.Errorf("handoff %s: %w", p, err)) }
 	return true, nil
 }

@@ -308,3 +308,58 @@ func TestShutdownEndsAPausedProcess(t *testing.T) {
 		t.Fatal("the paused process still runs after the shutdown")
 	}
 }
+
+// blocker holds its handler on release, and moves on a handoff.
+type blocker struct {
+	entered, release chan struct{}
+}
+
+func (b *blocker) HandleCall(context.Context, process.Self, any) (any, error) { return nil, nil }
+func (b *blocker) HandleCast(context.Context, process.Self, any) {
+	close(b.entered)
+	<-b.release
+}
+func (b *blocker) HandleInfo(context.Context, process.Self, any) {}
+func (b *blocker) BeginHandoff(context.Context, process.Self) process.Handoff {
+	return process.Handoff{Action: process.HandoffMove, State: 1}
+}
+func (b *blocker) EndHandoff(context.Context, process.Self, any) error { return nil }
+
+// TestShutdownWhileAHandoffWaits: a handoff asked for before the shutdown
+// but reached by the process after it began (its handler was busy) must
+// not pause it: nobody would end that pause, and the shutdown waited for
+// its whole deadline (kube's TestDeploy: "runtime shutdown: context
+// deadline exceeded", exit 1, after a scale to zero).
+func TestShutdownWhileAHandoffWaits(t *testing.T) {
+	rt := newRuntime(t, process.DefaultConfig())
+	b := &blocker{entered: make(chan struct{}), release: make(chan struct{})}
+	p := start(t, rt, b, "busy")
+	if err := p.Cast(1); err != nil {
+		t.Fatal(err)
+	}
+	<-b.entered
+	answered := make(chan error, 1)
+	if err := p.BeginHandoff(context.Background(), false, func(_ process.Handoff, err error) { answered <- err }); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	shut := make(chan error, 1)
+	go func() { shut <- rt.Shutdown(ctx) }()
+	eventually(t, 5*time.Second, "the shutdown to begin", func() bool {
+		_, err := rt.Start(context.Background(), &tally{}, process.SpawnOptions{})
+		return err != nil
+	})
+	close(b.release) // the process reaches the handoff now
+	select {
+	case err := <-answered:
+		if !errors.Is(err, process.ErrShutdown) {
+			t.Fatalf("the handoff's answer: %v; want ErrShutdown", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the handoff was never answered")
+	}
+	if err := <-shut; err != nil {
+		t.Fatalf("shutdown: %v (a process paused after it began, and nobody ended the pause)", err)
+	}
+}

@@ -94,6 +94,8 @@ type Process struct {
 	timers     []timerEntry
 	selfReason error
 	pending    func() // run once a handoff pause has taken effect
+	// pendingAbort tells the handoff's caller it failed instead.
+	pendingAbort func(error)
 
 	fwd Ref // where a handed-off process's messages go; under mu
 }
@@ -297,6 +299,18 @@ func (p *Process) run() {
 				return
 			case outPause:
 				p.mu.Lock()
+				if p.rt.closed.Load() {
+					// The runtime shuts down: nobody would end the pause
+					// (Shutdown resumes only the processes paused before
+					// it began), so the handoff fails and the stop that
+					// Shutdown queued is handled.
+					p.mu.Unlock()
+					abort := p.pendingAbort
+					p.pending, p.pendingAbort = nil, nil
+					abort(ErrShutdown)
+					continue
+				}
+				p.pendingAbort = nil
 				p.queue = append(batch, p.queue...)
 				p.spare = nil
 				p.st = stPaused
@@ -374,7 +388,7 @@ func (p *Process) handle(e envelope) (outcome, error) {
 			return outPause, nil
 		}
 		if pause { // stopped itself while answering: no handoff after all
-			p.pending = nil
+			p.pending, p.pendingAbort = nil, nil
 			e.msg.(*handoffMsg).done(Handoff{}, fmt.Errorf("handoff %s: %w", p, ErrStopped))
 		}
 	case kindResolve:
