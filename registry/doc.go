@@ -37,8 +37,9 @@
 // (1 + k) / N of the names. Every node must use the same partition and
 // replica counts: each message carries them, and a node that hears a
 // peer with others leaves it out (each places names among its own kind),
-// logs an error and is not Synced (not ready) while that peer is there. Whereis answers locally for partitions a node
-// serves and asks the primary otherwise; calls by name go straight to the
+// logs an error and is not Synced (not ready) while that peer is there.
+// Whereis answers locally for partitions a node serves and asks the
+// primary otherwise; calls by name go straight to the
 // process, where a name was found being cached a few seconds (a stale
 // entry finds no process, or a retired one that forwards, and is asked
 // again). Registered, Members and MultiCall gather from the node serving
@@ -61,7 +62,11 @@
 //
 // Topology changes. A join or a drain moves only the partitions whose
 // preference list changed: the new primary gathers every member's copy
-// (merged by the rule below), then asks the node running each process to
+// (merged by the rule below; a member counts as heard out only by its
+// answer to this gather, which holds its processes too; a copy given to a
+// node that turns out not to be the primary is kept there and by the
+// giver, until the primary acknowledges it), then asks the node running
+// each process to
 // hand it over (pause, state, start at the primary, forward from the old
 // one: calls meanwhile wait and follow, in order). A death promotes a
 // replica, which restarts the dead node's processes from their specs.
