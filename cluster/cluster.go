@@ -404,7 +404,7 @@ func (c *Cluster) self() Member {
 	return Member{Name: c.cfg.Name, Address: c.Address(), LinkAddress: c.LinkAddr(), Status: StatusAlive, Self: true, Incarnation: c.inc}
 }
 
-// suspicionWindow bounds how long a suspicion can last: memberlist
+// suspicionWindowLocked bounds how long a suspicion can last: memberlist
 // declares a suspect dead after at most SuspicionMult * max(1, log10(n)) *
 // ProbeInterval * SuspicionMaxTimeoutMult (n members), and a suspect that
 // refutes it answers this node's next probe (which clears it at once, see
