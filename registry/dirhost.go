@@ -380,7 +380,8 @@ func (h *dirHost) receive(w dirWire) {
 }
 
 // misfit notes a peer configured with another partition or replica
-// count: its messages are dropped, and Synced says why, until it is gone.
+// count: its messages are dropped, and Synced says why, until it is gone;
+// the peer is told (an empty message carries this node's shape).
 // It is left out of the machine's view: no partition waits on it.
 func (h *dirHost) misfit(w dirWire) {
 	h.mu.Lock()
@@ -394,6 +395,10 @@ func (h *dirHost) misfit(w dirWire) {
 		h.log.Error("registry: a node uses another partition or replica count; the two do not share names until every node uses the same",
 			"peer", w.From.Name, "its_partitions", w.Shape[0], "its_replicas", w.Shape[1], "partitions", h.shape[0], "replicas", h.shape[1])
 		h.setView()
+		// Told back at once: it may never hear from this node otherwise
+		// (the misfit is out of this node's view), and then would wait
+		// for it for ever instead of saying why.
+		h.send(w.From, nil)
 	}
 }
 
