@@ -86,6 +86,8 @@ func registerDirTypes(c *codec.Codec) error {
 		"shoal.dir.verdict":        directory.MsgVerdict{},
 		"shoal.dir.movestate":      directory.MsgMoveState{},
 		"shoal.dir.moved":          directory.MsgMoved{},
+		"shoal.dir.forwarded":      directory.MsgForwarded{},
+		"shoal.dir.forwardedack":   directory.MsgForwardedAck{},
 		"shoal.dir.resolve":        directory.MsgResolve{},
 		"shoal.dir.resolveack":     directory.MsgResolveAck{},
 		"shoal.dir.leaving":        directory.MsgLeaving{},

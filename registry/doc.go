@@ -72,12 +72,15 @@
 // replica, which restarts the dead node's processes from their specs.
 //
 // Order across a move: what waited in the old process's mailbox, and what
-// reaches it later, goes on to the new one in the order it arrived. A
-// sender whose lookup finds the new home while its earlier casts are
-// still on their way to the old one can see a later cast overtake them
-// (the record points at the new process once it has started, before the
-// old one has forwarded its backlog). A sender that only calls is not
-// affected: it waits for each reply.
+// reaches it later, goes on to the new one in the order it arrived. The
+// record points at the new process only once the old node has retired
+// the old one and confirmed it, after that backlog, on the same link: a
+// sender whose lookup finds the new home finds it behind everything the
+// old one had received. (A cast still in flight to the old node when the
+// sender looks again can still be overtaken; a sender that only calls is
+// not affected: it waits for each reply.) The confirmation also means a
+// moved state never runs twice: a new process the old node did not
+// retire into is stopped before it serves.
 //
 // Netsplits. Each side serves every partition (unless Config.Quorum is
 // set: then a node serves only while it sees that many members). On heal

@@ -26,6 +26,9 @@ func FuzzDirectoryMessage(f *testing.F) {
 		directory.MsgReport{P: 4, Seq: 1, MaxID: 7, Items: []directory.Record{rec}},
 		directory.MsgResolve{P: 5, Name: "x", Loser: inst, Winner: inst, State: []byte{1}},
 		directory.MsgResolveAck{P: 5, Name: "x", Loser: inst},
+		directory.MsgMoved{P: 6, Name: "x", Old: directory.Inst{Node: self, ID: 3}, New: inst},
+		directory.MsgForwarded{P: 6, Name: "x", Old: inst, New: directory.Inst{Node: self, ID: 4}},
+		directory.MsgForwardedAck{P: 6, Old: directory.Inst{Node: self, ID: 3}},
 		directory.MsgRequest{Req: 1, Origin: peer, Op: directory.ReqRegister, Name: "x", Spec: rec.Spec, Left: 10},
 	}
 	for _, s := range seeds {

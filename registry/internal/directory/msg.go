@@ -141,6 +141,22 @@ type (
 		Old  Inst
 		New  Inst
 	}
+	// MsgForwarded answers a MsgMoved that named a new process: the old
+	// node retired Old and forwards to New (sent after the backlog, on
+	// the same link). New zero, or another process than the one asked
+	// about: Old was not retired into it (it runs on, went elsewhere or
+	// is gone), so that one must stop.
+	MsgForwarded struct {
+		P    int
+		Name string
+		Old  Inst
+		New  Inst
+	}
+	// MsgForwardedAck tells the old node that its MsgForwarded arrived.
+	MsgForwardedAck struct {
+		P   int
+		Old Inst
+	}
 	// MsgResolve carries a conflict loser's state to the winner.
 	MsgResolve struct {
 		P      int
@@ -265,18 +281,20 @@ func codeOf(err error) ErrCode {
 	return CodeOK
 }
 
-func (m MsgOps) partition() int        { return m.P }
-func (m MsgAck) partition() int        { return m.P }
-func (m MsgDigest) partition() int     { return m.P }
-func (m MsgSnapReq) partition() int    { return m.P }
-func (m MsgSnap) partition() int       { return m.P }
-func (m MsgGather) partition() int     { return m.P }
-func (m MsgGive) partition() int       { return m.P }
-func (m MsgGiveAck) partition() int    { return m.P }
-func (m MsgReport) partition() int     { return m.P }
-func (m MsgCheck) partition() int      { return m.P }
-func (m MsgVerdict) partition() int    { return m.P }
-func (m MsgMoveState) partition() int  { return m.P }
-func (m MsgMoved) partition() int      { return m.P }
-func (m MsgResolve) partition() int    { return m.P }
-func (m MsgResolveAck) partition() int { return m.P }
+func (m MsgOps) partition() int          { return m.P }
+func (m MsgAck) partition() int          { return m.P }
+func (m MsgDigest) partition() int       { return m.P }
+func (m MsgSnapReq) partition() int      { return m.P }
+func (m MsgSnap) partition() int         { return m.P }
+func (m MsgGather) partition() int       { return m.P }
+func (m MsgGive) partition() int         { return m.P }
+func (m MsgGiveAck) partition() int      { return m.P }
+func (m MsgReport) partition() int       { return m.P }
+func (m MsgCheck) partition() int        { return m.P }
+func (m MsgVerdict) partition() int      { return m.P }
+func (m MsgMoveState) partition() int    { return m.P }
+func (m MsgMoved) partition() int        { return m.P }
+func (m MsgForwarded) partition() int    { return m.P }
+func (m MsgForwardedAck) partition() int { return m.P }
+func (m MsgResolve) partition() int      { return m.P }
+func (m MsgResolveAck) partition() int   { return m.P }

@@ -88,6 +88,7 @@ type Node struct {
 	self     NodeID
 	now      uint64
 	members  map[string]NodeID // live members by name, self included
+	sorted   []NodeID          // members sorted (nil: not yet)
 	leaving  map[NodeID]bool
 	added    map[NodeID]bool // members new in the view being set
 	draining bool
@@ -101,8 +102,23 @@ type Node struct {
 	maxID     uint64
 	reportSeq uint64
 
-	tokens  map[uint64]*starting // starts waiting for the host, by token
-	token   uint64
+	tokens map[uint64]*starting // starts waiting for the host, by token
+	token  uint64
+	// pending holds the moves whose new process runs, waiting for the
+	// old node to confirm it retired the old one, by the old instance;
+	// pendingQ lists them in the order started (walked each tick).
+	pending  map[Inst]*starting
+	pendingQ []*starting
+	// retired remembers where the old processes of moves went, to answer
+	// a MsgMoved asked again and to confirm until acknowledged; retiredQ
+	// lists them in the order retired.
+	retired  map[uint64]*retiredTo
+	retiredQ []*retiredTo
+	// holds lists the conflict losers whose merge waits for their
+	// winner's node (see holdResolve): tick first asked, by loser;
+	// holdQ in that order, to forget them.
+	holds   map[Inst]uint64
+	holdQ   []heldAt
 	reqs    map[uint64]uint64 // this node's client requests: deadline by id
 	reqQ    []uint64          // the same ids in the order asked (so by deadline)
 	served  map[reqKey]uint64 // requests served here, until when to remember them
@@ -130,6 +146,9 @@ func New(cfg Config) (*Node, error) {
 		insts:   map[uint64]*local{},
 		moving:  map[uint64]bool{},
 		tokens:  map[uint64]*starting{},
+		pending: map[Inst]*starting{},
+		retired: map[uint64]*retiredTo{},
+		holds:   map[Inst]uint64{},
 		reqs:    map[uint64]uint64{},
 		served:  map[reqKey]uint64{},
 	}
@@ -186,7 +205,7 @@ func (n *Node) SetView(members []NodeID) {
 			n.added[m] = true
 		}
 	}
-	n.members = next
+	n.members, n.sorted = next, nil
 	defer func() { n.added = nil }()
 	for id := range n.leaving {
 		if n.members[id.Name] != id {
@@ -197,14 +216,17 @@ func (n *Node) SetView(members []NodeID) {
 }
 
 // Members returns the live members this node sees, sorted, itself
-// included.
+// included. The slice is shared: the caller must not change it.
 func (n *Node) Members() []NodeID {
-	out := make([]NodeID, 0, len(n.members))
-	for _, m := range n.members {
-		out = append(out, m)
+	if n.sorted == nil {
+		out := make([]NodeID, 0, len(n.members))
+		for _, m := range n.members {
+			out = append(out, m)
+		}
+		slices.SortFunc(out, byLess(NodeID.less))
+		n.sorted = out
 	}
-	slices.SortFunc(out, byLess(NodeID.less))
-	return out
+	return n.sorted
 }
 
 // byLess turns a less function into a comparison for slices.SortFunc.
@@ -254,7 +276,12 @@ func (n *Node) Drained() (left int, ok bool) {
 			left += pt.retain.data.regs + 1
 		}
 	}
-	left += len(n.insts)
+	left += len(n.insts) + len(n.pending)
+	for _, r := range n.retiredQ {
+		if !r.acked && n.alive(r.asker) {
+			left++ // its confirmation may not have arrived
+		}
+	}
 	return left, left == 0
 }
 
@@ -372,6 +399,7 @@ func (n *Node) Tick() {
 		n.tickPart(pt, n.now%n.cfg.SweepTicks == uint64(pt.id)%n.cfg.SweepTicks)
 	}
 	n.tickLocals()
+	n.tickMoves()
 }
 
 func (n *Node) tickPart(pt *part, sweep bool) {
@@ -483,6 +511,15 @@ func (n *Node) Receive(from NodeID, msg any) {
 		n.onMoveState(pt, from, m)
 	case MsgMoved:
 		n.onMoved(pt, from, m)
+	case MsgForwarded:
+		n.onForwarded(pt, m)
+		if !from.IsZero() {
+			n.send(from, MsgForwardedAck{P: m.P, Old: m.Old})
+		}
+	case MsgForwardedAck:
+		if r := n.retired[m.Old.ID]; r != nil && m.Old.Node == n.self {
+			r.acked = true
+		}
 	case MsgResolve:
 		n.onResolve(pt, m)
 	case MsgResolveAck:

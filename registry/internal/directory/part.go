@@ -142,7 +142,7 @@ func (n *Node) setRole(pt *part, pref []NodeID) {
 				delete(pt.unheard, id) // what waited for it is served below
 			}
 		}
-		if pt.active && len(n.added) > 0 {
+		if len(n.added) > 0 {
 			// Members it did not see may hold copies of their own (the
 			// other side of a healed split): it hears them out before it
 			// answers again, as when it took the partition.
@@ -280,8 +280,10 @@ func (n *Node) losePrimary(pt *part) []MsgRequest {
 		n.replyTo(w.origin, w.req, Answer{}, CodeTimeout)
 	}
 	requeue := pt.queued
-	for _, st := range pt.starting {
+	for _, name := range sortedKeys(pt.starting) {
+		st := pt.starting[name]
 		requeue = append(requeue, st.queued...)
+		st.queued = nil
 		st.orphan = true // its process, once started, reports to the new primary
 	}
 	if len(pt.pending) > 0 {

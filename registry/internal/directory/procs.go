@@ -55,6 +55,14 @@ type starting struct {
 	absorbed []Inst       // losers its lineage merged already
 	queued   []MsgRequest // requests about the name, handled once it started
 	orphan   bool         // the partition moved on meanwhile
+
+	// startMove, once started: the new process, waiting for the old
+	// node's confirmation (see move.go).
+	inst    Inst
+	movedAt uint64 // tick MsgMoved was last sent
+	moveTry int
+	since   uint64 // tick it started
+	exited  bool   // the new process exited meanwhile
 }
 
 // start asks the host for a process.
@@ -81,6 +89,10 @@ func (n *Node) Started(token, id uint64) {
 	rec.Inst, rec.From = inst, Inst{}
 	l := &local{rec: rec.clone(), p: pt.id, absorbed: st.absorbed}
 	current := !st.orphan && pt.role == rolePrimary && pt.starting[rec.Name] == st
+	if current && st.kind == startMove {
+		n.movePending(pt, st, inst)
+		return
+	}
 	if !current {
 		if st.kind != startRestart {
 			// A move's old process still holds the state; a registration
@@ -108,16 +120,6 @@ func (n *Node) Started(token, id uint64) {
 			rec.Gen = cur.Gen + 1
 			rec.Groups, rec.Absorbed = cur.Groups, cur.Absorbed
 			n.commit(pt, Op{Kind: OpPut, Rec: rec})
-		}
-	case startMove:
-		if cur != nil && cur.Inst == st.old {
-			rec.Gen, rec.From, rec.Groups, rec.Absorbed = cur.Gen+1, st.old, cur.Groups, cur.Absorbed
-			n.commit(pt, Op{Kind: OpPut, Rec: rec})
-			n.sendOrLocal(pt, st.old.Node, MsgMoved{P: pt.id, Name: rec.Name, Old: st.old, New: inst})
-		} else {
-			n.dropLocal(pt, inst.ID)
-			n.effect(Stop{Name: rec.Name, Inst: inst})
-			n.sendOrLocal(pt, st.old.Node, MsgMoved{P: pt.id, Name: rec.Name, Old: st.old})
 		}
 	}
 	if r := pt.data.find(rec.Name, rec.Reg); r != nil && r.Inst == inst && n.insts[id] == l {
@@ -238,6 +240,7 @@ func (n *Node) sendOrLocal(pt *part, to NodeID, msg any) {
 func (n *Node) Exited(id uint64) {
 	l := n.insts[id]
 	if l == nil {
+		n.pendingExited(id)
 		return
 	}
 	pt := n.parts[l.p]
@@ -261,6 +264,11 @@ func (n *Node) Paused(id uint64, action Action, state []byte) {
 	pt := n.parts[l.p]
 	inst := l.rec.Inst
 	n.logf("%v p%d paused %s %v state=%d action=%d", n.self, l.p, l.rec.Name, inst, l.state, action)
+	if l.state == lMoving && l.moveMsg != nil || l.state == lLosing && l.resolveMsg != nil {
+		// Answered already: this is the answer to an earlier pause that
+		// was taken back before it came (the first answer stands).
+		return
+	}
 	switch l.state {
 	case lRunning:
 		// The pause it answered was taken back meanwhile (a move undone,
@@ -290,16 +298,6 @@ func (n *Node) Paused(id uint64, action Action, state []byte) {
 			l.movedAt = 0
 		}
 		n.sendMoveState(pt, *l.moveMsg)
-	}
-}
-
-func (n *Node) sendMoveState(pt *part, m MsgMoveState) {
-	switch {
-	case pt.primary.IsZero():
-	case pt.primary == n.self:
-		n.onMoveState(pt, n.self, m)
-	default:
-		n.send(pt.primary, m)
 	}
 }
 
@@ -426,13 +424,22 @@ func (n *Node) judge(pt *part, it Record) (Verdict, bool) {
 	r := pt.data.visible(it.Name)
 	switch {
 	case r.Reg != it.Reg: // shadowed: its state goes to the one in front
-		if !n.running(r.Inst) {
+		if !n.serving(r) {
 			return v, false // once that one runs
 		}
 		v.Action, v.Winner = VerdictLose, r.Inst
+	case r.Inst == it.Inst && spent(r):
+		return v, false // its state went to another copy: the record is repointed first
 	case r.Inst == it.Inst:
 		v.Action = VerdictKeep
-	case !n.running(r.Inst): // the record's process is gone: adopt this one
+	case !it.From.IsZero() && r.Inst == it.From:
+		// Handed over from the record's process (a move confirmed after
+		// its primary let go of it): it is the name's process now.
+		rec := *r.clone()
+		rec.Inst, rec.Gen, rec.From = it.Inst, max(r.Gen, it.Gen-1)+1, it.From
+		n.commit(pt, Op{Kind: OpPut, Rec: rec})
+		v.Action = VerdictKeep
+	case !n.serving(r): // the record's process is gone: adopt this one
 		rec := *r.clone()
 		rec.Inst, rec.Gen, rec.From = it.Inst, r.Gen+1, Inst{}
 		n.commit(pt, Op{Kind: OpPut, Rec: rec})
@@ -455,6 +462,14 @@ func (n *Node) running(inst Inst) bool {
 	}
 	return true
 }
+
+// spent reports whether r's process has given its state to another copy
+// (it lost a conflict, and the merge was approved): it is not the name's
+// process any more, whatever a merge of records made of it.
+func spent(r *Record) bool { return slices.Contains(r.Absorbed, r.Inst) }
+
+// serving reports whether r's process may be running as the name's.
+func (n *Node) serving(r *Record) bool { return n.running(r.Inst) && !spent(r) }
 
 // restart starts the process of a record whose process is gone, adopting
 // a local process of the same registration if there is one.
@@ -499,7 +514,7 @@ func (n *Node) reconcile(pt *part, full bool) {
 			delete(pt.moves, name)
 		}
 		switch {
-		case !n.running(r.Inst):
+		case !n.serving(r):
 			n.restart(pt, r)
 		case r.Inst.Node != n.self:
 			node := r.Inst.Node
@@ -572,70 +587,17 @@ func (n *Node) applyVerdict(pt *part, v Verdict) {
 		}
 	case VerdictLose:
 		if l.state == lRunning {
-			l.state, l.winner = lLosing, v.Winner
+			l.state, l.winner, l.resolveMsg, l.resolvedAt = lLosing, v.Winner, nil, 0
 			n.effect(Pause{Name: v.Name, Inst: v.Inst})
 		}
 	case VerdictMove:
 		switch {
 		case l.state == lRunning:
-			l.state, l.movedAt = lMoving, 0
+			l.state, l.movedAt, l.moveMsg = lMoving, 0, nil
 			n.moving[v.Inst.ID] = true
 			n.effect(Pause{Name: v.Name, Inst: v.Inst, MayStay: !n.draining})
 		case n.moveDue(l):
 			n.resendMove(pt, l) // asked again: the state may be lost
-		}
-	}
-}
-
-// onMoveState starts the new process of a move, at the primary.
-func (n *Node) onMoveState(pt *part, from NodeID, m MsgMoveState) {
-	n.logf("%v p%d movestate %s %v from %v action=%d role=%d active=%v", n.self, pt.id, m.Name, m.Inst, from, m.Action, pt.role, pt.active)
-	if pt.role != rolePrimary || !pt.active {
-		return // the old node sends it again
-	}
-	old := m.Inst.Node
-	r := pt.data.visible(m.Name)
-	switch {
-	case r != nil && r.From == m.Inst && n.running(r.Inst):
-		n.sendOrLocal(pt, old, MsgMoved{P: pt.id, Name: m.Name, Old: m.Inst, New: r.Inst}) // done already
-	case r == nil || r.Inst != m.Inst:
-		n.sendOrLocal(pt, old, MsgMoved{P: pt.id, Name: m.Name, Old: m.Inst}) // stale: resume
-	case m.Action == ActionStay:
-		pt.stays[m.Name] = true
-		delete(pt.moves, m.Name)
-	case pt.starting[m.Name] != nil:
-	default:
-		delete(pt.moves, m.Name)
-		n.start(pt, &starting{kind: startMove, rec: *r.clone(), old: m.Inst, absorbed: slices.Clone(m.Absorbed)}, m.State, m.Action == ActionMove)
-	}
-}
-
-// onMoved finishes (or undoes) the move of a local process.
-func (n *Node) onMoved(pt *part, _ NodeID, m MsgMoved) {
-	l := n.insts[m.Old.ID]
-	n.logf("%v p%d moved %s %v -> %v known=%v", n.self, pt.id, m.Name, m.Old, m.New, l != nil)
-	if l == nil || m.Old.Node != n.self || l.state != lMoving {
-		return
-	}
-	pending := l.resolves
-	l.resolves = nil
-	if m.New.IsZero() {
-		l.state, l.movedAt = lRunning, 0
-		delete(n.moving, m.Old.ID)
-		n.effect(Resume{Name: m.Name, Inst: m.Old})
-		for _, r := range pending {
-			n.onResolve(pt, r)
-		}
-		return
-	}
-	n.dropLocal(pt, m.Old.ID)
-	n.effect(Forward{Name: m.Name, From: m.Old, To: m.New})
-	for _, r := range pending {
-		r.Winner, r.Hops = m.New, 0
-		if m.New.Node == n.self {
-			n.onResolve(pt, r)
-		} else if n.alive(m.New.Node) {
-			n.send(m.New.Node, r)
 		}
 	}
 }

@@ -256,6 +256,12 @@ type Stats struct {
 	// replica has not yet acknowledged whole: until it has, losing this
 	// node loses their latest changes.
 	Unreplicated int
+	// Moving counts the moves whose new process runs here, waiting for
+	// the old node's confirmation.
+	Moving int
+	// Holding counts the conflict losers whose merge this node holds
+	// until their winner's node is back or surely gone.
+	Holding int
 }
 
 // Stats counts what the node holds.
@@ -287,6 +293,8 @@ func (n *Node) Stats() Stats {
 		}
 	}
 	s.Locals = len(n.insts)
+	s.Moving = len(n.pending)
+	s.Holding = len(n.holds)
 	return s
 }
 
@@ -398,6 +406,13 @@ func (n *Node) Partition(p int) PartitionState {
 		st.Stream, st.Seq = pt.from, pt.rseq
 	}
 	return st
+}
+
+// Lead returns the primary this node sees for partition p, and whether
+// this node serves p complete (as Partition, without the rest).
+func (n *Node) Lead(p int) (primary NodeID, complete bool) {
+	pt := n.parts[p]
+	return pt.primary, pt.complete()
 }
 
 // Served lists the partitions this node serves (primary, gathered).

@@ -48,17 +48,35 @@ func (n *Node) unlose(l *local) {
 	n.effect(Resume{Name: l.rec.Name, Inst: l.rec.Inst})
 }
 
-// moveDue reports whether a paused process's move state should be sent
-// again: unanswered for ResendTicks, doubled with each try up to 16
-// times (a primary slow to answer is not buried in copies).
-func (n *Node) moveDue(l *local) bool {
-	return l.state == lMoving && l.movedAt != 0 && n.now-l.movedAt >= n.cfg.ResendTicks<<min(l.moveTry, 4)
+// holdResolve reports whether a loser's merge must wait: the winner it
+// was told of runs on a node out of reach, which may have merged it
+// already (its acknowledgement cut off by a split; the record that says
+// so is on the other side). It waits until that node is back or surely
+// gone (seen as a new incarnation), or for retireTicks resends.
+func (n *Node) holdResolve(m MsgResolve) bool {
+	w := m.Winner
+	if w.IsZero() || n.alive(w.Node) || n.replaced(w.Node) {
+		delete(n.holds, m.Loser)
+		return false
+	}
+	first, seen := n.holds[m.Loser]
+	if !seen {
+		first = n.now
+		n.holds[m.Loser] = first
+		n.holdQ = append(n.holdQ, heldAt{m.Loser, first})
+	}
+	if n.now-first < n.cfg.ResendTicks*retireTicks {
+		n.logf("%v hold resolve %s loser=%v winner=%v", n.self, m.Name, m.Loser, w)
+		return true
+	}
+	delete(n.holds, m.Loser)
+	return false
 }
 
-func (n *Node) resendMove(pt *part, l *local) {
-	l.movedAt = n.now
-	l.moveTry++
-	n.sendMoveState(pt, *l.moveMsg)
+// heldAt is when a held merge was first asked for.
+type heldAt struct {
+	loser Inst
+	at    uint64
 }
 
 // routeResolve sends a loser's state towards the name's process.
@@ -81,6 +99,9 @@ func (n *Node) onResolve(pt *part, m MsgResolve) {
 			n.ackResolve(pt, m, Inst{}) // the name is gone: nothing to merge into
 			return
 		}
+		if spent(r) {
+			return // being replaced (its process merged into another): the loser asks again
+		}
 		if r.Inst == m.Loser {
 			// The loser is the record's process: it lost to a copy that
 			// another primary's view preferred. It keeps running.
@@ -92,6 +113,9 @@ func (n *Node) onResolve(pt *part, m MsgResolve) {
 			// acknowledgement lost (or the merge): deliver it again,
 			// and the winner's node drops a duplicate.
 			m.Approved = true
+		}
+		if !m.Approved && n.holdResolve(m) {
+			return // the loser asks again
 		}
 		if !m.Approved {
 			rec := *r.clone()

@@ -248,7 +248,7 @@ func (s *Sim) busy() bool {
 			return true
 		}
 		st := h.dn.Stats()
-		if st.Gathering > 0 || st.Retained > 0 {
+		if st.Gathering > 0 || st.Retained > 0 || st.Moving > 0 || st.Holding > 0 {
 			return true
 		}
 	}

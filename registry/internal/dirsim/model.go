@@ -290,11 +290,13 @@ func (s *Sim) check() {
 }
 
 func (s *Sim) poolNames() []string {
-	out := make([]string, s.opt.Names)
-	for i := range out {
-		out[i] = fmt.Sprintf("name%02d", i)
+	if s.pool == nil {
+		s.pool = make([]string, s.opt.Names)
+		for i := range s.pool {
+			s.pool[i] = fmt.Sprintf("name%02d", i)
+		}
 	}
-	return out
+	return s.pool
 }
 
 func sortedIDs(m map[uint64]*proc) []uint64 {
@@ -311,8 +313,8 @@ func sortedIDs(m map[uint64]*proc) []uint64 {
 // is lost too, so the simulator asks after every step).
 func (m *model) crashed(s *Sim) {
 	live := s.live()
-	for _, name := range sortedKeys(m.facts) {
-		f := m.facts[name]
+	for name, f := range m.facts { // any order: each fact on its own
+
 		if f.st == unknown || f.lost || f.at > s.lastCrash {
 			continue // no crash since it was acknowledged
 		}

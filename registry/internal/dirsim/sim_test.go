@@ -3,6 +3,9 @@ package dirsim
 import (
 	"flag"
 	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
 	"testing"
 )
 
@@ -10,21 +13,36 @@ var (
 	schedules = flag.Int("sim.schedules", 300, "random schedules to run")
 	firstSeed = flag.Uint64("sim.first", 1, "seed of the first schedule")
 	oneSeed   = flag.Uint64("sim.seed", 0, "run only this seed, with its trace")
+	keepGoing = flag.Bool("sim.keepgoing", false, "run every schedule, reporting each that fails")
 )
 
 // TestSimulation runs seeded schedules of faults against the directory
 // and checks the invariants once they stop. A failure prints the seed and
-// the command that replays it.
+// the command that replays it. Schedules run on every core; each is a
+// pure function of its seed, so the order they run in changes nothing.
 func TestSimulation(t *testing.T) {
 	if *oneSeed != 0 {
 		runSeed(t, *oneSeed, true)
 		return
 	}
-	for i := range *schedules {
-		if !runSeed(t, *firstSeed+uint64(i), false) {
-			return
-		}
+	var next, failed atomic.Uint64
+	var wg sync.WaitGroup
+	for range runtime.GOMAXPROCS(0) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := next.Add(1) - 1
+				if i >= uint64(*schedules) || (failed.Load() > 0 && !*keepGoing) {
+					return
+				}
+				if !runSeed(t, *firstSeed+i, false) {
+					failed.Add(1)
+				}
+			}
+		}()
 	}
+	wg.Wait()
 }
 
 func runSeed(t *testing.T, seed uint64, verbose bool) bool {
