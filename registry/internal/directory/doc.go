@@ -64,8 +64,9 @@
 // whose instance is on a node incarnation it no longer sees (a crash, or
 // a node that came back at the same address as a new incarnation), asks
 // the node of an instance elsewhere to hand it over with its state (the
-// instance may answer stay), and checks now and then that remote
-// instances still run. Every node reports the instances it runs that its
+// instance may answer stay; the record points at the new process only
+// once the old node has retired the old one and confirmed it, see
+// move.go), and checks now and then that remote instances still run. Every node reports the instances it runs that its
 // primaries may not know of; the primary answers keep, lose (to the
 // record's instance: the loser's state goes to the winner's conflict hook
 // once; the loser stays paused, asking again, until the winner's node
