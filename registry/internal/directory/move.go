@@ -15,17 +15,17 @@ package directory
 //     not confirm (it runs on, it went to another primary's process, or
 //     it is gone) is stopped without having served anything.
 //
-// While the old node cannot be reached, the name is restarted from its
+// While the old node cannot be reached the name is restarted from its
 // spec (each side of a split serves) and the new process waits, detached
 // from the record: if the old node confirms after all, the new process
 // is reported like any other and the primary keeps the better of it and
-// the restarted one, merging the other's state into it; if the old node
-// is seen again as a new incarnation (it crashed), the moved state is the
-// only one left and is kept. After retireTicks without an answer it is
-// kept too, as if confirmed: the old node most likely died for good. (A
-// split that outlasts that wait, with the old process running on beyond
-// it, leaves two processes holding the moved state: they merge as any
-// conflict, the moved state then counted twice.)
+// the restarted one, merging the other's state into it. If the old node
+// is seen again as a new incarnation (it crashed), or has not answered
+// for retireTicks resends, the new process is stopped: whether the old
+// node retired its process into it, or into another primary's process
+// before it went, nobody can say, and a crash loses the state of what the
+// node ran (as it would have a moment earlier) rather than risk two
+// processes holding one state.
 
 // retireTicks is how long, in ResendTicks, a new process waits for an
 // unreachable old node's answer, and (twice that) how long a node
@@ -148,9 +148,8 @@ func (n *Node) onMoved(pt *part, from NodeID, m MsgMoved) {
 	l.resolves = nil
 	n.dropLocal(pt, m.Old.ID)
 	n.effect(Forward{Name: m.Name, From: m.Old, To: m.New})
-	r := &retiredTo{old: m.Old, name: m.Name, to: m.New, asker: from, p: pt.id, at: n.now}
-	n.retired[m.Old.ID] = r
-	n.retiredQ = append(n.retiredQ, r)
+	r := n.retire(pt, m.Old, m.New, m.Name)
+	r.asker, r.acked = from, false
 	n.sendForwarded(pt, r)
 	for _, r := range pending {
 		r.Winner, r.Hops = m.New, 0
@@ -160,6 +159,15 @@ func (n *Node) onMoved(pt *part, from NodeID, m MsgMoved) {
 			n.send(m.New.Node, r)
 		}
 	}
+}
+
+// retire remembers where a retired local process went (a move's new
+// process, or a conflict's winner): what is still sent to it follows.
+func (n *Node) retire(pt *part, old, to Inst, name string) *retiredTo {
+	r := &retiredTo{old: old, name: name, to: to, p: pt.id, at: n.now, acked: true}
+	n.retired[old.ID] = r
+	n.retiredQ = append(n.retiredQ, r)
+	return r
 }
 
 // retiredTo is where a retired process went.
@@ -193,8 +201,7 @@ func (n *Node) sendForwarded(pt *part, r *retiredTo) {
 func (n *Node) resumeMoving(pt *part, l *local) {
 	id := l.rec.Inst.ID
 	pending := l.resolves
-	l.resolves = nil
-	l.state, l.movedAt = lRunning, 0
+	l.run()
 	delete(n.moving, id)
 	n.effect(Resume{Name: l.rec.Name, Inst: l.rec.Inst})
 	for _, r := range pending {
@@ -224,7 +231,7 @@ func (n *Node) confirmMove(st *starting) {
 	name := st.rec.Name
 	rec := st.rec
 	rec.Inst, rec.From = st.inst, Inst{}
-	l := &local{rec: rec.clone(), p: pt.id, absorbed: st.absorbed}
+	l := &local{rec: rec.clone(), p: int32(pt.id), absorbed: st.absorbed}
 	if !st.orphan && pt.role == rolePrimary && pt.starting[name] == st {
 		delete(pt.starting, name)
 		n.addLocal(pt, l)
@@ -348,17 +355,16 @@ func (n *Node) tickMoves() {
 			if n.now-st.movedAt >= n.cfg.ResendTicks<<min(st.moveTry-1, 4) {
 				n.sendMoved(pt, st)
 			}
-		case n.replaced(st.old.Node):
-			n.confirmMove(st) // the old process died with its node: this is the state
+		case n.replaced(st.old.Node) || st.orphan && n.now-st.since >= wait:
+			// The old node crashed, or is out of reach for long: whether
+			// it retired its process into this one, or into another
+			// primary's before it went, nobody can say. Stopped: a crash
+			// loses the state of what the node ran, as it would have a
+			// moment earlier, rather than risk two processes from it.
+			n.dropPending(st)
 			continue
 		case !st.orphan:
 			n.detach(pt, st)
-		case n.now-st.since >= wait:
-			// No answer for long: it is kept as if confirmed (the old
-			// node most likely died with its process), reported and
-			// judged against the restarted one, which merges its state.
-			n.confirmMove(st)
-			continue
 		}
 		keep = append(keep, st)
 	}

@@ -167,6 +167,10 @@ type (
 		Hops   int
 		// Approved says the primary recorded the merge: deliver it.
 		Approved bool
+		// Again says it was approved before (the loser asked again): it
+		// goes to the winner first named, which may hold it already, and
+		// never makes a losing process the winner.
+		Again bool
 		// Absorbed lists the losers the loser itself had merged.
 		Absorbed []Inst
 		// LoserReg and LoserGen are the loser's registration and

@@ -11,13 +11,24 @@ const (
 	lLosing         // paused to give its state to a conflict's winner
 )
 
-// local is a process this node runs.
+// local is a process this node runs. It is kept small (one per name the
+// node runs): what only a paused process needs is behind pausing.
 type local struct {
 	// rec is its registration (rec.Inst is this process), never changed
 	// in place: it may be the very record the partition's store holds.
-	rec    *Record
-	p      int
-	state  lstate
+	rec   *Record
+	p     int32
+	state lstate
+	// absorbed lists the conflict losers whose state this process (or the
+	// incarnations it took over from) merged: a duplicate is dropped.
+	absorbed []Inst
+	// *pausing is set while it is paused (lMoving, lLosing), nil while
+	// it runs.
+	*pausing
+}
+
+// pausing is what a paused local process waits with.
+type pausing struct {
 	winner Inst // lLosing
 	// lLosing with a state to give: the merge asked for, sent again
 	// (backoff as for moves) until the winner's node acknowledges it;
@@ -28,13 +39,13 @@ type local struct {
 	moveMsg    *MsgMoveState // lMoving, once paused (nil until then)
 	movedAt    uint64        // tick moveMsg was last sent; 0 until paused
 	moveTry    int           // sends of moveMsg, for the backoff
-	// absorbed lists the conflict losers whose state this process (or the
-	// incarnations it took over from) merged: a duplicate is dropped.
-	absorbed []Inst
 	// resolves holds the approved merges that reached it while it moves:
 	// they follow it to its new instance (or are delivered if it stays).
 	resolves []MsgResolve
 }
+
+// run marks l running again.
+func (l *local) run() { l.state, l.pausing = lRunning, nil }
 
 // startKind says why a process is being started.
 type startKind uint8
@@ -87,7 +98,7 @@ func (n *Node) Started(token, id uint64) {
 	n.maxID = max(n.maxID, id)
 	rec := st.rec
 	rec.Inst, rec.From = inst, Inst{}
-	l := &local{rec: rec.clone(), p: pt.id, absorbed: st.absorbed}
+	l := &local{rec: rec.clone(), p: int32(pt.id), absorbed: st.absorbed}
 	current := !st.orphan && pt.role == rolePrimary && pt.starting[rec.Name] == st
 	if current && st.kind == startMove {
 		n.movePending(pt, st, inst)
@@ -286,18 +297,19 @@ func (n *Node) Paused(id uint64, action Action, state []byte) {
 		n.dropLocal(pt, id)
 		n.effect(Forward{Name: l.rec.Name, From: inst, To: l.winner, Conflict: true})
 	case lMoving:
-		if action == ActionStay && !n.draining {
-			l.state = lRunning
+		msg := MsgMoveState{P: pt.id, Name: l.rec.Name, Inst: inst, Action: action, State: state, Absorbed: l.absorbed}
+		switch {
+		case action == ActionStay && !n.draining:
+			l.run()
 			delete(n.moving, id)
-		} else if action == ActionStay {
-			action = ActionRestart
+		case action == ActionStay:
+			msg.Action = ActionRestart
+			fallthrough
+		default:
+			l.moveMsg = &msg
+			l.movedAt, l.moveTry = n.now, 0
 		}
-		l.moveMsg = &MsgMoveState{P: pt.id, Name: l.rec.Name, Inst: inst, Action: action, State: state, Absorbed: l.absorbed}
-		l.movedAt, l.moveTry = n.now, 0
-		if l.state == lRunning {
-			l.movedAt = 0
-		}
-		n.sendMoveState(pt, *l.moveMsg)
+		n.sendMoveState(pt, msg)
 	}
 }
 
@@ -546,7 +558,7 @@ func (n *Node) reconcile(pt *part, full bool) {
 	}
 	for _, id := range ids {
 		l := n.insts[id]
-		if l == nil || l.p != pt.id || l.state != lRunning {
+		if l == nil || int(l.p) != pt.id || l.state != lRunning {
 			continue
 		}
 		if v, ok := n.judge(pt, *l.rec); ok {
@@ -576,7 +588,7 @@ func (n *Node) onVerdict(pt *part, from NodeID, m MsgVerdict) {
 func (n *Node) applyVerdict(pt *part, v Verdict) {
 	n.logf("%v p%d verdict %s %v action=%d winner=%v", n.self, pt.id, v.Name, v.Inst, v.Action, v.Winner)
 	l := n.insts[v.Inst.ID]
-	if l == nil || l.p != pt.id {
+	if l == nil || int(l.p) != pt.id {
 		return
 	}
 	switch v.Action {
@@ -587,13 +599,13 @@ func (n *Node) applyVerdict(pt *part, v Verdict) {
 		}
 	case VerdictLose:
 		if l.state == lRunning {
-			l.state, l.winner, l.resolveMsg, l.resolvedAt = lLosing, v.Winner, nil, 0
+			l.state, l.pausing = lLosing, &pausing{winner: v.Winner}
 			n.effect(Pause{Name: v.Name, Inst: v.Inst})
 		}
 	case VerdictMove:
 		switch {
 		case l.state == lRunning:
-			l.state, l.movedAt, l.moveMsg = lMoving, 0, nil
+			l.state, l.pausing = lMoving, &pausing{}
 			n.moving[v.Inst.ID] = true
 			n.effect(Pause{Name: v.Name, Inst: v.Inst, MayStay: !n.draining})
 		case n.moveDue(l):

@@ -29,12 +29,22 @@ func (n *Node) onResolveAck(pt *part, m MsgResolveAck) {
 		n.unlose(l)
 		return
 	}
+	pending := l.resolves
 	n.dropLocal(pt, m.Loser.ID)
 	if m.Winner.IsZero() {
 		n.effect(Stop{Name: m.Name, Inst: m.Loser})
+		for _, r := range pending {
+			r.Winner, r.Hops = Inst{}, 0
+			n.routeResolve(pt, r) // the primary names the name's process
+		}
 		return
 	}
 	n.effect(Forward{Name: m.Name, From: m.Loser, To: m.Winner, Conflict: true})
+	n.retire(pt, m.Loser, m.Winner, m.Name)
+	for _, r := range pending {
+		r.Winner, r.Hops, r.Again = m.Winner, 0, true
+		n.onResolve(pt, r) // on to the winner, which took this one's state
+	}
 }
 
 // unlose takes back a conflict's verdict against a local process: the
@@ -43,7 +53,7 @@ func (n *Node) onResolveAck(pt *part, m MsgResolveAck) {
 // heal differed). It runs on with its own state.
 func (n *Node) unlose(l *local) {
 	n.logf("%v p%d unlose %s %v", n.self, l.p, l.rec.Name, l.rec.Inst)
-	l.state, l.winner, l.resolvedAt = lRunning, Inst{}, 0
+	l.run()
 	delete(n.moving, l.rec.Inst.ID)
 	n.effect(Resume{Name: l.rec.Name, Inst: l.rec.Inst})
 }
@@ -108,22 +118,35 @@ func (n *Node) onResolve(pt *part, m MsgResolve) {
 			n.ackResolve(pt, m, m.Loser)
 			return
 		}
-		if !m.Approved && slices.Contains(r.Absorbed, m.Loser) {
+		switch {
+		case m.Again:
+			if m.Winner.IsZero() {
+				m.Winner = r.Inst // the winner first named is gone
+			}
+		case !m.Approved && slices.Contains(r.Absorbed, m.Loser):
 			// Approved before: this is the loser asking again, its
-			// acknowledgement lost (or the merge): deliver it again,
-			// and the winner's node drops a duplicate.
-			m.Approved = true
-		}
-		if !m.Approved && n.holdResolve(m) {
+			// acknowledgement lost (or the merge). It goes again to the
+			// winner it was told of, if that may still run: that one
+			// holds it, or holds it pending, or never got it; another
+			// process may hold it inside that one's state.
+			if n.holdResolve(m) {
+				return // that one is out of reach: the loser asks again
+			}
+			m.Approved, m.Again = true, true
+			if !n.running(m.Winner) {
+				m.Winner = r.Inst
+			}
+		case !m.Approved && n.holdResolve(m):
 			return // the loser asks again
-		}
-		if !m.Approved {
+		case !m.Approved:
 			rec := *r.clone()
 			rec.Absorbed = unionAbsorbed(rec.Absorbed, m.Absorbed, []Inst{m.Loser})
 			n.commit(pt, Op{Kind: OpPut, Rec: rec})
 			m.Approved = true
+			m.Winner = r.Inst
+		default:
+			m.Winner = r.Inst
 		}
-		m.Winner = r.Inst
 	}
 	if !m.Approved {
 		if !pt.primary.IsZero() && pt.primary != n.self && m.Hops < maxHops {
@@ -134,7 +157,7 @@ func (n *Node) onResolve(pt *part, m MsgResolve) {
 	}
 	if m.Winner.Node == n.self {
 		l := n.insts[m.Winner.ID]
-		if l != nil && l.state == lLosing && m.Approved {
+		if l != nil && l.state == lLosing && !m.Again {
 			n.unlose(l) // the primary now names it the winner
 		}
 		switch {
@@ -147,12 +170,19 @@ func (n *Node) onResolve(pt *part, m MsgResolve) {
 			}
 			n.ackResolve(pt, m, m.Winner)
 			return
-		case l != nil && l.state == lMoving:
-			// It is on its way to a new instance: the merge follows it.
+		case l != nil:
+			// It is on its way to a new instance, or losing to another:
+			// the merge follows it there.
 			if !slices.Contains(l.absorbed, m.Loser) && !slices.ContainsFunc(l.resolves, func(r MsgResolve) bool { return r.Loser == m.Loser }) {
 				l.resolves = append(l.resolves, m)
 			}
 			return
+		case m.Again:
+			if r := n.retired[m.Winner.ID]; r != nil {
+				m.Winner = r.to // it went there, with what it held
+			} else {
+				m.Winner = Inst{} // gone: the primary names the name's process
+			}
 		}
 	}
 	if m.Hops >= maxHops {

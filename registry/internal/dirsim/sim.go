@@ -41,16 +41,20 @@ import (
 
 // Options shape a schedule.
 type Options struct {
-	Nodes      int    // nodes at the start
-	MaxNodes   int    // nodes joining may bring it to this many
-	Names      int    // the pool of names clients use
-	Partitions int    // partitions
-	Replicas   int    // k
-	Steps      int    // steps of faults and requests
-	Settle     int    // longest the quiet phase may take, in steps
-	Faults     bool   // drops, duplicates, partitions, crashes, drains
-	Trace      bool   // keep a trace of events for the failure report
-	Seed       uint64 // the schedule
+	Nodes      int  // nodes at the start
+	MaxNodes   int  // nodes joining may bring it to this many
+	Names      int  // the pool of names clients use
+	Partitions int  // partitions
+	Replicas   int  // k
+	Steps      int  // steps of faults and requests
+	Settle     int  // longest the quiet phase may take, in steps
+	Faults     bool // drops, duplicates, partitions, crashes, drains
+	Trace      bool // keep a trace of events for the failure report
+	// Strict fails any process that holds one state twice, however it
+	// came to (by default only a loser merged twice is checked; see
+	// Resolve in effect).
+	Strict bool
+	Seed   uint64 // the schedule
 }
 
 // DefaultOptions returns the options of the standard schedules for seed.
@@ -307,7 +311,7 @@ func (s *Sim) effect(h *host, e directory.Effect) {
 			if e.Restore {
 				p.state = e.State
 			} else {
-				p.state = []byte(fmt.Sprintf("%d", h.nextID))
+				p.state = []byte(p.inst.String()) // unique: node incarnation and id
 			}
 			h.procs[p.inst.ID] = p
 			s.logf("started %v %s", p.inst, e.Name)
@@ -350,11 +354,16 @@ func (s *Sim) effect(h *host, e directory.Effect) {
 	case directory.Resolve:
 		// A loser's state may be merged again only into a process that
 		// does not hold it yet (one restarted after the first winner
-		// crashed): no process ever holds a state twice.
+		// crashed). Strict: no process ever holds a state twice, however
+		// it came to; not yet so (-sim.strict finds about 1 schedule in
+		// 700): two primaries whose views differ for a moment can each
+		// approve one side of a conflict (a loser's merge approved by
+		// one, the loser named the winner by the other), and a loser's
+		// state can then reach the winner twice.
 		s.merged[e.Loser]++
 		if p := h.procs[e.Winner.ID]; p != nil {
 			p.state = append(append(p.state, '+'), e.State...)
-			if dup := repeated(p.state); dup != "" && s.merged[e.Loser] > 1 {
+			if dup := repeated(p.state); dup != "" && (s.opt.Strict || s.merged[e.Loser] > 1) {
 				s.fail("%v (%s) holds the state %s twice: the state of %v was merged again (%d merges)", p.inst, e.Name, dup, e.Loser, s.merged[e.Loser])
 			}
 		}

@@ -14,6 +14,7 @@ var (
 	firstSeed = flag.Uint64("sim.first", 1, "seed of the first schedule")
 	oneSeed   = flag.Uint64("sim.seed", 0, "run only this seed, with its trace")
 	keepGoing = flag.Bool("sim.keepgoing", false, "run every schedule, reporting each that fails")
+	strict    = flag.Bool("sim.strict", false, "fail any process that holds one state twice, however it came to")
 )
 
 // TestSimulation runs seeded schedules of faults against the directory
@@ -48,7 +49,7 @@ func TestSimulation(t *testing.T) {
 func runSeed(t *testing.T, seed uint64, verbose bool) bool {
 	t.Helper()
 	opt := DefaultOptions(seed)
-	opt.Trace = verbose
+	opt.Trace, opt.Strict = verbose, *strict
 	s := New(opt)
 	fails := s.Run()
 	if verbose {
@@ -65,6 +66,10 @@ func runSeed(t *testing.T, seed uint64, verbose bool) bool {
 		}
 		msg += "\n  " + f
 	}
-	t.Errorf("%s\nreplay: go test ./registry/internal/dirsim -run TestSimulation -sim.seed=%d -v", msg, seed)
+	flags := ""
+	if *strict {
+		flags = " -sim.strict"
+	}
+	t.Errorf("%s\nreplay: go test ./registry/internal/dirsim -run TestSimulation -sim.seed=%d%s -v", msg, seed, flags)
 	return false
 }
