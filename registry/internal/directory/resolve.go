@@ -53,9 +53,13 @@ func (n *Node) onResolveAck(pt *part, m MsgResolveAck) {
 // heal differed). It runs on with its own state.
 func (n *Node) unlose(l *local) {
 	n.logf("%v p%d unlose %s %v", n.self, l.p, l.rec.Name, l.rec.Inst)
+	pending := l.resolves
 	l.run()
 	delete(n.moving, l.rec.Inst.ID)
 	n.effect(Resume{Name: l.rec.Name, Inst: l.rec.Inst})
+	for _, r := range pending { // the merges it held while paused
+		n.onResolve(n.parts[l.p], r)
+	}
 }
 
 // holdResolve reports whether a loser's merge must wait: the winner it
@@ -161,6 +165,8 @@ func (n *Node) onResolve(pt *part, m MsgResolve) {
 			n.unlose(l) // the primary now names it the winner
 		}
 		switch {
+		case m.Loser == m.Winner:
+			return // never into itself (passed on along its own lineage): the loser asks again
 		case l != nil && l.state == lRunning:
 			if !slices.Contains(l.absorbed, m.Loser) {
 				l.absorbed = unionAbsorbed(l.absorbed, m.Absorbed, []Inst{m.Loser})
