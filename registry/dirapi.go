@@ -135,7 +135,7 @@ func (h *dirHost) listLocal(group string) dirListed {
 	defer h.mu.Unlock()
 	out.Parts = h.node.Served()
 	h.node.List(group, func(r *directory.Record) {
-		out.Entries = append(out.Entries, dirEntry{Name: r.Name, Node: r.Inst.Node.Name, ID: r.Inst.ID, Kind: r.Spec.Kind, Groups: slices.Clone(r.Groups)})
+		out.Entries = append(out.Entries, dirEntry{Name: r.Name, Node: r.Inst.Node.Name, ID: r.Inst.ID, Kind: r.Spec.Kind, Groups: slices.Clone(r.Groups())})
 	})
 	return out
 }

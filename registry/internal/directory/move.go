@@ -65,7 +65,7 @@ func (n *Node) onMoveState(pt *part, from NodeID, m MsgMoveState) {
 	old := m.Inst.Node
 	r := pt.data.visible(m.Name)
 	switch {
-	case r != nil && r.From == m.Inst && n.running(r.Inst):
+	case r != nil && r.From() == m.Inst && n.running(r.Inst):
 		n.sendOrLocal(pt, old, MsgMoved{P: pt.id, Name: m.Name, Old: m.Inst, New: r.Inst}) // done already
 	case r == nil || r.Inst != m.Inst:
 		n.sendOrLocal(pt, old, MsgMoved{P: pt.id, Name: m.Name, Old: m.Inst}) // stale: resume
@@ -230,13 +230,15 @@ func (n *Node) confirmMove(st *starting) {
 	pt := n.parts[st.p]
 	name := st.rec.Name
 	rec := st.rec
-	rec.Inst, rec.From = st.inst, Inst{}
+	rec.Inst = st.inst
+	rec.setFrom(Inst{})
 	l := &local{rec: rec.clone(), p: int32(pt.id), absorbed: st.absorbed}
 	if !st.orphan && pt.role == rolePrimary && pt.starting[name] == st {
 		delete(pt.starting, name)
 		n.addLocal(pt, l)
 		if cur := pt.data.find(name, rec.Reg); cur != nil && cur.Inst == st.old {
-			rec.Gen, rec.From, rec.Groups, rec.Absorbed = cur.Gen+1, st.old, cur.Groups, cur.Absorbed
+			rec.Gen, rec.More = cur.Gen+1, cur.More
+			rec.setFrom(st.old)
 			n.commit(pt, Op{Kind: OpPut, Rec: rec})
 			if r := pt.data.find(name, rec.Reg); r != nil && r.Inst == st.inst {
 				l.rec = r // shared with the store: one copy of the record
@@ -246,7 +248,8 @@ func (n *Node) confirmMove(st *starting) {
 		// Detached: reported to the primary, which adopts it if its
 		// record still names the old process (From), else keeps the
 		// better one and merges the other's state into it.
-		l.rec.Gen, l.rec.From = st.rec.Gen+1, st.old
+		l.rec.Gen = st.rec.Gen + 1
+		l.rec.setFrom(st.old)
 		n.addLocal(pt, l)
 		pt.reportNow = true
 		if pt.role == rolePrimary && pt.active {

@@ -86,7 +86,7 @@ func TestMoveServesOnlyOnceConfirmed(t *testing.T) {
 		t.Fatalf("Where says %v before the confirmation; want %v", inst, old)
 	}
 	pn.Receive(o, MsgForwarded{P: 0, Name: "n", Old: old, New: nu})
-	if r, _ := pn.Lookup("n"); r.Inst != nu || r.From != old || r.Gen != 2 {
+	if r, _ := pn.Lookup("n"); r.Inst != nu || r.From() != old || r.Gen != 2 {
 		t.Fatalf("after the confirmation the record is %+v; want %v from %v, generation 2", r, nu, old)
 	}
 	if acks := sent[MsgForwardedAck](pn); len(acks) != 1 || acks[0].Old != old {

@@ -527,7 +527,7 @@ func (n *Node) localStore(pt *part) *store {
 	for _, id := range pt.localIDs() {
 		if l := n.insts[id]; l.state != lLosing {
 			rec := *l.rec.clone()
-			rec.From = Inst{}
+			rec.setFrom(Inst{})
 			if cur := s.find(rec.Name, rec.Reg); cur == nil || rec.better(cur) {
 				s.apply(&Op{Kind: OpPut, Rec: rec})
 			}

@@ -97,7 +97,8 @@ func (n *Node) Started(token, id uint64) {
 	inst := Inst{Node: n.self, ID: id}
 	n.maxID = max(n.maxID, id)
 	rec := st.rec
-	rec.Inst, rec.From = inst, Inst{}
+	rec.Inst = inst
+	rec.setFrom(Inst{})
 	l := &local{rec: rec.clone(), p: int32(pt.id), absorbed: st.absorbed}
 	current := !st.orphan && pt.role == rolePrimary && pt.starting[rec.Name] == st
 	if current && st.kind == startMove {
@@ -129,7 +130,8 @@ func (n *Node) Started(token, id uint64) {
 	case startRestart:
 		if cur != nil && cur.Reg == rec.Reg {
 			rec.Gen = cur.Gen + 1
-			rec.Groups, rec.Absorbed = cur.Groups, cur.Absorbed
+			rec.More = cur.More
+			rec.setFrom(Inst{})
 			n.commit(pt, Op{Kind: OpPut, Rec: rec})
 		}
 	}
@@ -430,7 +432,7 @@ func (n *Node) judge(pt *part, it Record) (Verdict, bool) {
 	}
 	if pt.data.find(it.Name, it.Reg) == nil { // unknown here: it keeps its registration
 		rec := it
-		rec.From = Inst{}
+		rec.setFrom(Inst{})
 		n.commit(pt, Op{Kind: OpPut, Rec: rec})
 	}
 	r := pt.data.visible(it.Name)
@@ -444,16 +446,18 @@ func (n *Node) judge(pt *part, it Record) (Verdict, bool) {
 		return v, false // its state went to another copy: the record is repointed first
 	case r.Inst == it.Inst:
 		v.Action = VerdictKeep
-	case !it.From.IsZero() && r.Inst == it.From:
+	case !it.From().IsZero() && r.Inst == it.From():
 		// Handed over from the record's process (a move confirmed after
 		// its primary let go of it): it is the name's process now.
 		rec := *r.clone()
-		rec.Inst, rec.Gen, rec.From = it.Inst, max(r.Gen, it.Gen-1)+1, it.From
+		rec.Inst, rec.Gen = it.Inst, max(r.Gen, it.Gen-1)+1
+		rec.setFrom(it.From())
 		n.commit(pt, Op{Kind: OpPut, Rec: rec})
 		v.Action = VerdictKeep
 	case !n.serving(r): // the record's process is gone: adopt this one
 		rec := *r.clone()
-		rec.Inst, rec.Gen, rec.From = it.Inst, r.Gen+1, Inst{}
+		rec.Inst, rec.Gen = it.Inst, r.Gen+1
+		rec.setFrom(Inst{})
 		n.commit(pt, Op{Kind: OpPut, Rec: rec})
 		v.Action = VerdictKeep
 	default:
@@ -478,7 +482,7 @@ func (n *Node) running(inst Inst) bool {
 // spent reports whether r's process has given its state to another copy
 // (it lost a conflict, and the merge was approved): it is not the name's
 // process any more, whatever a merge of records made of it.
-func spent(r *Record) bool { return slices.Contains(r.Absorbed, r.Inst) }
+func spent(r *Record) bool { return slices.Contains(r.Absorbed(), r.Inst) }
 
 // serving reports whether r's process may be running as the name's.
 func (n *Node) serving(r *Record) bool { return n.running(r.Inst) && !spent(r) }
@@ -489,12 +493,13 @@ func (n *Node) restart(pt *part, r *Record) {
 	for _, id := range pt.locals[r.Name] {
 		if l := n.insts[id]; l.rec.Name == r.Name && l.rec.Reg == r.Reg && l.state == lRunning && l.rec.Inst != r.Inst {
 			rec := *r.clone()
-			rec.Inst, rec.Gen, rec.From = l.rec.Inst, r.Gen+1, Inst{}
+			rec.Inst, rec.Gen = l.rec.Inst, r.Gen+1
+			rec.setFrom(Inst{})
 			n.commit(pt, Op{Kind: OpPut, Rec: rec})
 			return
 		}
 	}
-	n.start(pt, &starting{kind: startRestart, rec: *r.clone(), absorbed: slices.Clone(r.Absorbed)}, nil, false)
+	n.start(pt, &starting{kind: startRestart, rec: *r.clone(), absorbed: slices.Clone(r.Absorbed())}, nil, false)
 }
 
 // reconcile makes a partition's processes follow its records: restarts

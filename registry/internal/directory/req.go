@@ -122,12 +122,13 @@ func (n *Node) handleRequest(m MsgRequest) {
 		n.wait(pt, m.Origin, m.Req, ended, CodeOK)
 	case ReqJoin, ReqLeave:
 		rec := *r.clone()
-		i := slices.Index(rec.Groups, m.Group)
+		groups := slices.Clone(rec.Groups())
+		i := slices.Index(groups, m.Group)
 		switch {
 		case m.Op == ReqJoin && i < 0:
-			rec.Groups = append(rec.Groups, m.Group)
+			groups = append(groups, m.Group)
 		case m.Op == ReqLeave && i >= 0:
-			rec.Groups = slices.Delete(rec.Groups, i, i+1)
+			groups = slices.Delete(groups, i, i+1)
 		default:
 			n.wait(pt, m.Origin, m.Req, r.answer(), CodeOK)
 			return
@@ -136,7 +137,7 @@ func (n *Node) handleRequest(m MsgRequest) {
 			n.replyTo(m.Origin, m.Req, Answer{}, CodeTooLarge)
 			return
 		}
-		rec.GVer++
+		rec.setGroups(groups, rec.GVer()+1)
 		n.commit(pt, Op{Kind: OpPut, Rec: rec})
 		n.wait(pt, m.Origin, m.Req, r.answer(), CodeOK)
 	default:

@@ -127,7 +127,7 @@ func (n *Node) onResolve(pt *part, m MsgResolve) {
 			if m.Winner.IsZero() {
 				m.Winner = r.Inst // the winner first named is gone
 			}
-		case !m.Approved && slices.Contains(r.Absorbed, m.Loser):
+		case !m.Approved && slices.Contains(r.Absorbed(), m.Loser):
 			// Approved before: this is the loser asking again, its
 			// acknowledgement lost (or the merge). It goes again to the
 			// winner it was told of, if that may still run: that one
@@ -144,7 +144,7 @@ func (n *Node) onResolve(pt *part, m MsgResolve) {
 			return // the loser asks again
 		case !m.Approved:
 			rec := *r.clone()
-			rec.Absorbed = unionAbsorbed(rec.Absorbed, m.Absorbed, []Inst{m.Loser})
+			rec.setAbsorbed(unionAbsorbed(rec.Absorbed(), m.Absorbed, []Inst{m.Loser}))
 			n.commit(pt, Op{Kind: OpPut, Rec: rec})
 			m.Approved = true
 			m.Winner = r.Inst

@@ -35,7 +35,7 @@ func newStore() *store {
 func (s *store) regroup(name string, before []string) {
 	var after []string
 	if r := s.visible(name); r != nil {
-		after = r.Groups
+		after = r.Groups()
 	}
 	for _, g := range before {
 		if !slices.Contains(after, g) {
@@ -60,7 +60,7 @@ func (s *store) regroup(name string, before []string) {
 // groupsOf returns the groups of name's visible record.
 func (s *store) groupsOf(name string) []string {
 	if r := s.visible(name); r != nil {
-		return r.Groups
+		return r.Groups()
 	}
 	return nil
 }
@@ -162,13 +162,13 @@ func (s *store) diff(src *store, expires uint64) []Op {
 		switch {
 		case cur == nil:
 			ops = append(ops, Op{Kind: OpPut, Rec: *r})
-		case r.better(cur) || !subset(r.Absorbed, cur.Absorbed):
+		case r.better(cur) || !subset(r.Absorbed(), cur.Absorbed()):
 			// The better copy, knowing every merge either copy knows of.
 			rec := *cur.clone()
 			if r.better(cur) {
 				rec = *r.clone()
 			}
-			rec.Absorbed = unionAbsorbed(r.Absorbed, cur.Absorbed)
+			rec.setAbsorbed(unionAbsorbed(r.Absorbed(), cur.Absorbed()))
 			ops = append(ops, Op{Kind: OpPut, Rec: rec})
 		}
 	})

@@ -19,11 +19,13 @@ func randomStore(r *rand.Rand) *store {
 		}
 		rec := Record{Name: name, Reg: reg, Gen: uint64(r.IntN(3)),
 			Inst: Inst{Node: NodeID{Name: "a", Inc: 1}, ID: uint64(r.IntN(3) + 1)}}
+		var groups []string
 		for g := range 3 {
 			if r.IntN(2) == 0 {
-				rec.Groups = append(rec.Groups, fmt.Sprintf("g%d", g))
+				groups = append(groups, fmt.Sprintf("g%d", g))
 			}
 		}
+		rec.setGroups(groups, 0)
 		if _, dead := s.tombs[reg]; !dead {
 			if cur := s.find(name, reg); cur == nil || rec.better(cur) {
 				s.apply(&Op{Kind: OpPut, Rec: rec})
@@ -96,7 +98,7 @@ func TestStoreGroupIndex(t *testing.T) {
 		s := merged(randomStore(r), randomStore(r), randomStore(r))
 		want := map[string]map[string]struct{}{}
 		for name := range s.names {
-			for _, g := range s.visible(name).Groups {
+			for _, g := range s.visible(name).Groups() {
 				if want[g] == nil {
 					want[g] = map[string]struct{}{}
 				}

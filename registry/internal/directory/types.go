@@ -69,24 +69,98 @@ type Spec struct {
 	Args []byte
 }
 
-// Record is one registered name as the directory holds it.
+// Record is one registered name as the directory holds it. It is kept
+// small (every node holds a share of every name, twice at k = 1): what
+// most records never set is behind More.
 type Record struct {
-	Name   string
-	Reg    RegID
-	Spec   Spec
+	Name string
+	Reg  RegID
+	Spec Spec
+	// Inst runs the name; Gen grows each time the primary changes Inst.
+	Inst Inst
+	Gen  uint64
+	// More is nil while the record has no groups, no absorbed losers and
+	// no From. It is never changed in place (records share it): setters
+	// put a new one.
+	More *RecordMore
+}
+
+// RecordMore holds what most records never set.
+type RecordMore struct {
 	Groups []string
 	// GVer grows with each change of Groups at the primary: a copy that
 	// missed a join or leave loses to one that saw it.
 	GVer uint64
-	// Inst runs the name; Gen grows each time the primary changes Inst.
-	Inst Inst
-	Gen  uint64
 	// From is the instance Inst was handed over from (zero if started
 	// from the spec): an old node asking again learns where it went.
 	From Inst
 	// Absorbed lists the last conflict losers whose state the name's
 	// process took (a duplicate is not merged twice).
 	Absorbed []Inst
+}
+
+// Groups returns the groups the name is in.
+func (r *Record) Groups() []string {
+	if r.More == nil {
+		return nil
+	}
+	return r.More.Groups
+}
+
+// GVer returns the version of the record's groups.
+func (r *Record) GVer() uint64 {
+	if r.More == nil {
+		return 0
+	}
+	return r.More.GVer
+}
+
+// From returns the instance Inst was handed over from.
+func (r *Record) From() Inst {
+	if r.More == nil {
+		return Inst{}
+	}
+	return r.More.From
+}
+
+// Absorbed returns the conflict losers the name's process took.
+func (r *Record) Absorbed() []Inst {
+	if r.More == nil {
+		return nil
+	}
+	return r.More.Absorbed
+}
+
+// setMore changes what is behind More, copy on write.
+func (r *Record) setMore(f func(m *RecordMore)) {
+	var m RecordMore
+	if r.More != nil {
+		m = *r.More
+	}
+	f(&m)
+	if len(m.Groups) == 0 && m.GVer == 0 && m.From.IsZero() && len(m.Absorbed) == 0 {
+		r.More = nil
+		return
+	}
+	r.More = &m
+}
+
+// setFrom sets From.
+func (r *Record) setFrom(from Inst) {
+	if from == r.From() {
+		return
+	}
+	r.setMore(func(m *RecordMore) { m.From = from })
+}
+
+// setAbsorbed sets Absorbed.
+func (r *Record) setAbsorbed(a []Inst) {
+	r.setMore(func(m *RecordMore) { m.Absorbed = a })
+}
+
+// setGroups sets Groups and their version.
+func (r *Record) setGroups(groups []string, gver uint64) {
+	r.setMore(func(m *RecordMore) { m.Groups, m.GVer = groups, gver })
 }
 
 // Answer is what a request learns of a name: the registration it met (or
@@ -134,18 +208,18 @@ func (r *Record) better(o *Record) bool {
 	if r.Inst != o.Inst {
 		return r.Inst.less(o.Inst)
 	}
-	if r.GVer != o.GVer {
-		return r.GVer > o.GVer
+	if r.GVer() != o.GVer() {
+		return r.GVer() > o.GVer()
 	}
 	// Both sides of a split changed the groups as often: any fixed
 	// order keeps the merge a join.
-	return slices.Compare(r.Groups, o.Groups) < 0
+	return slices.Compare(r.Groups(), o.Groups()) < 0
 }
 
 // size estimates the bytes r takes on the wire.
 func (r *Record) size() int {
-	n := 64 + len(r.Name) + len(r.Spec.Kind) + len(r.Spec.Args) + len(r.Inst.Node.Name) + 32*len(r.Absorbed)
-	for _, g := range r.Groups {
+	n := 64 + len(r.Name) + len(r.Spec.Kind) + len(r.Spec.Args) + len(r.Inst.Node.Name) + 32*len(r.Absorbed())
+	for _, g := range r.Groups() {
 		n += 4 + len(g)
 	}
 	return n
@@ -157,24 +231,23 @@ func (r *Record) hash() uint64 {
 	h = mixIn(h, r.Reg.Inc)
 	h = mixIn(h, r.Reg.Seq)
 	h = mixIn(h, r.Gen)
-	h = mixIn(h, r.GVer)
+	h = mixIn(h, r.GVer())
 	h = mixIn(h, r.Inst.ID)
 	h = mixIn(h, r.Inst.Node.Inc)
 	h = fnv(h, r.Inst.Node.Name)
-	h = mixIn(h, r.From.ID)
-	for _, a := range r.Absorbed {
+	h = mixIn(h, r.From().ID)
+	for _, a := range r.Absorbed() {
 		h = mixIn(h, a.ID)
 	}
-	for _, g := range r.Groups {
+	for _, g := range r.Groups() {
 		h = fnv(h, g)
 	}
 	return mix(h)
 }
 
+// clone copies r (More is shared: it is never changed in place).
 func (r *Record) clone() *Record {
 	c := *r
-	c.Groups = slices.Clone(r.Groups)
-	c.Absorbed = slices.Clone(r.Absorbed)
 	return &c
 }
 
