@@ -414,7 +414,7 @@ func (n *Node) exited(pt *part, e Record) {
 // endName ends every registration of name this primary knows: the one it
 // resolves to and those it shadows.
 func (n *Node) endName(pt *part, name string) {
-	for _, r := range slices.Clone(pt.data.names[name]) {
+	for _, r := range pt.data.all(name) {
 		n.commit(pt, Op{Kind: OpDel, Tomb: Tomb{Name: name, Reg: r.Reg, Expires: n.now + n.cfg.TombstoneTicks}})
 	}
 }

@@ -231,8 +231,8 @@ func (n *Node) List(group string, f func(r *Record)) {
 			}
 			continue
 		}
-		for _, rs := range pt.data.names {
-			f(rs[0])
+		for _, r := range pt.data.names {
+			f(r)
 		}
 	}
 }
@@ -319,7 +319,7 @@ func (n *Node) Holds(name string) (reg, tomb bool) {
 		stores = append(stores, pt.retain.data)
 	}
 	for _, s := range stores {
-		reg = reg || len(s.names[name]) > 0
+		reg = reg || s.names[name] != nil
 		for _, t := range s.tombs {
 			tomb = tomb || t.Name == name
 		}
@@ -349,8 +349,8 @@ const (
 func (n *Node) Held(p int, f func(name string, reg RegID, in Holding)) {
 	pt := n.parts[p]
 	each := func(s *store, in Holding) {
-		for name, rs := range s.names {
-			for _, r := range rs {
+		for name := range s.names {
+			for _, r := range s.all(name) {
 				if _, dead := s.tombs[r.Reg]; !dead {
 					f(name, r.Reg, in)
 				}
@@ -377,7 +377,7 @@ func (n *Node) Covers(name string, reg RegID) bool {
 	if _, dead := pt.data.tombs[reg]; dead {
 		return true
 	}
-	return len(pt.data.names[name]) > 0
+	return pt.data.names[name] != nil
 }
 
 // PartitionState describes one partition as this node holds it (for

@@ -14,10 +14,15 @@ import "slices"
 // side of a netsplit unregistering its own copy); an unregistration at a
 // primary ends every registration of the name that primary knows.
 type store struct {
-	names map[string][]*Record
-	tombs map[RegID]Tomb
-	hash  uint64 // xor of every record's and tombstone's hash
-	regs  int    // live registrations
+	// names holds each name's best registration; shadowed the others,
+	// best first (rare: only names that met a conflict). Two maps rather
+	// than one of slices: a name costs a pointer, not a slice and its
+	// array.
+	names    map[string]*Record
+	shadowed map[string][]*Record
+	tombs    map[RegID]Tomb
+	hash     uint64 // xor of every record's and tombstone's hash
+	regs     int    // live registrations
 	// groups indexes the names whose visible record is in each group, so
 	// that listing a group costs its size, not the partition's.
 	groups map[string]map[string]struct{}
@@ -27,7 +32,7 @@ type store struct {
 }
 
 func newStore() *store {
-	return &store{names: map[string][]*Record{}, tombs: map[RegID]Tomb{}, groups: map[string]map[string]struct{}{}}
+	return &store{names: map[string]*Record{}, shadowed: map[string][]*Record{}, tombs: map[RegID]Tomb{}, groups: map[string]map[string]struct{}{}}
 }
 
 // regroup updates the group index for name after its records changed;
@@ -68,21 +73,43 @@ func (s *store) groupsOf(name string) []string {
 func (s *store) empty() bool { return s.regs == 0 && len(s.tombs) == 0 }
 
 // visible returns the registration name resolves to, or nil.
-func (s *store) visible(name string) *Record {
-	if rs := s.names[name]; len(rs) > 0 {
-		return rs[0]
+func (s *store) visible(name string) *Record { return s.names[name] }
+
+// all returns every live registration of name, best first.
+func (s *store) all(name string) []*Record {
+	r := s.names[name]
+	if r == nil {
+		return nil
 	}
-	return nil
+	return append([]*Record{r}, s.shadowed[name]...)
 }
 
 // find returns name's live registration reg, or nil.
 func (s *store) find(name string, reg RegID) *Record {
-	for _, r := range s.names[name] {
+	if r := s.names[name]; r == nil || r.Reg == reg {
+		return r
+	}
+	for _, r := range s.shadowed[name] {
 		if r.Reg == reg {
 			return r
 		}
 	}
 	return nil
+}
+
+// set stores name's registrations, best first (none: the name is gone).
+func (s *store) set(name string, rs []*Record) {
+	switch len(rs) {
+	case 0:
+		delete(s.names, name)
+		delete(s.shadowed, name)
+	case 1:
+		s.names[name] = rs[0]
+		delete(s.shadowed, name)
+	default:
+		s.names[name] = rs[0]
+		s.shadowed[name] = slices.Clone(rs[1:])
+	}
 }
 
 // apply makes one change.
@@ -92,7 +119,17 @@ func (s *store) apply(op *Op) {
 		r := op.Rec.clone()
 		before := s.groupsOf(r.Name)
 		defer s.regroup(r.Name, before)
-		rs := s.names[r.Name]
+		if cur := s.names[r.Name]; cur == nil || cur.Reg == r.Reg && len(s.shadowed[r.Name]) == 0 {
+			if cur == nil { // the common cases, without a slice
+				s.regs++
+			} else {
+				s.hash ^= cur.hash()
+			}
+			s.hash ^= r.hash()
+			s.names[r.Name] = r
+			return
+		}
+		rs := s.all(r.Name)
 		if i := slices.IndexFunc(rs, func(o *Record) bool { return o.Reg == r.Reg }); i >= 0 {
 			s.hash ^= rs[i].hash()
 			rs[i] = r
@@ -102,7 +139,7 @@ func (s *store) apply(op *Op) {
 		}
 		s.hash ^= r.hash()
 		slices.SortFunc(rs, byLess((*Record).better))
-		s.names[r.Name] = rs
+		s.set(r.Name, rs)
 	case OpDel:
 		t := op.Tomb
 		if _, ok := s.tombs[t.Reg]; !ok {
@@ -112,17 +149,13 @@ func (s *store) apply(op *Op) {
 				s.nextExpiry = t.Expires
 			}
 		}
-		rs := s.names[t.Name]
+		rs := s.all(t.Name)
 		if i := slices.IndexFunc(rs, func(o *Record) bool { return o.Reg == t.Reg }); i >= 0 {
 			defer s.regroup(t.Name, s.groupsOf(t.Name))
 			s.hash ^= rs[i].hash()
 			rs = slices.Delete(rs, i, i+1)
 			s.regs--
-			if len(rs) == 0 {
-				delete(s.names, t.Name)
-			} else {
-				s.names[t.Name] = rs
-			}
+			s.set(t.Name, rs)
 		}
 	case OpDropTomb:
 		if t, ok := s.tombs[op.Tomb.Reg]; ok {
@@ -135,7 +168,8 @@ func (s *store) apply(op *Op) {
 // each calls f for every live registration, by name, best first.
 func (s *store) each(f func(*Record)) {
 	for _, name := range sortedKeys(s.names) {
-		for _, r := range s.names[name] {
+		f(s.names[name])
+		for _, r := range s.shadowed[name] {
 			f(r)
 		}
 	}
