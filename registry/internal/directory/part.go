@@ -61,10 +61,12 @@ type part struct {
 	// primary): answered once it sees the asker as the primary.
 	askedBy Stream
 
-	// Local instances (any role): their ids by name, ascending.
-	locals    map[string][]uint64
-	exits     map[uint64]Record // exited, not yet acknowledged
-	reportNow bool
+	// Local instances (any role), by name: the smallest id in locals,
+	// the others ascending in moreLocals (rare: a name's duplicates).
+	locals     map[string]uint64
+	moreLocals map[string][]uint64
+	exits      map[uint64]Record // exited, not yet acknowledged
+	reportNow  bool
 }
 
 // retained is a copy this node gives to the primary it sees.
@@ -99,7 +101,7 @@ type waiter struct {
 }
 
 func newPart(id int) *part {
-	return &part{id: id, data: newStore(), locals: map[string][]uint64{}, exits: map[uint64]Record{}}
+	return &part{id: id, data: newStore(), locals: map[string]uint64{}, moreLocals: map[string][]uint64{}, exits: map[uint64]Record{}}
 }
 
 func (pt *part) hasData() bool { return !pt.data.empty() }

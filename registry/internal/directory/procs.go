@@ -175,12 +175,39 @@ func (n *Node) StartFailed(token uint64) {
 func (n *Node) addLocal(pt *part, l *local) {
 	id, name := l.rec.Inst.ID, l.rec.Name
 	n.insts[id] = l
-	ids := pt.locals[name]
-	i, found := slices.BinarySearch(ids, id)
-	if !found {
-		pt.locals[name] = slices.Insert(ids, i, id)
+	if _, ok := pt.locals[name]; !ok {
+		pt.locals[name] = id // the common case, without a slice
+	} else {
+		ids := pt.localsOf(nil, name)
+		if i, found := slices.BinarySearch(ids, id); !found {
+			pt.setLocals(name, slices.Insert(ids, i, id))
+		}
 	}
 	n.touch(pt, name)
+}
+
+// localsOf appends the ids of name's local processes to out, ascending.
+func (pt *part) localsOf(out []uint64, name string) []uint64 {
+	if id, ok := pt.locals[name]; ok {
+		out = append(out, id)
+		out = append(out, pt.moreLocals[name]...)
+	}
+	return out
+}
+
+// setLocals sets the ids of name's local processes (ascending).
+func (pt *part) setLocals(name string, ids []uint64) {
+	switch len(ids) {
+	case 0:
+		delete(pt.locals, name)
+		delete(pt.moreLocals, name)
+	case 1:
+		pt.locals[name] = ids[0]
+		delete(pt.moreLocals, name)
+	default:
+		pt.locals[name] = ids[0]
+		pt.moreLocals[name] = slices.Clone(ids[1:])
+	}
 }
 
 func (n *Node) dropLocal(pt *part, id uint64) {
@@ -191,14 +218,9 @@ func (n *Node) dropLocal(pt *part, id uint64) {
 		return
 	}
 	name := l.rec.Name
-	ids := pt.locals[name]
+	ids := pt.localsOf(nil, name)
 	if i, found := slices.BinarySearch(ids, id); found {
-		ids = slices.Delete(ids, i, i+1)
-	}
-	if len(ids) == 0 {
-		delete(pt.locals, name)
-	} else {
-		pt.locals[name] = ids
+		pt.setLocals(name, slices.Delete(ids, i, i+1))
 	}
 	n.touch(pt, name)
 }
@@ -208,7 +230,7 @@ func (n *Node) dropLocal(pt *part, id uint64) {
 func (pt *part) localIDs() []uint64 {
 	var out []uint64
 	for _, name := range sortedKeys(pt.locals) {
-		out = append(out, pt.locals[name]...)
+		out = pt.localsOf(out, name)
 	}
 	return out
 }
@@ -490,7 +512,7 @@ func (n *Node) serving(r *Record) bool { return n.running(r.Inst) && !spent(r) }
 // restart starts the process of a record whose process is gone, adopting
 // a local process of the same registration if there is one.
 func (n *Node) restart(pt *part, r *Record) {
-	for _, id := range pt.locals[r.Name] {
+	for _, id := range pt.localsOf(nil, r.Name) {
 		if l := n.insts[id]; l.rec.Name == r.Name && l.rec.Reg == r.Reg && l.state == lRunning && l.rec.Inst != r.Inst {
 			rec := *r.clone()
 			rec.Inst, rec.Gen = l.rec.Inst, r.Gen+1
@@ -558,7 +580,7 @@ func (n *Node) reconcile(pt *part, full bool) {
 		ids = pt.localIDs()
 	} else {
 		for _, name := range names {
-			ids = append(ids, pt.locals[name]...)
+			ids = pt.localsOf(ids, name)
 		}
 	}
 	for _, id := range ids {

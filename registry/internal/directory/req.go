@@ -361,8 +361,8 @@ func (n *Node) Held(p int, f func(name string, reg RegID, in Holding)) {
 	if pt.retain != nil {
 		each(pt.retain.data, HeldKept)
 	}
-	for _, ids := range pt.locals {
-		for _, id := range ids {
+	for name := range pt.locals {
+		for _, id := range pt.localsOf(nil, name) {
 			if l := n.insts[id]; l.state != lLosing {
 				f(l.rec.Name, l.rec.Reg, HeldRun)
 			}
