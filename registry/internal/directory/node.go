@@ -128,8 +128,11 @@ type Node struct {
 	servedPeak int
 	// flushList lists partitions with changes not yet sent.
 	flushList []int
-	out       []Envelope
-	effects   []Effect
+	// strs holds one copy of the kinds and node names records carry
+	// (see intern.go).
+	strs    map[string]string
+	out     []Envelope
+	effects []Effect
 }
 
 // New returns a node that serves nothing until SetView gives it its
@@ -149,6 +152,7 @@ func New(cfg Config) (*Node, error) {
 		pending: map[Inst]*starting{},
 		retired: map[uint64]*retiredTo{},
 		holds:   map[Inst]uint64{},
+		strs:    map[string]string{cfg.Self.Name: cfg.Self.Name},
 		reqs:    map[uint64]uint64{},
 		served:  map[reqKey]uint64{},
 	}
@@ -463,6 +467,7 @@ func (n *Node) Receive(from NodeID, msg any) {
 	if from == n.self {
 		return
 	}
+	msg = n.internMsg(msg)
 	switch m := msg.(type) {
 	case MsgLeaving:
 		if n.alive(from) && !n.leaving[from] {
