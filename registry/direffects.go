@@ -135,10 +135,16 @@ func (h *dirHost) start(e directory.Start) {
 		n.Started(e.Token, id)
 		if sr.exited {
 			n.Exited(id)
-			return
 		}
-		h.procs[id] = p
 	})
+}
+
+// proc returns the local process id, if the runtime lists it. The
+// directory names only processes it started and has not let go of (a
+// table of its own here would cost every name a map entry more).
+func (h *dirHost) proc(id uint64) *process.Process {
+	p, _ := h.r.rt.Lookup(process.Ref{Node: h.r.rt.Node(), ID: id})
+	return p
 }
 
 // exited reports a process that ended by itself.
@@ -149,10 +155,6 @@ func (h *dirHost) exited(sr *startRec, p *process.Process) {
 			sr.exited = true
 			return
 		}
-		if h.procs[id] != p {
-			return // stopped or retired by the machine: not news
-		}
-		delete(h.procs, id)
-		n.Exited(id)
+		n.Exited(id) // one it stopped or retired is not news: it ignores it
 	})
 }

@@ -42,8 +42,7 @@ type dirHost struct {
 	node     *directory.Node
 	view     map[string]directory.NodeID // live members by name, self included
 	reqSeq   uint64
-	waiting  map[uint64]chan dirAnswer   // client requests by id
-	procs    map[uint64]*process.Process // local instances the directory knows, by id
+	waiting  map[uint64]chan dirAnswer // client requests by id
 	queue    []dirJob
 	draining bool
 	misfits  map[directory.NodeID][2]int // peers heard with another shape
@@ -97,7 +96,6 @@ func (r *Registry) startDirectory(cfg Config) error {
 		view:    map[string]directory.NodeID{},
 		waiting: map[uint64]chan dirAnswer{},
 		cache:   newRefCache(refCacheTTL, refCacheMax),
-		procs:   map[uint64]*process.Process{},
 		wake:    make(chan struct{}, 1),
 	}
 	if h.tick <= 0 {
@@ -187,21 +185,19 @@ func (h *dirHost) takeLocked() {
 			}
 			continue
 		case directory.Stop:
-			h.queue = append(h.queue, dirJob{eff: e, p: h.procs[e.Inst.ID]})
-			delete(h.procs, e.Inst.ID)
+			h.queue = append(h.queue, dirJob{eff: e, p: h.proc(e.Inst.ID)})
 			continue
 		case directory.Forward:
-			h.queue = append(h.queue, dirJob{eff: e, p: h.procs[e.From.ID]})
-			delete(h.procs, e.From.ID)
+			h.queue = append(h.queue, dirJob{eff: e, p: h.proc(e.From.ID)})
 			continue
 		case directory.Pause:
-			h.queue = append(h.queue, dirJob{eff: e, p: h.procs[e.Inst.ID]})
+			h.queue = append(h.queue, dirJob{eff: e, p: h.proc(e.Inst.ID)})
 			continue
 		case directory.Resume:
-			h.queue = append(h.queue, dirJob{eff: e, p: h.procs[e.Inst.ID]})
+			h.queue = append(h.queue, dirJob{eff: e, p: h.proc(e.Inst.ID)})
 			continue
 		case directory.Resolve:
-			h.queue = append(h.queue, dirJob{eff: e, p: h.procs[e.Winner.ID]})
+			h.queue = append(h.queue, dirJob{eff: e, p: h.proc(e.Winner.ID)})
 			continue
 		}
 		h.queue = append(h.queue, dirJob{eff: e})

@@ -367,7 +367,7 @@ func (r *Registry) Local() int {
 	if r.dir != nil {
 		r.dir.mu.Lock()
 		defer r.dir.mu.Unlock()
-		return len(r.dir.procs)
+		return r.dir.node.Running()
 	}
 	entries, err := r.Registered(context.Background())
 	if err != nil {

@@ -409,6 +409,11 @@ func (n *Node) Partition(p int) PartitionState {
 	return st
 }
 
+// Running returns the number of processes the node runs for the
+// directory (those serving or paused, and the new ones of moves not yet
+// confirmed).
+func (n *Node) Running() int { return len(n.insts) + len(n.pending) }
+
 // Lead returns the primary this node sees for partition p, and whether
 // this node serves p complete (as Partition, without the rest).
 func (n *Node) Lead(p int) (primary NodeID, complete bool) {
