@@ -232,7 +232,7 @@ func (n *Node) confirmMove(st *starting) {
 	rec := st.rec
 	rec.Inst = st.inst
 	rec.setFrom(Inst{})
-	l := &local{rec: rec.clone(), p: int32(pt.id), absorbed: st.absorbed}
+	l := newLocal(rec.clone(), pt.id, st.absorbed)
 	if !st.orphan && pt.role == rolePrimary && pt.starting[name] == st {
 		delete(pt.starting, name)
 		n.addLocal(pt, l)

@@ -12,23 +12,23 @@ const (
 )
 
 // local is a process this node runs. It is kept small (one per name the
-// node runs): what only a paused process needs is behind pausing.
+// node runs): what only a paused process, or one that absorbed a
+// conflict's loser, needs is behind extra (nil for most).
 type local struct {
 	// rec is its registration (rec.Inst is this process), never changed
 	// in place: it may be the very record the partition's store holds.
 	rec   *Record
 	p     int32
 	state lstate
+	*extra
+}
+
+// extra is what few local processes need.
+type extra struct {
 	// absorbed lists the conflict losers whose state this process (or the
 	// incarnations it took over from) merged: a duplicate is dropped.
 	absorbed []Inst
-	// *pausing is set while it is paused (lMoving, lLosing), nil while
-	// it runs.
-	*pausing
-}
-
-// pausing is what a paused local process waits with.
-type pausing struct {
+	// The rest only while it is paused (lMoving, lLosing).
 	winner Inst // lLosing
 	// lLosing with a state to give: the merge asked for, sent again
 	// (backoff as for moves) until the winner's node acknowledges it;
@@ -44,8 +44,44 @@ type pausing struct {
 	resolves []MsgResolve
 }
 
+func newLocal(rec *Record, p int, absorbed []Inst) *local {
+	l := &local{rec: rec, p: int32(p)}
+	if len(absorbed) > 0 {
+		l.extra = &extra{absorbed: absorbed}
+	}
+	return l
+}
+
+// absorbedList returns the losers l absorbed.
+func (l *local) absorbedList() []Inst {
+	if l.extra == nil {
+		return nil
+	}
+	return l.absorbed
+}
+
+// setAbsorbed sets the losers l absorbed.
+func (l *local) setAbsorbed(a []Inst) {
+	if l.extra == nil {
+		l.extra = &extra{}
+	}
+	l.absorbed = a
+}
+
+// pause marks l paused (lMoving or lLosing, to winner).
+func (l *local) pause(state lstate, winner Inst) {
+	l.state, l.extra = state, &extra{absorbed: l.absorbedList(), winner: winner}
+}
+
 // run marks l running again.
-func (l *local) run() { l.state, l.pausing = lRunning, nil }
+func (l *local) run() {
+	l.state = lRunning
+	if a := l.absorbedList(); len(a) > 0 {
+		l.extra = &extra{absorbed: a}
+	} else {
+		l.extra = nil
+	}
+}
 
 // startKind says why a process is being started.
 type startKind uint8
@@ -99,7 +135,7 @@ func (n *Node) Started(token, id uint64) {
 	rec := st.rec
 	rec.Inst = inst
 	rec.setFrom(Inst{})
-	l := &local{rec: rec.clone(), p: int32(pt.id), absorbed: st.absorbed}
+	l := newLocal(rec.clone(), pt.id, st.absorbed)
 	current := !st.orphan && pt.role == rolePrimary && pt.starting[rec.Name] == st
 	if current && st.kind == startMove {
 		n.movePending(pt, st, inst)
@@ -311,7 +347,7 @@ func (n *Node) Paused(id uint64, action Action, state []byte) {
 		n.effect(Resume{Name: l.rec.Name, Inst: inst})
 	case lLosing:
 		if action == ActionMove {
-			l.resolveMsg = &MsgResolve{P: pt.id, Name: l.rec.Name, Loser: inst, Winner: l.winner, State: state, Absorbed: l.absorbed,
+			l.resolveMsg = &MsgResolve{P: pt.id, Name: l.rec.Name, Loser: inst, Winner: l.winner, State: state, Absorbed: l.absorbedList(),
 				LoserReg: l.rec.Reg, LoserGen: l.rec.Gen}
 			l.resolvedAt, l.resolveTry = n.now, 0
 			n.moving[id] = true // tickLocals sends it again until acknowledged
@@ -321,7 +357,7 @@ func (n *Node) Paused(id uint64, action Action, state []byte) {
 		n.dropLocal(pt, id)
 		n.effect(Forward{Name: l.rec.Name, From: inst, To: l.winner, Conflict: true})
 	case lMoving:
-		msg := MsgMoveState{P: pt.id, Name: l.rec.Name, Inst: inst, Action: action, State: state, Absorbed: l.absorbed}
+		msg := MsgMoveState{P: pt.id, Name: l.rec.Name, Inst: inst, Action: action, State: state, Absorbed: l.absorbedList()}
 		switch {
 		case action == ActionStay && !n.draining:
 			l.run()
@@ -626,13 +662,13 @@ func (n *Node) applyVerdict(pt *part, v Verdict) {
 		}
 	case VerdictLose:
 		if l.state == lRunning {
-			l.state, l.pausing = lLosing, &pausing{winner: v.Winner}
+			l.pause(lLosing, v.Winner)
 			n.effect(Pause{Name: v.Name, Inst: v.Inst})
 		}
 	case VerdictMove:
 		switch {
 		case l.state == lRunning:
-			l.state, l.pausing = lMoving, &pausing{}
+			l.pause(lMoving, Inst{})
 			n.moving[v.Inst.ID] = true
 			n.effect(Pause{Name: v.Name, Inst: v.Inst, MayStay: !n.draining})
 		case n.moveDue(l):

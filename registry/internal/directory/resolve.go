@@ -168,8 +168,8 @@ func (n *Node) onResolve(pt *part, m MsgResolve) {
 		case m.Loser == m.Winner:
 			return // never into itself (passed on along its own lineage): the loser asks again
 		case l != nil && l.state == lRunning:
-			if !slices.Contains(l.absorbed, m.Loser) {
-				l.absorbed = unionAbsorbed(l.absorbed, m.Absorbed, []Inst{m.Loser})
+			if !slices.Contains(l.absorbedList(), m.Loser) {
+				l.setAbsorbed(unionAbsorbed(l.absorbedList(), m.Absorbed, []Inst{m.Loser}))
 				n.logf("%v p%d deliver %s loser=%v winner=%v", n.self, pt.id, m.Name, m.Loser, m.Winner)
 				n.effect(Resolve{Name: m.Name, Winner: m.Winner, Loser: m.Loser, State: m.State,
 					WinnerReg: l.rec.Reg, WinnerGen: l.rec.Gen, LoserReg: m.LoserReg, LoserGen: m.LoserGen})
@@ -179,7 +179,7 @@ func (n *Node) onResolve(pt *part, m MsgResolve) {
 		case l != nil:
 			// It is on its way to a new instance, or losing to another:
 			// the merge follows it there.
-			if !slices.Contains(l.absorbed, m.Loser) && !slices.ContainsFunc(l.resolves, func(r MsgResolve) bool { return r.Loser == m.Loser }) {
+			if !slices.Contains(l.absorbedList(), m.Loser) && l.state != lRunning && !slices.ContainsFunc(l.resolves, func(r MsgResolve) bool { return r.Loser == m.Loser }) {
 				l.resolves = append(l.resolves, m)
 			}
 			return
