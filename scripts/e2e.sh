@@ -23,7 +23,11 @@ finish() {
   grep -E '^[[:space:]]*(--- (PASS|FAIL|SKIP)|[^ ]+\.go:[0-9]+: checked:)' "$log" | sed -E 's/^[[:space:]]+[^ ]+\.go:[0-9]+: checked:/    checked:/' || true
   local verdict=PASS; [ "$rc" = 0 ] || verdict=FAIL
   echo "=== e2e: $verdict in $(( $(date +%s) - t0 ))s"
-  rm -f "$log"
+  if [ "$rc" = 0 ]; then
+    rm -f "$log"
+  else
+    echo "=== e2e: the full output is kept in $log"
+  fi
 }
 trap finish EXIT
 trap 'exit 130' INT TERM
