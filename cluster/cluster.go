@@ -28,6 +28,7 @@ import (
 	"io"
 	"log"
 	"log/slog"
+	"maps"
 	"math"
 	"net"
 	"slices"
@@ -473,13 +474,8 @@ func (c *Cluster) Members() []Member {
 // Nodes returns the names of the other live members, sorted.
 func (c *Cluster) Nodes() []string {
 	c.mu.Lock()
-	out := make([]string, 0, len(c.live))
-	for name := range c.live {
-		out = append(out, name)
-	}
-	c.mu.Unlock()
-	slices.Sort(out)
-	return out
+	defer c.mu.Unlock()
+	return slices.Sorted(maps.Keys(c.live))
 }
 
 // Member returns the live member called name.

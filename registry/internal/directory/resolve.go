@@ -93,6 +93,17 @@ type heldAt struct {
 	at    uint64
 }
 
+// holdsState reports whether winner, a process of this node, holds the
+// state of loser (merged into it, or into the processes it took over
+// from), whether it runs or is paused to give it on.
+func (n *Node) holdsState(winner, loser Inst) bool {
+	if winner.Node != n.self {
+		return false
+	}
+	l := n.insts[winner.ID]
+	return l != nil && slices.Contains(l.absorbedList(), loser)
+}
+
 // routeResolve sends a loser's state towards the name's process.
 func (n *Node) routeResolve(pt *part, m MsgResolve) {
 	if pt.primary == n.self {
@@ -106,7 +117,7 @@ func (n *Node) routeResolve(pt *part, m MsgResolve) {
 // primary records each merge in the name's record first, so that a
 // duplicate is merged once; nodes deliver only what it approved.
 func (n *Node) onResolve(pt *part, m MsgResolve) {
-	n.logf("%v p%d resolve %s loser=%v winner=%v approved=%v hops=%d", n.self, pt.id, m.Name, m.Loser, m.Winner, m.Approved, m.Hops)
+	n.logf("%v p%d resolve %s loser=%v winner=%v approved=%v hops=%d absorbed=%v", n.self, pt.id, m.Name, m.Loser, m.Winner, m.Approved, m.Hops, m.Absorbed)
 	if pt.role == rolePrimary && pt.active {
 		r := pt.data.visible(m.Name)
 		if r == nil {
@@ -118,8 +129,20 @@ func (n *Node) onResolve(pt *part, m MsgResolve) {
 		}
 		if r.Inst == m.Loser {
 			// The loser is the record's process: it lost to a copy that
-			// another primary's view preferred. It keeps running.
+			// another primary's view preferred. It keeps running, unless
+			// the winner it was told of is out of reach: that one may
+			// hold its state already (merged on the other side of a
+			// split), and two copies of one state would meet at the heal.
+			if m.Winner != m.Loser && n.holdResolve(m) {
+				return // the loser asks again
+			}
 			n.ackResolve(pt, m, m.Loser)
+			return
+		}
+		if r.carried(m.Loser) {
+			// Its state came inside another loser's, merged already: this
+			// is a resend, and the name's process has what it held.
+			n.ackResolve(pt, m, r.Inst)
 			return
 		}
 		switch {
@@ -127,24 +150,28 @@ func (n *Node) onResolve(pt *part, m MsgResolve) {
 			if m.Winner.IsZero() {
 				m.Winner = r.Inst // the winner first named is gone
 			}
-		case !m.Approved && slices.Contains(r.Absorbed(), m.Loser):
+		case !m.Approved && r.absorbed(m.Loser):
 			// Approved before: this is the loser asking again, its
 			// acknowledgement lost (or the merge). It goes again to the
-			// winner it was told of, if that may still run: that one
-			// holds it, or holds it pending, or never got it; another
-			// process may hold it inside that one's state.
+			// process the approval named (the loser may have been told
+			// of another), if that may still run: that one holds it, or
+			// holds it pending, or never got it; another process may
+			// hold it inside that one's state.
+			if into, _ := r.absorbedInto(m.Loser); !into.IsZero() {
+				m.Winner = into
+			}
 			if n.holdResolve(m) {
 				return // that one is out of reach: the loser asks again
 			}
 			m.Approved, m.Again = true, true
-			if !n.running(m.Winner) {
+			if !n.running(m.Winner) && !n.holdsState(m.Winner, m.Loser) {
 				m.Winner = r.Inst
 			}
 		case !m.Approved && n.holdResolve(m):
 			return // the loser asks again
 		case !m.Approved:
 			rec := *r.clone()
-			rec.setAbsorbed(unionAbsorbed(rec.Absorbed(), m.Absorbed, []Inst{m.Loser}))
+			rec.setAbsorbed(unionMerges(rec.Absorbed(), mergesInto(m.Loser, true, m.Absorbed), mergesInto(r.Inst, false, []Inst{m.Loser})))
 			n.commit(pt, Op{Kind: OpPut, Rec: rec})
 			m.Approved = true
 			m.Winner = r.Inst
@@ -161,6 +188,12 @@ func (n *Node) onResolve(pt *part, m MsgResolve) {
 	}
 	if m.Winner.Node == n.self {
 		l := n.insts[m.Winner.ID]
+		if n.holdsState(m.Winner, m.Loser) {
+			// It has the loser's state already (a resend), and takes it
+			// wherever it goes, paused or not.
+			n.ackResolve(pt, m, m.Winner)
+			return
+		}
 		if l != nil && l.state == lLosing && !m.Again {
 			n.unlose(l) // the primary now names it the winner
 		}

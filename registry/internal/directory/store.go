@@ -196,21 +196,21 @@ func (s *store) diff(src *store, expires uint64) []Op {
 		switch {
 		case cur == nil:
 			ops = append(ops, Op{Kind: OpPut, Rec: *r})
-		case r.better(cur) || !subset(r.Absorbed(), cur.Absorbed()):
+		case r.better(cur) || !subsetMerges(r.Absorbed(), cur.Absorbed()):
 			// The better copy, knowing every merge either copy knows of.
 			rec := *cur.clone()
 			if r.better(cur) {
 				rec = *r.clone()
 			}
-			rec.setAbsorbed(unionAbsorbed(r.Absorbed(), cur.Absorbed()))
+			rec.setAbsorbed(unionMerges(r.Absorbed(), cur.Absorbed()))
 			ops = append(ops, Op{Kind: OpPut, Rec: rec})
 		}
 	})
 	return ops
 }
 
-// subset reports whether every element of a is in b.
-func subset(a, b []Inst) bool {
+// subsetMerges reports whether the union of a and b is b.
+func subsetMerges(a, b []Merge) bool {
 	for _, x := range a {
 		if !slices.Contains(b, x) {
 			return false

@@ -94,9 +94,20 @@ type RecordMore struct {
 	// From is the instance Inst was handed over from (zero if started
 	// from the spec): an old node asking again learns where it went.
 	From Inst
-	// Absorbed lists the last conflict losers whose state the name's
-	// process took (a duplicate is not merged twice).
-	Absorbed []Inst
+	// Absorbed lists the last conflict losers whose merge the primary
+	// approved (a duplicate is not merged twice), each with the process
+	// it was approved into: a loser asking again is sent there, where its
+	// state is, not to the name's process of the day.
+	Absorbed []Merge
+}
+
+// Merge is an approved merge: Loser's state goes into Into (and with it
+// the states Loser had merged). In says it is there already: Loser's
+// state came inside Into's, which had merged it (Into a loser too), so a
+// resend of Loser's own is a duplicate, never to be delivered again.
+type Merge struct {
+	Loser, Into Inst
+	In          bool
 }
 
 // Groups returns the groups the name is in.
@@ -123,12 +134,53 @@ func (r *Record) From() Inst {
 	return r.More.From
 }
 
-// Absorbed returns the conflict losers the name's process took.
-func (r *Record) Absorbed() []Inst {
+// Absorbed returns the approved merges of the name's conflict losers.
+func (r *Record) Absorbed() []Merge {
 	if r.More == nil {
 		return nil
 	}
 	return r.More.Absorbed
+}
+
+// absorbedInto returns where the merge of loser was approved into (ok
+// false: it was not approved).
+func (r *Record) absorbedInto(loser Inst) (into Inst, ok bool) {
+	for _, m := range r.Absorbed() {
+		if m.Loser == loser {
+			return m.Into, true
+		}
+	}
+	return Inst{}, false
+}
+
+// carried reports whether loser's state came inside another loser's:
+// it is merged already, wherever a resend of its own is bound.
+func (r *Record) carried(loser Inst) bool {
+	for _, m := range r.Absorbed() {
+		if m.Loser == loser {
+			return m.In
+		}
+	}
+	return false
+}
+
+// absorbed reports whether the merge of loser was approved.
+func (r *Record) absorbed(loser Inst) bool {
+	_, ok := r.absorbedInto(loser)
+	return ok
+}
+
+// losers returns the losers of the approved merges.
+func (r *Record) losers() []Inst {
+	a := r.Absorbed()
+	if len(a) == 0 {
+		return nil
+	}
+	out := make([]Inst, len(a))
+	for i, m := range a {
+		out[i] = m.Loser
+	}
+	return out
 }
 
 // setMore changes what is behind More, copy on write.
@@ -154,7 +206,7 @@ func (r *Record) setFrom(from Inst) {
 }
 
 // setAbsorbed sets Absorbed.
-func (r *Record) setAbsorbed(a []Inst) {
+func (r *Record) setAbsorbed(a []Merge) {
 	r.setMore(func(m *RecordMore) { m.Absorbed = a })
 }
 
@@ -195,6 +247,48 @@ func unionAbsorbed(lists ...[]Inst) []Inst {
 	return out
 }
 
+// unionMerges merges lists of approved merges as unionAbsorbed does its
+// lists. A loser approved into two processes (two primaries, each
+// unaware of the other's approval) keeps the one known delivered (In),
+// else the smaller.
+func unionMerges(lists ...[]Merge) []Merge {
+	var out []Merge
+	for _, l := range lists {
+		out = append(out, l...)
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	slices.SortFunc(out, func(a, b Merge) int {
+		switch {
+		case a.Loser != b.Loser:
+			return byLess(Inst.less)(a.Loser, b.Loser)
+		case a.In != b.In:
+			if a.In {
+				return -1
+			}
+			return 1
+		default:
+			return byLess(Inst.less)(a.Into, b.Into)
+		}
+	})
+	out = slices.CompactFunc(out, func(a, b Merge) bool { return a.Loser == b.Loser })
+	if len(out) > maxAbsorbed {
+		out = out[len(out)-maxAbsorbed:]
+	}
+	return out
+}
+
+// mergesInto returns the merges of losers, each into into (in: their
+// states are there already).
+func mergesInto(into Inst, in bool, losers []Inst) []Merge {
+	out := make([]Merge, 0, len(losers))
+	for _, x := range losers {
+		out = append(out, Merge{Loser: x, Into: into, In: in})
+	}
+	return out
+}
+
 // better reports whether r ranks above o in the merge order (both for one
 // name, neither tombstoned): the smaller registration, then the higher
 // generation, then the smaller instance.
@@ -218,7 +312,7 @@ func (r *Record) better(o *Record) bool {
 
 // size estimates the bytes r takes on the wire.
 func (r *Record) size() int {
-	n := 64 + len(r.Name) + len(r.Spec.Kind) + len(r.Spec.Args) + len(r.Inst.Node.Name) + 32*len(r.Absorbed())
+	n := 64 + len(r.Name) + len(r.Spec.Kind) + len(r.Spec.Args) + len(r.Inst.Node.Name) + 64*len(r.Absorbed())
 	for _, g := range r.Groups() {
 		n += 4 + len(g)
 	}
@@ -237,7 +331,11 @@ func (r *Record) hash() uint64 {
 	h = fnv(h, r.Inst.Node.Name)
 	h = mixIn(h, r.From().ID)
 	for _, a := range r.Absorbed() {
-		h = mixIn(h, a.ID)
+		h = mixIn(h, a.Loser.ID)
+		h = mixIn(h, a.Into.ID)
+		if a.In {
+			h = mixIn(h, 1)
+		}
 	}
 	for _, g := range r.Groups() {
 		h = fnv(h, g)

@@ -61,12 +61,18 @@ func (s *Sim) clientOp() {
 	default:
 		op = directory.ReqJoin
 	}
+	s.request(h, op, name, directory.Spec{Kind: "k", Args: []byte(name)})
+}
+
+// request makes a client's request at h; it returns the request's id.
+func (s *Sim) request(h *host, op directory.ReqOp, name string, spec directory.Spec) uint64 {
 	s.reqSeq++
 	s.model.busy[name] = true
 	h.reqs[s.reqSeq] = clientOp{op: op, name: name, crashes: maps.Clone(s.model.crashes), at: s.now}
 	s.logf("request %v req %d %v %s", h.id, s.reqSeq, op, name)
-	h.dn.Request(s.reqSeq, op, name, "g", directory.Spec{Kind: "k", Args: []byte(name)})
+	h.dn.Request(s.reqSeq, op, name, "g", spec)
 	s.drain(h)
+	return s.reqSeq
 }
 
 // crash kills a live node: it loses its memory and processes. With
@@ -77,7 +83,11 @@ func (s *Sim) crash(again bool) {
 	if len(live) <= 1 {
 		return
 	}
-	h := live[s.rng.IntN(len(live))]
+	s.crashHost(live[s.rng.IntN(len(live))], again)
+}
+
+// crashHost kills h (see crash).
+func (s *Sim) crashHost(h *host, again bool) {
 	s.logf("crash %v (again=%v)", h.id, again)
 	s.model.crashes[h.id.Name]++
 	for _, op := range h.reqs {

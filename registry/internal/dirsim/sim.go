@@ -24,9 +24,15 @@
 // unhanded, no move waiting for its old node. Not modelled yet: the
 // order of one sender's messages to a name across moves, and timers.
 //
-// The state machine is not yet the registry's: it lands beside the old
-// replication first. `make unit` runs seeds 1-300 under the race
-// detector, `make test` 1-5000 without, `make sim` 100,000.
+// Beside the random schedules, scripted scenarios (scenario_test.go)
+// replay the faults that broke the first registry, one each: a node
+// restarted in place, updates lost on cut links, processes that stayed
+// off their primary across a split, a heal with every name on both
+// sides, records bounded by bytes, a lost snapshot chunk.
+//
+// `make unit` runs seeds 1-300 under the race detector, `make test`
+// 1-5000 without, `make sim` 100,000; -sim.strict also fails a process
+// that holds one state twice however it came to.
 package dirsim
 
 import (
@@ -140,6 +146,10 @@ type Sim struct {
 	splitAt   uint64                 // the last step some node saw not every other
 	lastCrash uint64                 // the last step a node crashed
 	failure   []string
+	// Set by scripted scenarios (scenario_test.go), nil in random ones.
+	cut     func(from, to *host, msg any) bool // drops a message the views say may pass
+	stays   func(name string) bool             // the process answers a pause with stay
+	replies map[uint64]directory.Reply         // answers, by request
 }
 
 // New returns a schedule ready to Run.
@@ -322,6 +332,9 @@ func (s *Sim) effect(h *host, e directory.Effect) {
 		delete(h.procs, e.Inst.ID)
 	case directory.Pause:
 		stay := e.MayStay && s.rng.Float64() < 0.05
+		if s.stays != nil {
+			stay = e.MayStay && s.stays(e.Name)
+		}
 		var answer func(h *host)
 		answer = func(h *host) {
 			p := h.procs[e.Inst.ID]
@@ -355,11 +368,11 @@ func (s *Sim) effect(h *host, e directory.Effect) {
 		// A loser's state may be merged again only into a process that
 		// does not hold it yet (one restarted after the first winner
 		// crashed). Strict: no process ever holds a state twice, however
-		// it came to; not yet so (-sim.strict finds about 1 schedule in
-		// 700): two primaries whose views differ for a moment can each
-		// approve one side of a conflict (a loser's merge approved by
-		// one, the loser named the winner by the other), and a loser's
-		// state can then reach the winner twice.
+		// it came to; not yet so (-sim.strict fails 34 of seeds 1 to
+		// 100,000, each loser merged once): a state reaches a process
+		// twice along two chains of merges (A into B, then B and A's
+		// resend both into C), when the primaries that approve them
+		// see different records for a moment.
 		s.merged[e.Loser]++
 		if p := h.procs[e.Winner.ID]; p != nil {
 			p.state = append(append(p.state, '+'), e.State...)
@@ -375,6 +388,9 @@ func (s *Sim) effect(h *host, e directory.Effect) {
 			return
 		}
 		delete(h.reqs, e.Req)
+		if s.replies != nil {
+			s.replies[e.Req] = e
+		}
 		s.logf("reply %v req %d %v %s: %v %v %v", h.id, e.Req, op.op, op.name, e.Answer.Inst, e.Answer.Reg, e.Err)
 		s.model.reply(s, h, op, e)
 	}
@@ -500,6 +516,10 @@ func (s *Sim) deliver() {
 			to, from := s.hosts[f.to.Name], s.hosts[f.from.Name]
 			if to == nil || to.dn == nil || to.id != f.to || from == nil || !s.reachable(from, to) {
 				continue // the link is cut, or the receiver is gone
+			}
+			if s.cut != nil && s.cut(from, to, f.msg) {
+				s.logf("cut %v->%v %T", f.from, f.to, f.msg)
+				continue
 			}
 			to.dn.Receive(f.from, f.msg)
 			s.drain(to)
