@@ -97,8 +97,11 @@
 // from one registration) or stop: so
 // every duplicate, from a split, a process that stayed or a failed
 // handoff, is resolved to one. A loser's state is merged once: the
-// primary records the merge in the name's record before the winner gets
-// it; a loser told to lose to a process on a node now out of reach waits
+// primary records the merge in the name's record, then the loser's node
+// sends the state to the winner that the first approval named and to no
+// other (two primaries whose views differ for a moment may each approve
+// it); a state that came inside another loser's is never sent again; a
+// loser told to lose to a process on a node now out of reach waits
 // (paused) until that node is back or surely gone (the merge may have
 // happened on the other side of the split), at most 64 resends; and a
 // process whose state went to another copy is never made the winner

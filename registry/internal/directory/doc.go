@@ -69,7 +69,8 @@
 // move.go), and checks now and then that remote instances still run. Every node reports the instances it runs that its
 // primaries may not know of; the primary answers keep, lose (to the
 // record's instance: the loser's state goes to the winner's conflict hook
-// once; the loser stays paused, asking again, until the winner's node
+// once, sent by the loser's node to the first winner a primary approved;
+// the loser stays paused, sending again, until the winner's node
 // acknowledges it, then stops and forwards) or stop (its registration is
 // dead). So any duplicate — both sides of a netsplit, a process that
 // stayed, a failed handoff — is found and resolved to one.

@@ -111,6 +111,17 @@ func (n *Node) movePending(pt *part, st *starting, inst Inst) {
 	n.sendMoved(pt, st)
 }
 
+// movingIn reports whether inst is a process moved in here whose old
+// node has not confirmed the move yet.
+func (n *Node) movingIn(inst Inst) bool {
+	for _, st := range n.pending {
+		if st.inst == inst {
+			return true
+		}
+	}
+	return false
+}
+
 // sendMoved tells the old node of a pending move where its process now
 // runs.
 func (n *Node) sendMoved(pt *part, st *starting) {

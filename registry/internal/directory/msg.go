@@ -171,6 +171,11 @@ type (
 		// goes to the winner first named, which may hold it already, and
 		// never makes a losing process the winner.
 		Again bool
+		// Sent says the loser's node sent it to Winner: the one place
+		// the loser's state goes (two primaries that each approved it,
+		// their views of the cluster differing for a moment, cannot send
+		// it to two winners). Only such a merge is delivered.
+		Sent bool
 		// Absorbed lists the losers the loser itself had merged.
 		Absorbed []Inst
 		// LoserReg and LoserGen are the loser's registration and

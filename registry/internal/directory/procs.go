@@ -36,9 +36,12 @@ type extra struct {
 	resolveMsg *MsgResolve
 	resolvedAt uint64 // tick resolveMsg was last sent; 0 if none pending
 	resolveTry int
-	moveMsg    *MsgMoveState // lMoving, once paused (nil until then)
-	movedAt    uint64        // tick moveMsg was last sent; 0 until paused
-	moveTry    int           // sends of moveMsg, for the backoff
+	// sentTo is the winner its state was sent to, once a primary
+	// approved the merge: resends go there, never elsewhere.
+	sentTo  Inst
+	moveMsg *MsgMoveState // lMoving, once paused (nil until then)
+	movedAt uint64        // tick moveMsg was last sent; 0 until paused
+	moveTry int           // sends of moveMsg, for the backoff
 	// resolves holds the approved merges that reached it while it moves:
 	// they follow it to its new instance (or are delivered if it stays).
 	resolves []MsgResolve
@@ -389,6 +392,10 @@ func (n *Node) tickLocals() {
 			l.resolveTry++
 			m := *l.resolveMsg
 			m.Hops = 0
+			if m.Sent {
+				n.onResolve(n.parts[l.p], m) // to the winner it went to
+				continue
+			}
 			n.routeResolve(n.parts[l.p], m)
 			continue
 		}

@@ -2,10 +2,13 @@ package directory
 
 import "slices"
 
-// Conflicts: a loser's state travels to the name's primary, which records
-// the merge (so that it happens once), then to the winner's node, which
-// hands it to the winner and acknowledges it to the loser's node; until
-// then the loser stays paused and sends it again.
+// Conflicts: a loser's merge travels to the name's primary, which records
+// it (so that it happens once) and names the winner, back to the loser's
+// node, which sends the state to the first winner approved and only ever
+// to that one (another primary, its view behind, may approve it too),
+// then to the winner's node, which hands it to the winner and
+// acknowledges it to the loser's node; until then the loser stays paused
+// and sends it again.
 
 // resolveDue reports whether a loser's merge should be sent again.
 func (n *Node) resolveDue(l *local) bool {
@@ -26,7 +29,11 @@ func (n *Node) onResolveAck(pt *part, m MsgResolveAck) {
 		return
 	}
 	if m.Winner == m.Loser { // the record's process after all
-		n.unlose(l)
+		if l.sentTo.IsZero() {
+			n.unlose(l)
+		}
+		// Else its state is on its way to a winner, which may have it
+		// already: it stays paused until that one acknowledges it.
 		return
 	}
 	pending := l.resolves
@@ -60,6 +67,29 @@ func (n *Node) unlose(l *local) {
 	for _, r := range pending { // the merges it held while paused
 		n.onResolve(n.parts[l.p], r)
 	}
+}
+
+// sendResolve takes an approved merge to the loser's node, which sends
+// its state to the winner the first approval named and to no other:
+// it reports whether m (now sent) goes on from here.
+func (n *Node) sendResolve(pt *part, m *MsgResolve) bool {
+	if m.Loser.Node != n.self {
+		if n.alive(m.Loser.Node) && m.Hops < maxHops {
+			m.Hops++
+			n.send(m.Loser.Node, *m)
+		}
+		return false // else the loser asks again
+	}
+	l := n.insts[m.Loser.ID]
+	if l == nil || l.state != lLosing || l.resolveMsg == nil || !l.sentTo.IsZero() {
+		return false // gone, running again, or sent to the first winner approved
+	}
+	l.sentTo = m.Winner
+	m.Sent, m.Hops, m.State = true, 0, l.resolveMsg.State
+	again := *m
+	again.Again = true // a resend: the winner may hold it already
+	l.resolveMsg = &again
+	return true
 }
 
 // holdResolve reports whether a loser's merge must wait: the winner it
@@ -127,7 +157,7 @@ func (n *Node) onResolve(pt *part, m MsgResolve) {
 		if spent(r) {
 			return // being replaced (its process merged into another): the loser asks again
 		}
-		if r.Inst == m.Loser {
+		if r.Inst == m.Loser && !m.Sent {
 			// The loser is the record's process: it lost to a copy that
 			// another primary's view preferred. It keeps running, unless
 			// the winner it was told of is out of reach: that one may
@@ -146,9 +176,18 @@ func (n *Node) onResolve(pt *part, m MsgResolve) {
 			return
 		}
 		switch {
-		case m.Again:
-			if m.Winner.IsZero() {
-				m.Winner = r.Inst // the winner first named is gone
+		case m.Again || m.Sent:
+			// On its way to the winner the loser's node chose, unless
+			// that one is gone: to the process that took over from it,
+			// or (its node out of reach for long, or gone) the name's.
+			switch {
+			case m.Winner.IsZero() || r.From() == m.Winner:
+				m.Winner = r.Inst
+			case m.Winner.Node != n.self && !n.alive(m.Winner.Node):
+				if n.holdResolve(m) {
+					return // the loser asks again
+				}
+				m.Winner = r.Inst
 			}
 		case !m.Approved && r.absorbed(m.Loser):
 			// Approved before: this is the loser asking again, its
@@ -186,6 +225,9 @@ func (n *Node) onResolve(pt *part, m MsgResolve) {
 		}
 		return
 	}
+	if !m.Sent && !n.sendResolve(pt, &m) {
+		return
+	}
 	if m.Winner.Node == n.self {
 		l := n.insts[m.Winner.ID]
 		if n.holdsState(m.Winner, m.Loser) {
@@ -194,7 +236,7 @@ func (n *Node) onResolve(pt *part, m MsgResolve) {
 			n.ackResolve(pt, m, m.Winner)
 			return
 		}
-		if l != nil && l.state == lLosing && !m.Again {
+		if l != nil && l.state == lLosing && !m.Again && l.sentTo.IsZero() {
 			n.unlose(l) // the primary now names it the winner
 		}
 		switch {
@@ -216,11 +258,19 @@ func (n *Node) onResolve(pt *part, m MsgResolve) {
 				l.resolves = append(l.resolves, m)
 			}
 			return
-		case m.Again:
+		case m.Again || m.Sent:
 			if r := n.retired[m.Winner.ID]; r != nil {
 				m.Winner = r.to // it went there, with what it held
-			} else {
-				m.Winner = Inst{} // gone: the primary names the name's process
+				break
+			}
+			if n.movingIn(m.Winner) {
+				return // not yet here (moved in, unconfirmed): the loser asks again
+			}
+			m.Winner = Inst{} // gone: the primary names the name's process
+			if pt.primary == n.self && pt.role == rolePrimary && m.Hops < maxHops {
+				m.Hops++
+				n.onResolve(pt, m)
+				return
 			}
 		}
 	}
@@ -233,5 +283,10 @@ func (n *Node) onResolve(pt *part, m MsgResolve) {
 		n.send(m.Winner.Node, m)
 	case pt.primary != n.self && !pt.primary.IsZero():
 		n.send(pt.primary, m)
+	case pt.role == rolePrimary && pt.active && (m.Sent || m.Again):
+		// This node is the primary, and the winner (or the process it
+		// went to) is out of reach: the primary decides, as for one it
+		// received.
+		n.onResolve(pt, m)
 	}
 }

@@ -64,7 +64,7 @@ func (m *model) set(s *Sim, origin *host, op clientOp, ans directory.Answer, st 
 			f.sides[side] = true
 		}
 	}
-	f.sides[fmt.Sprint(origin.dn.Members())] = true
+	f.sides[s.side(origin)] = true
 	if len(f.sides) > 1 && prev != nil && prev.st != st {
 		f.st = unknown
 	}
@@ -121,12 +121,25 @@ func (m *model) exited(s *Sim, origin *host, name string) {
 			f.sides[side] = true
 		}
 	}
-	f.sides[fmt.Sprint(origin.dn.Members())] = true
+	f.sides[s.side(origin)] = true
 	m.facts[name] = f
 	// An exit takes effect when the primary hears of it: a request made
 	// meanwhile may still see the process (its answer is a valid order of
 	// the two). Clients leave the name alone until then.
 	m.quietUntil[name] = s.now + 400
+}
+
+// side names the side of a split a client on origin acts from: the
+// members its node sees and those it can reach (the two differ while its
+// view lags behind a cut or a heal).
+func (s *Sim) side(origin *host) string {
+	var reach []string
+	for _, h := range s.live() {
+		if s.reachable(origin, h) {
+			reach = append(reach, h.id.Name)
+		}
+	}
+	return fmt.Sprint(origin.dn.Members(), reach)
 }
 
 func (m *model) uncertain(name string) {

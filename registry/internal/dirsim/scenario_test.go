@@ -26,7 +26,7 @@ type scenario struct {
 func newScenario(t *testing.T, nodes, names, replicas int) *scenario {
 	t.Helper()
 	s := New(Options{Nodes: nodes, MaxNodes: nodes + 2, Names: names, Partitions: 16, Replicas: replicas,
-		Settle: 3000, Trace: true, Seed: uint64(len(t.Name()))})
+		Settle: 3000, Trace: true, Strict: true, Seed: uint64(len(t.Name()))})
 	s.replies = map[uint64]directory.Reply{}
 	sc := &scenario{Sim: s, t: t}
 	t.Cleanup(func() {

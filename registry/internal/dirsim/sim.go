@@ -17,10 +17,10 @@
 // process per registered name, the record's; every node agreeing where
 // each name is; one serving primary per partition, whose replicas hold
 // exactly what it holds; no acknowledged registration lost while a node
-// holding it survived; an ended registration never back; no conflict
-// loser's state merged twice into a process that holds it (a loser asks
-// again until acknowledged, so a re-merge into a process restarted after
-// the first winner crashed is allowed); nothing left gathering or
+// holding it survived; an ended registration never back; no process
+// holding any state twice, however it came to (Strict, as the tests run
+// it; a loser asks again until acknowledged, so a re-merge into a process
+// restarted after the first winner crashed is allowed); nothing left gathering or
 // unhanded, no move waiting for its old node. Not modelled yet: the
 // order of one sender's messages to a name across moves, and timers.
 //
@@ -31,8 +31,7 @@
 // sides, records bounded by bytes, a lost snapshot chunk.
 //
 // `make unit` runs seeds 1-300 under the race detector, `make test`
-// 1-5000 without, `make sim` 100,000; -sim.strict also fails a process
-// that holds one state twice however it came to.
+// 1-5000 without, `make sim` 100,000.
 package dirsim
 
 import (
@@ -365,14 +364,12 @@ func (s *Sim) effect(h *host, e directory.Effect) {
 		s.logf("forward %v -> %v %s conflict=%v", e.From, e.To, e.Name, e.Conflict)
 		delete(h.procs, e.From.ID)
 	case directory.Resolve:
-		// A loser's state may be merged again only into a process that
-		// does not hold it yet (one restarted after the first winner
-		// crashed). Strict: no process ever holds a state twice, however
-		// it came to; not yet so (-sim.strict fails 34 of seeds 1 to
-		// 100,000, each loser merged once): a state reaches a process
-		// twice along two chains of merges (A into B, then B and A's
-		// resend both into C), when the primaries that approve them
-		// see different records for a moment.
+		// Strict (the default): no process ever holds a state twice,
+		// however it came to (along two chains of merges, A into B, then
+		// B and a resend of A both into C). A loser's state may be merged
+		// again only into a process that does not hold it yet (one
+		// restarted after the first winner crashed with it). Without
+		// -sim.strict only a loser merged twice is checked.
 		s.merged[e.Loser]++
 		if p := h.procs[e.Winner.ID]; p != nil {
 			p.state = append(append(p.state, '+'), e.State...)

@@ -14,7 +14,7 @@ var (
 	firstSeed = flag.Uint64("sim.first", 1, "seed of the first schedule")
 	oneSeed   = flag.Uint64("sim.seed", 0, "run only this seed, with its trace")
 	keepGoing = flag.Bool("sim.keepgoing", false, "run every schedule, reporting each that fails")
-	strict    = flag.Bool("sim.strict", false, "fail any process that holds one state twice, however it came to")
+	strict    = flag.Bool("sim.strict", true, "fail any process that holds one state twice, however it came to (false: only a loser merged twice into one process)")
 )
 
 // TestSimulation runs seeded schedules of faults against the directory
@@ -67,8 +67,8 @@ func runSeed(t *testing.T, seed uint64, verbose bool) bool {
 		msg += "\n  " + f
 	}
 	flags := ""
-	if *strict {
-		flags = " -sim.strict"
+	if !*strict {
+		flags = " -sim.strict=false"
 	}
 	t.Errorf("%s\nreplay: go test ./registry/internal/dirsim -run TestSimulation -sim.seed=%d%s -v", msg, seed, flags)
 	return false
