@@ -74,6 +74,10 @@ func (h *dirHost) carryOut(j dirJob) {
 			Loser:            process.Copy{Node: e.Loser.Node.Name, Incarnation: e.Loser.Node.Inc, ID: e.Loser.ID, Version: e.LoserGen},
 			SameRegistration: e.WinnerReg == e.LoserReg,
 		}
+		if e.Late {
+			h.log.Warn("registry: a conflict loser's state merged into the name's process because the winner first chosen is gone or was out of reach for too long; if a copy of that winner lives on, it holds the state too",
+				"name", e.Name, "loser", refOf(e.Loser), "winner", refOf(e.Winner))
+		}
 		if err := j.p.ResolveConflict(c, state); err != nil {
 			h.log.Debug("registry: resolve conflict", "name", e.Name, "err", err)
 		}

@@ -62,6 +62,9 @@ type (
 		// The registrations and generations the two copies ran under.
 		WinnerReg, LoserReg RegID
 		WinnerGen, LoserGen uint64
+		// Late: another process may hold the state too (see
+		// MsgResolve.Late).
+		Late bool
 	}
 	// Reply answers a client request made on this node.
 	Reply struct {

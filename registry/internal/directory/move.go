@@ -87,7 +87,11 @@ func (n *Node) onMoveState(pt *part, from NodeID, m MsgMoveState) {
 			n.sendMoved(pt, st)
 			return
 		}
-		n.start(pt, &starting{kind: startMove, rec: *r.clone(), old: m.Inst, absorbed: m.Absorbed}, m.State, m.Action == ActionMove)
+		st := &starting{kind: startMove, rec: *r.clone(), old: m.Inst}
+		if m.Action == ActionMove {
+			st.absorbed = m.Absorbed // with the state that holds them
+		}
+		n.start(pt, st, m.State, m.Action == ActionMove)
 	}
 }
 

@@ -176,6 +176,13 @@ type (
 		// their views of the cluster differing for a moment, cannot send
 		// it to two winners). Only such a merge is delivered.
 		Sent bool
+		// Late says the winner first named was out of reach for the
+		// whole hold (a long split, or a node gone for good), or its
+		// node was replaced: the name's process took the state instead,
+		// and if that winner (or a process it moved to before its node
+		// went) lives on, the state is held twice after the heal.
+		// Availability over exactness; the registry logs it.
+		Late bool
 		// Absorbed lists the losers the loser itself had merged.
 		Absorbed []Inst
 		// LoserReg and LoserGen are the loser's registration and

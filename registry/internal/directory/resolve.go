@@ -187,6 +187,7 @@ func (n *Node) onResolve(pt *part, m MsgResolve) {
 				if n.holdResolve(m) {
 					return // the loser asks again
 				}
+				m.Late = true
 				m.Winner = r.Inst
 			}
 		case !m.Approved && r.absorbed(m.Loser):
@@ -204,6 +205,9 @@ func (n *Node) onResolve(pt *part, m MsgResolve) {
 			}
 			m.Approved, m.Again = true, true
 			if !n.running(m.Winner) && !n.holdsState(m.Winner, m.Loser) {
+				if m.Winner.Node != n.self && !n.alive(m.Winner.Node) {
+					m.Late = true
+				}
 				m.Winner = r.Inst
 			}
 		case !m.Approved && n.holdResolve(m):
@@ -247,9 +251,18 @@ func (n *Node) onResolve(pt *part, m MsgResolve) {
 				l.setAbsorbed(unionAbsorbed(l.absorbedList(), m.Absorbed, []Inst{m.Loser}))
 				n.logf("%v p%d deliver %s loser=%v winner=%v", n.self, pt.id, m.Name, m.Loser, m.Winner)
 				n.effect(Resolve{Name: m.Name, Winner: m.Winner, Loser: m.Loser, State: m.State,
-					WinnerReg: l.rec.Reg, WinnerGen: l.rec.Gen, LoserReg: m.LoserReg, LoserGen: m.LoserGen})
+					WinnerReg: l.rec.Reg, WinnerGen: l.rec.Gen, LoserReg: m.LoserReg, LoserGen: m.LoserGen, Late: m.Late})
 			}
 			n.ackResolve(pt, m, m.Winner)
+			return
+		case l != nil && l.state == lLosing && m.Sent && l.sentTo == m.Loser && l.rec.Inst.less(m.Loser) &&
+			!slices.Contains(m.Absorbed, l.rec.Inst):
+			// Each sent its state to the other (two primaries' verdicts
+			// crossed), and neither was delivered (a paused process takes
+			// none): the smaller runs on and takes the other's; its own,
+			// queued at the other, is dropped there (never into itself).
+			n.unlose(l)
+			n.onResolve(pt, m)
 			return
 		case l != nil:
 			// It is on its way to a new instance, or losing to another:

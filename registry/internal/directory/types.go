@@ -170,19 +170,6 @@ func (r *Record) absorbed(loser Inst) bool {
 	return ok
 }
 
-// losers returns the losers of the approved merges.
-func (r *Record) losers() []Inst {
-	a := r.Absorbed()
-	if len(a) == 0 {
-		return nil
-	}
-	out := make([]Inst, len(a))
-	for i, m := range a {
-		out[i] = m.Loser
-	}
-	return out
-}
-
 // setMore changes what is behind More, copy on write.
 func (r *Record) setMore(f func(m *RecordMore)) {
 	var m RecordMore

@@ -166,7 +166,10 @@ func (n *Node) restart(pt *part, r *Record) {
 			return
 		}
 	}
-	n.start(pt, &starting{kind: startRestart, rec: *r.clone(), absorbed: r.losers()}, nil, false)
+	// From its spec: it holds no loser's state (the merges the record
+	// lists died with the process they went into, and a loser asking
+	// again merges into this one).
+	n.start(pt, &starting{kind: startRestart, rec: *r.clone()}, nil, false)
 }
 
 // reconcile makes a partition's processes follow its records: restarts
