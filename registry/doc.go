@@ -103,7 +103,11 @@
 // it); a state that came inside another loser's is never sent again; a
 // loser told to lose to a process on a node now out of reach waits
 // (paused) until that node is back or surely gone (the merge may have
-// happened on the other side of the split), at most 64 resends; and a
-// process whose state went to another copy is never made the winner
+// happened on the other side of the split), at most 64 resends, then
+// merges into the name's process with a warning in the log (if that
+// winner, or a process it moved to, lives on, the state is now held
+// twice: availability over exactness, and the one case the simulator
+// allows); a process restarted from its spec holds no loser's state; and
+// a process whose state went to another copy is never made the winner
 // again.
 package registry
