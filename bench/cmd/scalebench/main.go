@@ -58,6 +58,9 @@ type result struct {
 	// SettledPerSecond is registrations/s until every registry was
 	// synced, each name served and run by its primary.
 	SettledPerSecond float64 `json:"settled_per_second,omitempty"`
+	// CallCeiling is calls/s from random nodes to random nodes of the
+	// registration cluster, as many at a time as its registrars.
+	CallCeiling float64 `json:"call_ceiling,omitempty"`
 	// IdleCores is the CPU time the settled cluster used while idle, in
 	// cores (1 = one core busy).
 	IdleCores float64 `json:"idle_cores,omitempty"`
@@ -362,6 +365,27 @@ func printRegistrations(p params, regs []result, olds []oldResult) {
 		count(p.regN), p.regWorkers, reg.show(report.Human), rangeOf(oldReg, report.Human), rangeOf(ratio, x), goalRegRatio, met(median(ratio) >= goalRegRatio))
 	fmt.Printf("| same, until every node is synced (v2) / holds every name (before) | %s /s | before issue 10: %s /s | %s |\n",
 		settled.show(report.Human), rangeOf(oldRepl, report.Human), rangeOf(ratioSettled, x))
+	printCeiling(p, regs, olds)
+}
+
+// printCeiling prints the bare calls the registrations' cluster makes,
+// and what the goal asks against it.
+func printCeiling(p params, regs []result, olds []oldResult) {
+	calls := spread(regs, func(r result) float64 { return r.CallCeiling })
+	if calls.med == 0 {
+		return
+	}
+	frac := spread(regs, func(r result) float64 { return r.PerSecond / r.CallCeiling })
+	line := fmt.Sprintf("| ceiling: bare calls on the same 3 nodes, random node to random node (%s, %d at a time) | %s /s | - | registrations reach %s of it",
+		count(p.regN), p.regWorkers, calls.show(report.Human), frac.show(func(v float64) string { return fmt.Sprintf("%.0f%%", 100*v) }))
+	if len(olds) > 0 {
+		old := make([]float64, len(olds))
+		for i, o := range olds {
+			old[i] = o.PerSecond
+		}
+		line += fmt.Sprintf("; the goal (%.0fx before issue 10) is %.2fx this ceiling", goalRegRatio, goalRegRatio*median(old)/calls.med)
+	}
+	fmt.Println(line + " |")
 }
 
 // stats is the median and range of one figure over the runs.

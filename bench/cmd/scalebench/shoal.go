@@ -88,7 +88,13 @@ func kinds() *process.Kinds {
 	return k
 }
 
-func newCodec(testing.TB) *codec.Codec { return codec.New() }
+func newCodec(testing.TB) *codec.Codec {
+	c := codec.New()
+	if err := c.Register("scalebench.ping", ping{}); err != nil {
+		panic(err) // a constant type
+	}
+	return c
+}
 
 func options(registry bool, partitions int) clustertest.Options {
 	return clustertest.Options{Registry: registry, Partitions: partitions, Kinds: kinds, Codec: newCodec}
@@ -410,9 +416,44 @@ func registrations(p params) (result, error) {
 		if err := waitSettled(nodes, p.regN, settleLimit); err != nil {
 			return result{}, err
 		}
-		return result{
+		res := result{
 			PerSecond:        float64(p.regN) / registered.Seconds(),
 			SettledPerSecond: float64(p.regN) / time.Since(start).Seconds(),
-		}, nil
+		}
+		calls, err := callCeiling(nodes, p)
+		if err != nil {
+			return result{}, err
+		}
+		res.CallCeiling = calls
+		return res, nil
 	})
 }
+
+// callCeiling measures, on the same nodes, the bare request and answer a
+// registration needs at the least in a design that sends it to the
+// name's primary: p.regN calls, p.regWorkers at a time, each from a
+// random node to a trivial process on a random node (a third of them on
+// the caller's own node, as a third of the names' primaries are). Its
+// rate bounds the registrations/s of any such design on this machine.
+func callCeiling(nodes []*clustertest.Node, p params) (float64, error) {
+	refs := make([]process.Ref, len(nodes))
+	for i, node := range nodes {
+		proc, err := node.Runtime.Spawn(context.Background(), process.Spec{Kind: "k"}, process.SpawnOptions{})
+		if err != nil {
+			return 0, fmt.Errorf("spawn the call target on %s: %w", node.Name, err)
+		}
+		refs[i] = proc.Ref()
+	}
+	return rate(p.regWorkers, p.regN, p.seed, func(ctx context.Context, rng *rand.Rand) error {
+		from, to := nodes[rng.IntN(len(nodes))], refs[rng.IntN(len(refs))]
+		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		if _, err := from.Runtime.Call(cctx, to, ping{}); err != nil {
+			return fmt.Errorf("call %v from %s: %w", to, from.Name, err)
+		}
+		return nil
+	})
+}
+
+// ping is the call of callCeiling: an empty message.
+type ping struct{}
