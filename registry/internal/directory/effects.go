@@ -26,6 +26,9 @@ type (
 		Spec    Spec
 		Restore bool
 		State   []byte
+		// Checkpoint says State is the record's checkpoint (the process
+		// it belonged to is gone), not a move's.
+		Checkpoint bool
 	}
 	// Stop asks the host to stop a local process: its registration ended.
 	Stop struct {

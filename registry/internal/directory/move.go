@@ -90,6 +90,13 @@ func (n *Node) onMoveState(pt *part, from NodeID, m MsgMoveState) {
 		st := &starting{kind: startMove, rec: *r.clone(), old: m.Inst}
 		if m.Action == ActionMove {
 			st.absorbed = m.Absorbed // with the state that holds them
+			st.state = m.State
+		} else if c := r.Ckpt(); c != nil {
+			// Not handed its state (its node is draining and it would
+			// stay): it starts from its newest checkpoint.
+			st.absorbed = c.Holds
+			n.start(pt, st, c.State, true)
+			return
 		}
 		n.start(pt, st, m.State, m.Action == ActionMove)
 	}
@@ -247,13 +254,21 @@ func (n *Node) confirmMove(st *starting) {
 	rec := st.rec
 	rec.Inst = st.inst
 	rec.setFrom(Inst{})
-	l := newLocal(rec.clone(), pt.id, st.absorbed)
+	// It holds what the old one held, and the old one's own state: a
+	// copy of it (a checkpoint kept on the other side of a split) is not
+	// merged into it again.
+	l := newLocal(rec.clone(), pt.id, unionAbsorbed(st.absorbed, []Inst{st.old}))
 	if !st.orphan && pt.role == rolePrimary && pt.starting[name] == st {
 		delete(pt.starting, name)
 		n.addLocal(pt, l)
 		if cur := pt.data.find(name, rec.Reg); cur != nil && cur.Inst == st.old {
 			rec.Gen, rec.More = cur.Gen+1, cur.More
 			rec.setFrom(st.old)
+			if (cur.Ckpt() != nil || len(cur.Orphans()) > 0) && st.state != nil {
+				// Its kind checkpoints: the state it was handed is the
+				// newest there is.
+				rec.setCkpt(&Checkpoint{Inst: st.inst, State: st.state, Holds: unionAbsorbed(st.absorbed, []Inst{st.old})})
+			}
 			n.commit(pt, Op{Kind: OpPut, Rec: rec})
 			if r := pt.data.find(name, rec.Reg); r != nil && r.Inst == st.inst {
 				l.rec = r // shared with the store: one copy of the record

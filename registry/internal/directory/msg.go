@@ -243,6 +243,9 @@ type (
 		// At is one more than the tick this node began holding it (0: not
 		// held).
 		At uint64
+		// Ckpt is a ReqCheckpoint's checkpoint (its Holds: the losers
+		// merged since the process's last acknowledged checkpoint).
+		Ckpt *Checkpoint
 	}
 	// MsgReply answers a MsgRequest.
 	MsgReply struct {
@@ -262,6 +265,7 @@ const (
 	ReqWhereis
 	ReqJoin
 	ReqLeave
+	ReqCheckpoint
 )
 
 // ErrCode carries an error across the wire.
@@ -276,11 +280,13 @@ const (
 	CodeTooLarge
 	CodeStartFailed
 	CodeBusy
+	CodeStale
 )
 
 var codeErrs = map[ErrCode]error{
 	CodeNotFound: ErrNotFound, CodeNoPrimary: ErrNoPrimary, CodeTimeout: ErrTimeout,
 	CodeTooLarge: ErrTooLarge, CodeStartFailed: ErrStartFailed, CodeBusy: ErrBusy,
+	CodeStale: ErrStale,
 }
 
 func (c ErrCode) err() error { return codeErrs[c] }

@@ -115,8 +115,9 @@ type Node struct {
 	retired  map[uint64]*retiredTo
 	retiredQ []*retiredTo
 	// holds lists the conflict losers whose merge waits for their
-	// winner's node (see holdResolve): tick first asked, by loser;
-	// holdQ in that order, to forget them.
+	// winner's node (see holdResolve), and the processes whose orphan
+	// checkpoints wait for them to be gone (see ckptGone): tick first
+	// asked, by process; holdQ in that order, to forget them.
 	holds   map[Inst]uint64
 	holdQ   []heldAt
 	reqs    map[uint64]uint64 // this node's client requests: deadline by id

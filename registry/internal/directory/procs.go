@@ -102,6 +102,7 @@ type starting struct {
 	kind     startKind
 	rec      Record
 	old      Inst         // startMove: the instance it replaces
+	state    []byte       // startMove: the state it starts from, its record's checkpoint once confirmed
 	absorbed []Inst       // losers its lineage merged already
 	queued   []MsgRequest // requests about the name, handled once it started
 	orphan   bool         // the partition moved on meanwhile
@@ -121,7 +122,8 @@ func (n *Node) start(pt *part, st *starting, state []byte, restore bool) {
 	st.token, st.p = n.token, pt.id
 	n.tokens[st.token] = st
 	pt.starting[st.rec.Name] = st
-	n.effect(Start{Token: st.token, Name: st.rec.Name, Reg: st.rec.Reg, Spec: st.rec.Spec, Restore: restore, State: state})
+	n.effect(Start{Token: st.token, Name: st.rec.Name, Reg: st.rec.Reg, Spec: st.rec.Spec, Restore: restore, State: state,
+		Checkpoint: restore && st.kind != startMove || restore && st.state == nil})
 }
 
 // Started tells the node that the process of Start token runs, with

@@ -2,12 +2,22 @@ package directory
 
 import (
 	"cmp"
+	"fmt"
 	"slices"
 )
 
 // commit applies a change at the primary and queues it for the replicas.
 func (n *Node) commit(pt *part, op Op) {
-	n.logf("%v p%d commit %d %s reg=%v inst=%v gen=%d tomb=%s/%v", n.self, pt.id, op.Kind, op.Rec.Name, op.Rec.Reg, op.Rec.Inst, op.Rec.Gen, op.Tomb.Name, op.Tomb.Reg)
+	if n.cfg.Logf != nil {
+		ck := ""
+		if c := op.Rec.Ckpt(); c != nil {
+			ck = fmt.Sprintf(" ck=%v@%d", c.Inst, c.Seq)
+		}
+		if o := op.Rec.Orphans(); len(o) > 0 {
+			ck += fmt.Sprintf(" orphans=%d", len(o))
+		}
+		n.logf("%v p%d commit %d %s reg=%v inst=%v gen=%d tomb=%s/%v%s", n.self, pt.id, op.Kind, op.Rec.Name, op.Rec.Reg, op.Rec.Inst, op.Rec.Gen, op.Tomb.Name, op.Tomb.Reg, ck)
+	}
 	pt.data.apply(&op)
 	n.touchOp(pt, &op)
 	pt.seq++

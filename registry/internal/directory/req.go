@@ -24,6 +24,18 @@ func (n *Node) Request(req uint64, op ReqOp, name, group string, spec Spec) {
 	n.handleRequest(MsgRequest{Req: req, Origin: n.self, Op: op, Name: name, Group: group, Spec: spec, Left: n.cfg.RequestTicks})
 }
 
+// Checkpoint asks name's primary to keep state as the newest checkpoint
+// of local process id, its seq-th (request req, answered by a Reply like
+// any request: nil error once every replica has it). merged lists the
+// conflict losers whose states the process took since its last
+// acknowledged checkpoint.
+func (n *Node) Checkpoint(req uint64, name string, id, seq uint64, state []byte, merged []Inst) {
+	c := &Checkpoint{Inst: Inst{Node: n.self, ID: id}, Seq: seq, State: state, Holds: merged}
+	n.reqs[req] = n.now + n.cfg.RequestTicks
+	n.reqQ = append(n.reqQ, req)
+	n.handleRequest(MsgRequest{Req: req, Origin: n.self, Op: ReqCheckpoint, Name: name, Left: n.cfg.RequestTicks, Ckpt: c})
+}
+
 // replyTo answers a request, here or on its origin.
 func (n *Node) replyTo(origin NodeID, req uint64, ans Answer, code ErrCode) {
 	if origin == n.self {
@@ -140,9 +152,43 @@ func (n *Node) handleRequest(m MsgRequest) {
 		rec.setGroups(groups, rec.GVer()+1)
 		n.commit(pt, Op{Kind: OpPut, Rec: rec})
 		n.wait(pt, m.Origin, m.Req, r.answer(), CodeOK)
+	case ReqCheckpoint:
+		n.keepCkpt(pt, r, m)
 	default:
 		n.replyTo(m.Origin, m.Req, Answer{}, CodeNotFound)
 	}
+}
+
+// keepCkpt makes a process's checkpoint its record's, if it is the
+// name's process and the checkpoint is newer than the record's.
+func (n *Node) keepCkpt(pt *part, r *Record, m MsgRequest) {
+	c := m.Ckpt
+	if c == nil || r.Inst != c.Inst || spent(r) {
+		n.replyTo(m.Origin, m.Req, Answer{}, CodeStale)
+		return
+	}
+	prev := r.Ckpt()
+	if prev != nil && prev.Inst == c.Inst && prev.Seq >= c.Seq {
+		n.wait(pt, m.Origin, m.Req, r.answer(), CodeOK) // a resend, or older than one kept
+		return
+	}
+	merged := carriedBy(r, c.Holds)
+	next := &Checkpoint{Inst: c.Inst, Seq: c.Seq, State: c.State, Holds: merged}
+	switch {
+	case prev == nil:
+	case prev.Inst == c.Inst:
+		next.Holds, next.Base = unionAbsorbed(prev.Holds, merged), prev.Base
+	default: // the one it was restarted from (or handed over after)
+		next.Holds, next.Base = unionAbsorbed(prev.Holds, merged), CkRef{Inst: prev.Inst, Seq: prev.Seq}
+	}
+	rec := *r.clone()
+	rec.setCkpt(next)
+	if rec.size() > n.cfg.MaxMsgBytes/2 {
+		n.replyTo(m.Origin, m.Req, Answer{}, CodeTooLarge)
+		return
+	}
+	n.commit(pt, Op{Kind: OpPut, Rec: rec})
+	n.wait(pt, m.Origin, m.Req, r.answer(), CodeOK)
 }
 
 // hold keeps a request until the partition can answer it.

@@ -193,16 +193,21 @@ func (s *store) diff(src *store, expires uint64) []Op {
 			return
 		}
 		cur := s.find(r.Name, r.Reg)
-		switch {
-		case cur == nil:
+		if cur == nil {
 			ops = append(ops, Op{Kind: OpPut, Rec: *r})
-		case r.better(cur) || !subsetMerges(r.Absorbed(), cur.Absorbed()):
-			// The better copy, knowing every merge either copy knows of.
-			rec := *cur.clone()
-			if r.better(cur) {
-				rec = *r.clone()
-			}
+			return
+		}
+		// The better copy, knowing every merge either copy knows of, and
+		// keeping every checkpoint either holds.
+		rec, other := *cur.clone(), r
+		if r.better(cur) {
+			rec, other = *r.clone(), cur
+		}
+		if !subsetMerges(r.Absorbed(), cur.Absorbed()) {
 			rec.setAbsorbed(unionMerges(r.Absorbed(), cur.Absorbed()))
+		}
+		mergeCkpts(&rec, other)
+		if rec.Inst != cur.Inst || rec.Gen != cur.Gen || rec.More != cur.More {
 			ops = append(ops, Op{Kind: OpPut, Rec: rec})
 		}
 	})

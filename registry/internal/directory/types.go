@@ -99,6 +99,11 @@ type RecordMore struct {
 	// it was approved into: a loser asking again is sent there, where its
 	// state is, not to the name's process of the day.
 	Absorbed []Merge
+	// Ckpt is the newest checkpoint of Inst's state, or the one Inst was
+	// restarted from; Orphans are other copies' checkpoints that Inst's
+	// state does not hold yet (see ckpt.go).
+	Ckpt    *Checkpoint
+	Orphans []Checkpoint
 }
 
 // Merge is an approved merge: Loser's state goes into Into (and with it
@@ -177,7 +182,7 @@ func (r *Record) setMore(f func(m *RecordMore)) {
 		m = *r.More
 	}
 	f(&m)
-	if len(m.Groups) == 0 && m.GVer == 0 && m.From.IsZero() && len(m.Absorbed) == 0 {
+	if len(m.Groups) == 0 && m.GVer == 0 && m.From.IsZero() && len(m.Absorbed) == 0 && m.Ckpt == nil && len(m.Orphans) == 0 {
 		r.More = nil
 		return
 	}
@@ -303,6 +308,12 @@ func (r *Record) size() int {
 	for _, g := range r.Groups() {
 		n += 4 + len(g)
 	}
+	if c := r.Ckpt(); c != nil {
+		n += c.size()
+	}
+	for _, o := range r.Orphans() {
+		n += o.size()
+	}
 	return n
 }
 
@@ -326,6 +337,12 @@ func (r *Record) hash() uint64 {
 	}
 	for _, g := range r.Groups() {
 		h = fnv(h, g)
+	}
+	if c := r.Ckpt(); c != nil {
+		h = c.hashInto(h)
+	}
+	for _, o := range r.Orphans() {
+		h = o.hashInto(mixIn(h, 2))
 	}
 	return mix(h)
 }
@@ -365,6 +382,9 @@ var (
 	ErrStartFailed = errors.New("process could not be started")
 	// ErrBusy means the node has too many requests waiting.
 	ErrBusy = errors.New("too many requests waiting")
+	// ErrStale means a checkpoint came from a process the name no longer
+	// runs on (it moved, or lost a conflict): it is not kept.
+	ErrStale = errors.New("not the name's process")
 )
 
 // hashing: FNV-1a and the SplitMix64 finaliser (fixed functions, so every

@@ -125,6 +125,7 @@ func (n *Node) judge(pt *part, it Record) (Verdict, bool) {
 		rec := *r.clone()
 		rec.Inst, rec.Gen = it.Inst, r.Gen+1
 		rec.setFrom(Inst{})
+		adoptCkpts(&rec, &it)
 		n.commit(pt, Op{Kind: OpPut, Rec: rec})
 		v.Action = VerdictKeep
 	default:
@@ -162,9 +163,16 @@ func (n *Node) restart(pt *part, r *Record) {
 			rec := *r.clone()
 			rec.Inst, rec.Gen = l.rec.Inst, r.Gen+1
 			rec.setFrom(Inst{})
+			adoptCkpts(&rec, l.rec)
 			n.commit(pt, Op{Kind: OpPut, Rec: rec})
 			return
 		}
+	}
+	if c := r.Ckpt(); c != nil {
+		// From its newest checkpoint: it holds the losers' states that
+		// one holds, and no other.
+		n.start(pt, &starting{kind: startRestart, rec: *r.clone(), absorbed: c.Holds}, c.State, true)
+		return
 	}
 	// From its spec: it holds no loser's state (the merges the record
 	// lists died with the process they went into, and a loser asking
@@ -193,6 +201,12 @@ func (n *Node) reconcile(pt *part, full bool) {
 		r := pt.data.visible(name)
 		if r == nil || pt.starting[name] != nil {
 			continue
+		}
+		if len(r.Orphans()) > 0 {
+			n.tendOrphans(pt, r)
+			if r = pt.data.visible(name); r == nil {
+				continue
+			}
 		}
 		if at, ok := pt.moves[name]; ok {
 			if n.now-at < 3*n.cfg.ResendTicks {

@@ -49,6 +49,10 @@ func (s *Sim) clientOp() {
 	if s.model.busy[name] || s.model.quietUntil[name] > s.now {
 		return
 	}
+	if s.opt.Checkpoints && s.rng.Float64() < 0.4 {
+		s.write(name)
+		return
+	}
 	h := live[s.rng.IntN(len(live))]
 	var op directory.ReqOp
 	switch r := s.rng.Float64(); {
@@ -68,6 +72,9 @@ func (s *Sim) clientOp() {
 func (s *Sim) request(h *host, op directory.ReqOp, name string, spec directory.Spec) uint64 {
 	s.reqSeq++
 	s.model.busy[name] = true
+	if op == directory.ReqUnregister {
+		s.model.voidWrites(s, name)
+	}
 	h.reqs[s.reqSeq] = clientOp{op: op, name: name, crashes: maps.Clone(s.model.crashes), at: s.now}
 	s.logf("request %v req %d %v %s", h.id, s.reqSeq, op, name)
 	h.dn.Request(s.reqSeq, op, name, "g", spec)
@@ -91,7 +98,9 @@ func (s *Sim) crashHost(h *host, again bool) {
 	s.logf("crash %v (again=%v)", h.id, again)
 	s.model.crashes[h.id.Name]++
 	for _, op := range h.reqs {
-		s.model.orphaned(s, op.name) // its answer is lost
+		if op.op != directory.ReqCheckpoint {
+			s.model.orphaned(s, op.name) // its answer is lost
+		}
 	}
 	h.dn, h.procs = nil, nil
 	s.lastCrash = s.now
@@ -178,7 +187,9 @@ func (s *Sim) stopDrained() {
 			s.lastCrash = s.now
 		}
 		for _, op := range h.reqs {
-			s.model.orphaned(s, op.name)
+			if op.op != directory.ReqCheckpoint {
+				s.model.orphaned(s, op.name)
+			}
 		}
 		h.dn, h.procs, h.drained, h.drainAt = nil, nil, true, 0
 		s.model.crashed(s)
@@ -245,6 +256,13 @@ func (s *Sim) quiesce() {
 func (s *Sim) busy() bool {
 	if len(s.calls) > 0 || len(s.model.busy) > 0 {
 		return true
+	}
+	for _, h := range s.live() {
+		for _, p := range h.procs {
+			if p.inflight != 0 || p.dirty && !p.paused && s.opt.Checkpoints {
+				return true
+			}
+		}
 	}
 	for _, f := range s.net {
 		switch f.msg.(type) {

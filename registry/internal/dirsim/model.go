@@ -44,6 +44,9 @@ type model struct {
 	// quietUntil holds back requests about a name whose last request lost
 	// its client (its node crashed) but may still take effect.
 	quietUntil map[string]uint64
+	// writes are the acknowledged writes, by name (see ckpt.go).
+	writes   map[string][]*writeFact
+	voidedAt map[string]uint64 // step a name's writes were last voided
 }
 
 func newModel() *model {
@@ -57,7 +60,7 @@ func newModel() *model {
 // available system under a partition is not linearizable).
 func (m *model) set(s *Sim, origin *host, op clientOp, ans directory.Answer, st status) {
 	name := op.name
-	f := &fact{st: st, crashes: map[string]int{}, at: s.now, sides: map[string]bool{}}
+	f := &fact{st: st, at: s.now, sides: map[string]bool{}}
 	prev := m.facts[name]
 	if prev != nil && prev.sides != nil && (s.splitAt >= prev.at || s.split()) {
 		for side := range prev.sides {
@@ -73,15 +76,23 @@ func (m *model) set(s *Sim, origin *host, op clientOp, ans directory.Answer, st 
 	// keeps. The one it ended must never come back.
 	f.ended = ans.Reg
 	f.split = s.split() || s.splitAt >= op.at
-	// The holders are the primaries serving it on the origin's side and
-	// their replicas, and any node that crashed since the request (it may
-	// have been the one that answered).
+	f.holders, f.crashes = m.holdersOf(s, origin, op)
+	m.facts[name] = f
+}
+
+// holdersOf returns the nodes that held op's name when its answer came
+// to origin, and their crash counts when op was made: the primaries
+// serving it on the origin's side and their replicas, and any node that
+// crashed since the request (it may have been the one that answered).
+func (m *model) holdersOf(s *Sim, origin *host, op clientOp) ([]string, map[string]int) {
+	var holders []string
+	crashes := map[string]int{}
 	seen := map[string]bool{}
 	for _, n := range s.names() {
 		if m.crashes[n] != op.crashes[n] {
 			seen[n] = true
-			f.holders = append(f.holders, n)
-			f.crashes[n] = op.crashes[n]
+			holders = append(holders, n)
+			crashes[n] = op.crashes[n]
 		}
 	}
 	side := map[directory.NodeID]bool{}
@@ -89,19 +100,19 @@ func (m *model) set(s *Sim, origin *host, op clientOp, ans directory.Answer, st 
 		side[id] = true
 	}
 	for _, h := range s.live() {
-		if !side[h.id] || !h.dn.Serving(name) {
+		if !side[h.id] || !h.dn.Serving(op.name) {
 			continue
 		}
-		for _, id := range h.dn.Holders(name) {
+		for _, id := range h.dn.Holders(op.name) {
 			if !seen[id.Name] {
 				seen[id.Name] = true
-				f.holders = append(f.holders, id.Name)
-				f.crashes[id.Name] = op.crashes[id.Name] // a crash since the request counts
+				holders = append(holders, id.Name)
+				crashes[id.Name] = op.crashes[id.Name] // a crash since the request counts
 			}
 		}
 	}
-	slices.Sort(f.holders)
-	m.facts[name] = f
+	slices.Sort(holders)
+	return holders, crashes
 }
 
 // orphaned notes a request whose client crashed: the name is uncertain,
@@ -115,6 +126,7 @@ func (m *model) orphaned(s *Sim, name string) {
 // exited notes a process's own exit, which ends its registration, seen
 // from origin's side: like an unregistration the model cannot vouch for.
 func (m *model) exited(s *Sim, origin *host, name string) {
+	m.voidWrites(s, name)
 	f := &fact{st: unknown, at: s.now, sides: map[string]bool{}}
 	if prev := m.facts[name]; prev != nil && (s.splitAt >= prev.at || s.split()) {
 		for side := range prev.sides {
@@ -293,6 +305,7 @@ func (s *Sim) check() {
 			}
 		}
 	}
+	s.checkWrites(where, running)
 	// Nothing is left in flight.
 	for _, h := range live {
 		st := h.dn.Stats()
@@ -341,6 +354,7 @@ func (m *model) crashed(s *Sim) {
 		}
 		f.lost = !held
 	}
+	m.writesLost(s)
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -61,7 +61,10 @@ type Options struct {
 	// came to (by default only a loser merged twice is checked; see
 	// Resolve in effect).
 	Strict bool
-	Seed   uint64 // the schedule
+	// Checkpoints makes clients write to the names' processes, and each
+	// process checkpoint its state after every change (sync mode).
+	Checkpoints bool
+	Seed        uint64 // the schedule
 }
 
 // DefaultOptions returns the options of the standard schedules for seed.
@@ -70,6 +73,7 @@ func DefaultOptions(seed uint64) Options {
 	return Options{
 		Nodes: 3 + r.IntN(3), MaxNodes: 6, Names: 12 + r.IntN(20), Partitions: 8 + r.IntN(9),
 		Replicas: r.IntN(3), Steps: 150 + r.IntN(250), Settle: 3000, Faults: true, Trace: true, Seed: seed,
+		Checkpoints: r.IntN(2) == 0,
 	}
 }
 
@@ -109,6 +113,13 @@ type proc struct {
 	reg    directory.RegID
 	paused bool
 	state  []byte
+	// Checkpoints (Options.Checkpoints): the last one's seq, the request
+	// in flight (0: none), whether the state changed since the last one
+	// sent, and the losers merged since the last one acknowledged.
+	seq      uint64
+	inflight uint64
+	dirty    bool
+	merged   []directory.Inst
 }
 
 // clientOp is a request a client made and waits for.
@@ -117,6 +128,14 @@ type clientOp struct {
 	name    string
 	crashes map[string]int // every node's crash count when it was made
 	at      uint64         // step it was made
+	ck      *ckOp          // ReqCheckpoint
+}
+
+// ckOp is a checkpoint a process asked its primary to keep.
+type ckOp struct {
+	inst   directory.Inst
+	state  []byte
+	merged []directory.Inst
 }
 
 // callback is a host's delayed report to its state machine.
@@ -129,25 +148,31 @@ type callback struct {
 
 // Sim is one schedule.
 type Sim struct {
-	opt       Options
-	rng       *rand.Rand
-	now       uint64
-	seq       uint64
-	hosts     map[string]*host
-	order     []string // host names, sorted (hosts are never removed)
-	net       flights
-	calls     callbacks
-	model     *model
-	trace     []string
-	reqSeq    uint64
-	nodeSeq   int
-	faults    bool
-	merged    map[directory.Inst]int  // conflict losers merged, by loser
-	kept      map[directory.Inst]bool // processes that answered a pause with stay
-	late      map[string]bool         // states merged late (Resolve.Late), by part
-	pool      []string                // the names clients use
-	splitAt   uint64                  // the last step some node saw not every other
-	lastCrash uint64                  // the last step a node crashed
+	opt      Options
+	rng      *rand.Rand
+	now      uint64
+	seq      uint64
+	hosts    map[string]*host
+	order    []string // host names, sorted (hosts are never removed)
+	net      flights
+	calls    callbacks
+	model    *model
+	trace    []string
+	reqSeq   uint64
+	writeSeq uint64
+	nodeSeq  int
+	faults   bool
+	merged   map[directory.Inst]int  // conflict losers merged, by loser
+	kept     map[directory.Inst]bool // processes that answered a pause with stay
+	late     map[string]bool         // states merged late (Resolve.Late), by part
+	// restored are the parts of states restarted from a checkpoint: the
+	// other side of a split, restarting from its copy of the record,
+	// may hold them too, and the heal merges the two (a process's
+	// conflict hook sees the history they share twice).
+	restored  map[string]bool
+	pool      []string // the names clients use
+	splitAt   uint64   // the last step some node saw not every other
+	lastCrash uint64   // the last step a node crashed
 	failure   []string
 	// Set by scripted scenarios (scenario_test.go), nil in random ones.
 	cut     func(from, to *host, msg any) bool // drops a message the views say may pass
@@ -158,7 +183,7 @@ type Sim struct {
 // New returns a schedule ready to Run.
 func New(opt Options) *Sim {
 	s := &Sim{opt: opt, rng: rand.New(rand.NewPCG(opt.Seed, 0xd1ec7041)), hosts: map[string]*host{},
-		model: newModel(), merged: map[directory.Inst]int{}, kept: map[directory.Inst]bool{}, late: map[string]bool{}, faults: opt.Faults}
+		model: newModel(), merged: map[directory.Inst]int{}, kept: map[directory.Inst]bool{}, late: map[string]bool{}, restored: map[string]bool{}, faults: opt.Faults}
 	for range opt.Nodes {
 		s.addNode()
 	}
@@ -322,7 +347,12 @@ func (s *Sim) effect(h *host, e directory.Effect) {
 			h.nextID++
 			p := &proc{inst: directory.Inst{Node: h.id, ID: h.nextID}, name: e.Name, reg: e.Reg}
 			if e.Restore {
-				p.state = e.State
+				p.state = slices.Clone(e.State)
+				if e.Checkpoint {
+					for _, part := range strings.Split(string(e.State), "+") {
+						s.restored[part] = true
+					}
+				}
 			} else {
 				p.state = []byte(p.inst.String()) // unique: node incarnation and id
 			}
@@ -364,6 +394,7 @@ func (s *Sim) effect(h *host, e directory.Effect) {
 	case directory.Resume:
 		if p := h.procs[e.Inst.ID]; p != nil {
 			p.paused = false
+			s.checkpoint(h, p)
 		}
 	case directory.Forward:
 		s.logf("forward %v -> %v %s conflict=%v", e.From, e.To, e.Name, e.Conflict)
@@ -390,8 +421,13 @@ func (s *Sim) effect(h *host, e directory.Effect) {
 		}
 		if p := h.procs[e.Winner.ID]; p != nil {
 			p.state = append(append(p.state, '+'), e.State...)
-			if dup := repeated(p.state); dup != "" && !s.late[dup] && (s.opt.Strict || s.merged[e.Loser] > 1) {
+			if dup := repeated(p.state); dup != "" && !s.late[dup] && !s.restored[dup] && (s.opt.Strict || s.merged[e.Loser] > 1) {
 				s.fail("%v (%s) holds the state %s twice: the state of %v was merged again (%d merges)", p.inst, e.Name, dup, e.Loser, s.merged[e.Loser])
+			}
+			if s.opt.Checkpoints {
+				p.merged = append(p.merged, e.Loser)
+				p.dirty = true
+				s.checkpoint(h, p)
 			}
 		}
 		s.logf("resolve %s: %v into %v", e.Name, e.Loser, e.Winner)
@@ -404,6 +440,10 @@ func (s *Sim) effect(h *host, e directory.Effect) {
 		delete(h.reqs, e.Req)
 		if s.replies != nil {
 			s.replies[e.Req] = e
+		}
+		if op.op == directory.ReqCheckpoint {
+			s.checkpointed(h, e.Req, op, e)
+			return
 		}
 		s.logf("reply %v req %d %v %s: %v %v %v", h.id, e.Req, op.op, op.name, e.Answer.Inst, e.Answer.Reg, e.Err)
 		s.model.reply(s, h, op, e)
