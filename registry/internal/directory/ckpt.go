@@ -241,49 +241,55 @@ func (n *Node) tendOrphans(pt *part, r *Record) {
 		return
 	}
 	for _, o := range r.Orphans() {
-		late := false
+		var late bool
 		if into, ok := r.absorbedInto(o.Inst); ok && into != r.Inst {
 			// Its live state went into another copy, which brings it
-			// along when it merges. One out of reach may do so on the
-			// other side of a split: waited for as a loser's merge
-			// waits for its winner (holdResolve), then it is late.
+			// along when it merges; if that one is gone, the orphan
+			// is all there is (a resend of the live state, if its
+			// process still runs, is then taken as a duplicate). One
+			// out of reach may bring it on the other side of a split:
+			// waited for as a loser's merge waits for its winner
+			// (holdResolve), then it is late.
 			switch {
-			case into.Node == n.self:
-				if n.insts[into.ID] != nil || n.retired[into.ID] != nil {
-					continue
-				}
-			case n.replaced(into.Node):
-			case n.alive(into.Node) || !n.waited(into):
+			case into.Node == n.self && n.insts[into.ID] != nil:
+				continue
+			case (into.Node == n.self || n.replaced(into.Node)) &&
+				(o.Inst.Node == n.self || n.alive(o.Inst.Node) || n.replaced(o.Inst.Node)):
+				// That one is gone; so is the orphan's process, or it is
+				// in reach (if it still waits to merge, its resend is a
+				// duplicate).
+			case !n.waited(into):
+				// Alive, or out of reach: it (or a process it handed
+				// its state on to) may yet bring it.
 				continue
 			default:
 				late = true
 			}
+		} else {
+			var gone bool
+			if gone, late = n.ckptGone(o.Inst); !gone {
+				continue
+			}
 		}
-		gone, gLate := n.ckptGone(o.Inst)
-		if !gone {
-			continue
-		}
-		n.logf("%v p%d orphan %s %v@%d into %v late=%v", n.self, pt.id, r.Name, o.Inst, o.Seq, r.Inst, late || gLate)
+		n.logf("%v p%d orphan %s %v@%d into %v late=%v", n.self, pt.id, r.Name, o.Inst, o.Seq, r.Inst, late)
 		n.onResolve(pt, MsgResolve{P: pt.id, Name: r.Name, Loser: o.Inst, Winner: r.Inst, State: o.State,
-			Approved: true, Sent: true, Again: true, Absorbed: o.Holds, LoserReg: r.Reg, LoserGen: r.Gen, Late: late || gLate})
+			Approved: true, Sent: true, Again: true, Absorbed: o.Holds, LoserReg: r.Reg, LoserGen: r.Gen, Late: late, Checkpoint: true})
 	}
 }
 
 // ckptGone reports whether the process inst, whose checkpoint is an
 // orphan of a partition this node leads, is gone for good: it is not
 // here (nor retired into another process), or its node was replaced by
-// a new incarnation; or late, its node out of reach for retireTicks
-// resends (it may live on, on the other side of a split). Most orphans
-// go before: the process's live state is merged, or it moved, and the
-// name's next checkpoint covers it.
+// a new incarnation; or late, after retireTicks resends (it may live on,
+// on the other side of a split, or have handed its state on). Most
+// orphans go before: the process's live state is merged, or it moved,
+// and the name's next checkpoint covers it.
 func (n *Node) ckptGone(inst Inst) (gone, late bool) {
 	switch {
 	case inst.Node == n.self:
 		return n.insts[inst.ID] == nil && n.retired[inst.ID] == nil, false
 	case n.replaced(inst.Node):
 		return true, false
-	case n.alive(inst.Node):
-		return false, false
 	}
 	return n.waited(inst), true
 }
@@ -335,4 +341,27 @@ func (n *Node) HeldCkpts(name string, f func(state []byte)) {
 			}
 		}
 	}
+}
+
+// noteCarried remembers, for a process that checkpoints, the losers whose
+// states came inside loser's, merged into it: its next checkpoint holds
+// them too.
+func (n *Node) noteCarried(l *local, loser Inst, inside []Inst) {
+	if !l.rec.Spec.Checkpoints || len(inside) == 0 {
+		return
+	}
+	if len(n.carries) >= 4096 {
+		clear(n.carries) // old ones: checkpointed long ago
+	}
+	n.carries[loser] = inside
+}
+
+// withCarried returns merged and the losers whose states came inside
+// theirs.
+func (n *Node) withCarried(merged []Inst) []Inst {
+	out := merged
+	for _, x := range merged {
+		out = append(out, n.carries[x]...)
+	}
+	return unionAbsorbed(out)
 }

@@ -83,6 +83,18 @@
 // that many members. On heal, the ex-primaries push their copies, the
 // merge picks one record per name, and the reports resolve the extra
 // processes.
+//
+// # Checkpoints
+//
+// A process of a kind that checkpoints (Spec.Checkpoints) sends its state
+// to its name's primary after the messages it handles (Node.Checkpoint);
+// the primary keeps the newest of the name's process in the record, where
+// the stream copies it to the replicas, and answers once they have it. A
+// name whose process is gone restarts from the record's checkpoint, and a
+// move's state becomes the record's checkpoint. When two copies of a
+// record meet, the checkpoints the winner's state does not hold are kept
+// as orphans and merged into the name's process once the process they
+// belong to is gone for good. See ckpt.go.
 package directory
 
 // The host's contract (what the registry, or the simulator, must do):
@@ -106,6 +118,11 @@ package directory
 //     Resume and Forward end the pause. Forward retires the process:
 //     what it holds and what is sent to it later goes to To.
 //   - Resolve: give the state to the winner's conflict hook.
+//   - Flush: have the process checkpoint now (its kind checkpoints).
+//   - Checkpoint: after a checkpointing process handles a message, send
+//     its state with the conflict losers it merged since its last
+//     acknowledged checkpoint; one in flight at a time, sent again
+//     (with the next state) after ErrTimeout, ErrNoPrimary or ErrBusy.
 //   - Stop: stop the process; Exited must not be reported for it.
 //   - Exited: report a process that ended by itself.
 //   - Reply: answer the client request; a request not answered within

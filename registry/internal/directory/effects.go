@@ -68,6 +68,17 @@ type (
 		// Late: another process may hold the state too (see
 		// MsgResolve.Late).
 		Late bool
+		// Checkpoint: State is the loser's last checkpoint (it is gone),
+		// restored into the winner; the other side of a split may have
+		// restored it too.
+		Checkpoint bool
+	}
+	// Flush asks a local process whose kind checkpoints to checkpoint
+	// its state now: its record lists as an orphan a checkpoint whose
+	// state it holds (merged), and only its own next checkpoint says so.
+	Flush struct {
+		Name string
+		Inst Inst
 	}
 	// Reply answers a client request made on this node.
 	Reply struct {
@@ -83,4 +94,5 @@ func (Pause) isEffect()   {}
 func (Resume) isEffect()  {}
 func (Forward) isEffect() {}
 func (Resolve) isEffect() {}
+func (Flush) isEffect()   {}
 func (Reply) isEffect()   {}

@@ -264,10 +264,18 @@ func (n *Node) confirmMove(st *starting) {
 		if cur := pt.data.find(name, rec.Reg); cur != nil && cur.Inst == st.old {
 			rec.Gen, rec.More = cur.Gen+1, cur.More
 			rec.setFrom(st.old)
-			if (cur.Ckpt() != nil || len(cur.Orphans()) > 0) && st.state != nil {
+			if rec.Spec.Checkpoints && st.state != nil {
 				// Its kind checkpoints: the state it was handed is the
-				// newest there is.
-				rec.setCkpt(&Checkpoint{Inst: st.inst, State: st.state, Holds: unionAbsorbed(st.absorbed, []Inst{st.old})})
+				// newest there is (it holds what the old one held, and
+				// what that one was restarted from).
+				c := &Checkpoint{Inst: st.inst, State: st.state, Holds: unionAbsorbed(st.absorbed, []Inst{st.old})}
+				if prev := cur.Ckpt(); prev != nil {
+					c.Base = prev.Base
+					if prev.Inst != st.old {
+						c.Base = CkRef{Inst: prev.Inst, Seq: prev.Seq}
+					}
+				}
+				rec.setCkpt(c)
 			}
 			n.commit(pt, Op{Kind: OpPut, Rec: rec})
 			if r := pt.data.find(name, rec.Reg); r != nil && r.Inst == st.inst {

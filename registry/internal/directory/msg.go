@@ -183,6 +183,10 @@ type (
 		// went) lives on, the state is held twice after the heal.
 		// Availability over exactness; the registry logs it.
 		Late bool
+		// Checkpoint says State is the loser's checkpoint, kept in the
+		// name's record (an orphan), not its live state: the loser is
+		// gone (see ckpt.go).
+		Checkpoint bool
 		// Absorbed lists the losers the loser itself had merged.
 		Absorbed []Inst
 		// LoserReg and LoserGen are the loser's registration and

@@ -118,8 +118,11 @@ type Node struct {
 	// winner's node (see holdResolve), and the processes whose orphan
 	// checkpoints wait for them to be gone (see ckptGone): tick first
 	// asked, by process; holdQ in that order, to forget them.
-	holds   map[Inst]uint64
-	holdQ   []heldAt
+	holds map[Inst]uint64
+	holdQ []heldAt
+	// carries lists, by loser merged into a local process that
+	// checkpoints, the losers whose states came inside its (noteCarried).
+	carries map[Inst][]Inst
 	reqs    map[uint64]uint64 // this node's client requests: deadline by id
 	reqQ    []uint64          // the same ids in the order asked (so by deadline)
 	served  map[reqKey]uint64 // requests served here, until when to remember them
@@ -153,6 +156,7 @@ func New(cfg Config) (*Node, error) {
 		pending: map[Inst]*starting{},
 		retired: map[uint64]*retiredTo{},
 		holds:   map[Inst]uint64{},
+		carries: map[Inst][]Inst{},
 		strs:    map[string]string{cfg.Self.Name: cfg.Self.Name},
 		reqs:    map[uint64]uint64{},
 		served:  map[reqKey]uint64{},

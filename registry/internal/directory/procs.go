@@ -28,6 +28,9 @@ type extra struct {
 	// absorbed lists the conflict losers whose state this process (or the
 	// incarnations it took over from) merged: a duplicate is dropped.
 	absorbed []Inst
+	// inherited is what absorbed held when the process started: states
+	// its own state holds from the start (its checkpoints say so).
+	inherited []Inst
 	// The rest only while it is paused (lMoving, lLosing).
 	winner Inst // lLosing
 	// lLosing with a state to give: the merge asked for, sent again
@@ -50,9 +53,17 @@ type extra struct {
 func newLocal(rec *Record, p int, absorbed []Inst) *local {
 	l := &local{rec: rec, p: int32(p)}
 	if len(absorbed) > 0 {
-		l.extra = &extra{absorbed: absorbed}
+		l.extra = &extra{absorbed: absorbed, inherited: absorbed}
 	}
 	return l
+}
+
+// inheritedList returns the losers l held from its start.
+func (l *local) inheritedList() []Inst {
+	if l.extra == nil {
+		return nil
+	}
+	return l.inherited
 }
 
 // absorbedList returns the losers l absorbed.
@@ -73,14 +84,14 @@ func (l *local) setAbsorbed(a []Inst) {
 
 // pause marks l paused (lMoving or lLosing, to winner).
 func (l *local) pause(state lstate, winner Inst) {
-	l.state, l.extra = state, &extra{absorbed: l.absorbedList(), winner: winner}
+	l.state, l.extra = state, &extra{absorbed: l.absorbedList(), inherited: l.inheritedList(), winner: winner}
 }
 
 // run marks l running again.
 func (l *local) run() {
 	l.state = lRunning
 	if a := l.absorbedList(); len(a) > 0 {
-		l.extra = &extra{absorbed: a}
+		l.extra = &extra{absorbed: a, inherited: l.inheritedList()}
 	} else {
 		l.extra = nil
 	}
@@ -173,6 +184,11 @@ func (n *Node) Started(token, id uint64) {
 			rec.Gen = cur.Gen + 1
 			rec.More = cur.More
 			rec.setFrom(Inst{})
+			if c := cur.Ckpt(); c != st.rec.Ckpt() {
+				// A checkpoint came while it started (from another
+				// copy): it did not start from that one.
+				combineCkpts(&rec, st.rec.Ckpt(), c, nil)
+			}
 			n.commit(pt, Op{Kind: OpPut, Rec: rec})
 		}
 	}

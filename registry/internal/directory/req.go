@@ -30,7 +30,11 @@ func (n *Node) Request(req uint64, op ReqOp, name, group string, spec Spec) {
 // conflict losers whose states the process took since its last
 // acknowledged checkpoint.
 func (n *Node) Checkpoint(req uint64, name string, id, seq uint64, state []byte, merged []Inst) {
-	c := &Checkpoint{Inst: Inst{Node: n.self, ID: id}, Seq: seq, State: state, Holds: merged}
+	holds := n.withCarried(merged)
+	if l := n.insts[id]; l != nil {
+		holds = unionAbsorbed(holds, l.inheritedList())
+	}
+	c := &Checkpoint{Inst: Inst{Node: n.self, ID: id}, Seq: seq, State: state, Holds: holds}
 	n.reqs[req] = n.now + n.cfg.RequestTicks
 	n.reqQ = append(n.reqQ, req)
 	n.handleRequest(MsgRequest{Req: req, Origin: n.self, Op: ReqCheckpoint, Name: name, Left: n.cfg.RequestTicks, Ckpt: c})

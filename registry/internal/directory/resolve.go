@@ -169,9 +169,10 @@ func (n *Node) onResolve(pt *part, m MsgResolve) {
 			n.ackResolve(pt, m, m.Loser)
 			return
 		}
-		if r.carried(m.Loser) {
+		if r.carried(m.Loser) && !m.Checkpoint {
 			// Its state came inside another loser's, merged already: this
-			// is a resend, and the name's process has what it held.
+			// is a resend, and the name's process has what it held. (An
+			// orphan checkpoint is sent because that one is gone.)
 			n.ackResolve(pt, m, r.Inst)
 			return
 		}
@@ -236,7 +237,12 @@ func (n *Node) onResolve(pt *part, m MsgResolve) {
 		l := n.insts[m.Winner.ID]
 		if n.holdsState(m.Winner, m.Loser) {
 			// It has the loser's state already (a resend), and takes it
-			// wherever it goes, paused or not.
+			// wherever it goes, paused or not. An orphan checkpoint is
+			// sent until the winner's own checkpoint holds it: it is
+			// asked for one.
+			if m.Checkpoint && l.state == lRunning {
+				n.effect(Flush{Name: m.Name, Inst: m.Winner})
+			}
 			n.ackResolve(pt, m, m.Winner)
 			return
 		}
@@ -249,9 +255,10 @@ func (n *Node) onResolve(pt *part, m MsgResolve) {
 		case l != nil && l.state == lRunning:
 			if !slices.Contains(l.absorbedList(), m.Loser) {
 				l.setAbsorbed(unionAbsorbed(l.absorbedList(), m.Absorbed, []Inst{m.Loser}))
+				n.noteCarried(l, m.Loser, m.Absorbed)
 				n.logf("%v p%d deliver %s loser=%v winner=%v", n.self, pt.id, m.Name, m.Loser, m.Winner)
 				n.effect(Resolve{Name: m.Name, Winner: m.Winner, Loser: m.Loser, State: m.State,
-					WinnerReg: l.rec.Reg, WinnerGen: l.rec.Gen, LoserReg: m.LoserReg, LoserGen: m.LoserGen, Late: m.Late})
+					WinnerReg: l.rec.Reg, WinnerGen: l.rec.Gen, LoserReg: m.LoserReg, LoserGen: m.LoserGen, Late: m.Late, Checkpoint: m.Checkpoint})
 			}
 			n.ackResolve(pt, m, m.Winner)
 			return

@@ -63,10 +63,12 @@ func (r RegID) less(o RegID) bool {
 }
 
 // Spec is what any node needs to create a name's process: a kind and its
-// encoded arguments.
+// encoded arguments, and whether the kind checkpoints its state (a
+// record then keeps the state a move hands over as its checkpoint).
 type Spec struct {
-	Kind string
-	Args []byte
+	Kind        string
+	Args        []byte
+	Checkpoints bool
 }
 
 // Record is one registered name as the directory holds it. It is kept

@@ -65,7 +65,7 @@ func (s *Sim) clientOp() {
 	default:
 		op = directory.ReqJoin
 	}
-	s.request(h, op, name, directory.Spec{Kind: "k", Args: []byte(name)})
+	s.request(h, op, name, directory.Spec{Kind: "k", Args: []byte(name), Checkpoints: s.opt.Checkpoints})
 }
 
 // request makes a client's request at h; it returns the request's id.

@@ -26,6 +26,13 @@
 // unhanded, no move waiting for its old node. Not modelled yet: the
 // order of one sender's messages to a name across moves, and timers.
 //
+// In half the schedules (Options.Checkpoints) clients also write to
+// names' processes, which checkpoint after every change (see ckpt.go):
+// at quiescence the name's process holds every acknowledged write while
+// some copy of it survived, and a state restored from a checkpoint (a
+// restart, or a gone process's orphan checkpoint merged) may be held
+// twice only as the shared history of two sides of a split.
+//
 // Beside the random schedules, scripted scenarios (scenario_test.go)
 // replay the faults that broke the first registry, one each: a node
 // restarted in place, updates lost on cut links, processes that stayed
@@ -419,6 +426,14 @@ func (s *Sim) effect(h *host, e directory.Effect) {
 				s.late[part] = true
 			}
 		}
+		if e.Checkpoint {
+			// A gone process's checkpoint, restored into the winner:
+			// as for a restart from it, the other side of a split may
+			// restore it too.
+			for _, part := range strings.Split(string(e.State), "+") {
+				s.restored[part] = true
+			}
+		}
 		if p := h.procs[e.Winner.ID]; p != nil {
 			p.state = append(append(p.state, '+'), e.State...)
 			if dup := repeated(p.state); dup != "" && !s.late[dup] && !s.restored[dup] && (s.opt.Strict || s.merged[e.Loser] > 1) {
@@ -431,6 +446,11 @@ func (s *Sim) effect(h *host, e directory.Effect) {
 			}
 		}
 		s.logf("resolve %s: %v into %v", e.Name, e.Loser, e.Winner)
+	case directory.Flush:
+		if p := h.procs[e.Inst.ID]; p != nil && s.opt.Checkpoints {
+			p.dirty = true
+			s.checkpoint(h, p)
+		}
 	case directory.Reply:
 		op, ok := h.reqs[e.Req]
 		if !ok {

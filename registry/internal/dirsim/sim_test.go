@@ -15,7 +15,7 @@ var (
 	oneSeed   = flag.Uint64("sim.seed", 0, "run only this seed, with its trace")
 	keepGoing = flag.Bool("sim.keepgoing", false, "run every schedule, reporting each that fails")
 	strict    = flag.Bool("sim.strict", true, "fail any process that holds one state twice, however it came to (false: only a loser merged twice into one process)")
-	ckpts     = flag.Bool("sim.checkpoints", false, "let half the schedules write to processes that checkpoint their state (not yet the default: a few hundredths of a percent fail)")
+	ckpts     = flag.Bool("sim.checkpoints", true, "let half the schedules write to processes that checkpoint their state (false: none does)")
 )
 
 // TestSimulation runs seeded schedules of faults against the directory
@@ -72,8 +72,8 @@ func runSeed(t *testing.T, seed uint64, verbose bool) bool {
 	if !*strict {
 		flags = " -sim.strict=false"
 	}
-	if *ckpts {
-		flags += " -sim.checkpoints"
+	if !*ckpts {
+		flags += " -sim.checkpoints=false"
 	}
 	t.Errorf("%s\nreplay: go test ./registry/internal/dirsim -run TestSimulation -sim.seed=%d%s -v", msg, seed, flags)
 	return false
