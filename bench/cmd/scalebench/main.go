@@ -140,6 +140,7 @@ func main() {
 	rows := flag.String("rows", "scale,registrations", "measurements to run: scale (heap, lookups, join), registrations")
 	cpuprofile := flag.String("cpuprofile", "", "with -child: write the child's CPU profile to this file")
 	flag.StringVar(&heapProfile, "heapprofile", "", "with -child scale: write a heap profile to this file once settled")
+	flag.StringVar(&idleProfile, "idleprofile", "", "with -child scale (and no -cpuprofile): write a CPU profile of the settled cluster's quiet window to this file")
 	flag.Parse()
 	if p.nodes < 2 || p.nodes > 255 || p.n < 1 || p.workers < 1 || p.partitions < 1 || p.lookups < 1 ||
 		p.hops < 1 || p.hopWorkers < 1 || p.regN < 1 || p.regWorkers < 1 || p.joinLimit <= 0 || *runs < 1 {
@@ -176,6 +177,18 @@ func main() {
 // heapProfile is where the scale child writes a heap profile once every
 // registry is synced (-heapprofile); empty for none.
 var heapProfile string
+
+// idleProfile is where the scale child writes a CPU profile of its
+// quiet window (-idleprofile); empty for none.
+var idleProfile string
+
+// startIdleProfile starts the quiet window's CPU profile, if asked for.
+func startIdleProfile() (stop func(), err error) {
+	if idleProfile == "" {
+		return func() {}, nil
+	}
+	return startProfile(idleProfile)
+}
 
 // startProfile starts a CPU profile into path; stop ends it.
 func startProfile(path string) (stop func(), err error) {

@@ -268,8 +268,13 @@ func scale(p params) (result, error) {
 		// Then quiet for quietWindow (the directory forgets the requests
 		// it served after 20 s): the CPU the idle cluster uses, and the
 		// heap it keeps.
+		stopIdle, err := startIdleProfile()
+		if err != nil {
+			return result{}, err
+		}
 		cpu0 := cpuTime()
 		time.Sleep(quietWindow)
+		stopIdle()
 		res.IdleCores = (cpuTime() - cpu0).Seconds() / quietWindow.Seconds()
 		res.HeapAfter = liveHeap()
 		res.Goroutines = runtime.NumGoroutine()
