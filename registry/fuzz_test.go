@@ -30,6 +30,15 @@ func FuzzDirectoryMessage(f *testing.F) {
 		directory.MsgForwarded{P: 6, Name: "x", Old: inst, New: directory.Inst{Node: self, ID: 4}},
 		directory.MsgForwardedAck{P: 6, Old: directory.Inst{Node: self, ID: 3}},
 		directory.MsgRequest{Req: 1, Origin: peer, Op: directory.ReqRegister, Name: "x", Spec: rec.Spec, Left: 10},
+		// Checkpoints: a request carrying one, a record holding one and
+		// an orphan, a merge of an orphan.
+		directory.MsgRequest{Req: 2, Origin: peer, Op: directory.ReqCheckpoint, Name: "x", Left: 10,
+			Ckpt: &directory.Checkpoint{Inst: inst, Seq: 3, State: []byte{1, 2}, Holds: []directory.Inst{inst}}},
+		directory.MsgOps{P: 1, Stream: directory.Stream{Node: peer, Epoch: 1}, Seq: 2, Ops: []directory.Op{{Kind: directory.OpPut, Rec: directory.Record{
+			Name: "x", Spec: directory.Spec{Kind: "k", Checkpoints: true}, Inst: inst, Gen: 2, More: &directory.RecordMore{
+				Ckpt:    &directory.Checkpoint{Inst: inst, Seq: 1, State: []byte{3}, Base: directory.CkRef{Inst: inst, Seq: 1}},
+				Orphans: []directory.Checkpoint{{Inst: directory.Inst{Node: self, ID: 2}, Seq: 4, State: []byte{4}}}}}}}},
+		directory.MsgResolve{P: 5, Name: "x", Loser: inst, Winner: inst, State: []byte{1}, Checkpoint: true, Late: true},
 	}
 	for _, s := range seeds {
 		b, err := c.Marshal(s)
