@@ -207,6 +207,7 @@ func (p *Process) Forward(to Ref, reason error) error {
 		_ = p.protect(func() { t.Terminate(p.rt.ctx, Self{p}, reason) })
 	}
 	p.stopTimers()
+	p.stopCheckpoints()
 	if reason == nil {
 		reason = ErrMoved
 	}

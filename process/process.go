@@ -29,6 +29,7 @@ const (
 	kindStop
 	kindHandoff
 	kindResolve
+	kindCheckpoint // an async checkpoint is due, a flush, or the sink's answer
 )
 
 type envelope struct {
@@ -98,6 +99,8 @@ type Process struct {
 	pendingAbort func(error)
 
 	fwd Ref // where a handed-off process's messages go; under mu
+
+	ck *ckState // nil unless the process checkpoints; owned like timers
 }
 
 // Ref returns the process's reference.
@@ -360,13 +363,27 @@ func (p *Process) handle(e envelope) (outcome, error) {
 			// table: a caller told it stopped never finds it again.
 			return outPanic, perr
 		}
+		// In sync mode the reply waits for the checkpoint.
+		perr, cerr := p.changed()
+		if perr != nil {
+			return outPanic, perr
+		}
+		if err == nil {
+			err = cerr
+		}
 		e.call.reply(result{val: val, err: err})
 	case kindCast:
 		if perr := p.protect(func() { p.behavior.HandleCast(ctx, self, e.msg) }); perr != nil {
 			return outPanic, perr
 		}
+		if perr, _ := p.changed(); perr != nil {
+			return outPanic, perr
+		}
 	case kindInfo:
 		if perr := p.protect(func() { p.behavior.HandleInfo(ctx, self, e.msg) }); perr != nil {
+			return outPanic, perr
+		}
+		if perr, _ := p.changed(); perr != nil {
 			return outPanic, perr
 		}
 	case kindTimer:
@@ -377,6 +394,11 @@ func (p *Process) handle(e envelope) (outcome, error) {
 		if perr := p.protect(func() { p.behavior.HandleInfo(ctx, self, tm.msg) }); perr != nil {
 			return outPanic, perr
 		}
+		if perr, _ := p.changed(); perr != nil {
+			return outPanic, perr
+		}
+	case kindCheckpoint:
+		return p.handleCheckpoint(e)
 	case kindStop:
 		return outExit, e.msg.(stopMsg).reason
 	case kindHandoff:
@@ -392,10 +414,17 @@ func (p *Process) handle(e envelope) (outcome, error) {
 			e.msg.(*handoffMsg).done(Handoff{}, fmt.Errorf("handoff %s: %w", p, ErrStopped))
 		}
 	case kindResolve:
+		rm := e.msg.(resolveMsg)
 		if cr, ok := p.behavior.(ConflictResolver); ok {
-			if perr := p.protect(func() { cr.ResolveConflict(ctx, self, e.msg.(resolveMsg).c, e.msg.(resolveMsg).state) }); perr != nil {
+			if perr := p.protect(func() { cr.ResolveConflict(ctx, self, rm.c, rm.state) }); perr != nil {
 				return outPanic, perr
 			}
+		}
+		if p.ck != nil {
+			p.ck.merged = append(p.ck.merged, rm.c.Loser)
+		}
+		if perr, _ := p.changed(); perr != nil {
+			return outPanic, perr
 		}
 	}
 	if p.selfStop {
@@ -443,6 +472,7 @@ func (p *Process) endHandoff(ctx context.Context, hr HandoffReceiver, state any)
 // run.
 func (p *Process) abandon(reason error) {
 	p.stopTimers()
+	p.stopCheckpoints()
 	p.mu.Lock()
 	p.st = stDead
 	p.reason = reason
@@ -462,6 +492,7 @@ func (p *Process) exit(reason error, panicked bool, rest []envelope) {
 		_ = p.protect(func() { t.Terminate(p.rt.ctx, Self{p}, reason) })
 	}
 	p.stopTimers()
+	p.stopCheckpoints()
 	p.mu.Lock()
 	p.st = stDead
 	p.reason = reason

@@ -183,6 +183,9 @@ type SpawnOptions struct {
 	// EndHandoff hook (if any) receives its State after Init, before any
 	// message, and its error fails the spawn.
 	HandedOff *Handoff
+	// Checkpoints say whether and how the process checkpoints its state
+	// (off by default).
+	Checkpoints CheckpointOptions
 }
 
 // Spawn creates a process from spec and starts it. If the behavior
@@ -223,6 +226,9 @@ func (rt *Runtime) start(ctx context.Context, id uint64, b Behavior, opts SpawnO
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("start process %q: %w", opts.Name, err)
 	}
+	if err := opts.Checkpoints.validate(b); err != nil {
+		return nil, fmt.Errorf("start process %q: %w", opts.Name, err)
+	}
 	p := &Process{
 		rt:       rt,
 		id:       id,
@@ -230,6 +236,9 @@ func (rt *Runtime) start(ctx context.Context, id uint64, b Behavior, opts SpawnO
 		behavior: b,
 		onExit:   opts.OnExit,
 		st:       stActive, // no activation may start before Init is done
+	}
+	if opts.Checkpoints.Mode != CheckpointOff {
+		p.ck = &ckState{opts: opts.Checkpoints}
 	}
 	sh := &rt.shards[p.id%shardCount]
 	sh.mu.Lock()

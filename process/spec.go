@@ -62,16 +62,40 @@ type Factory func(args []byte) (Behavior, error)
 type Kinds struct {
 	mu        sync.RWMutex
 	factories map[string]Factory
+	options   map[string]KindOptions
+}
+
+// KindOptions are a kind's settings, the same on every node.
+type KindOptions struct {
+	// Checkpoints is when its processes checkpoint their state (their
+	// Behavior must implement Checkpointer); CheckpointOff by default.
+	Checkpoints CheckpointMode
+	// CheckpointEvery is the async interval; 0 means
+	// DefaultCheckpointEvery.
+	CheckpointEvery time.Duration
 }
 
 // NewKinds returns an empty kind table.
 func NewKinds() *Kinds {
-	return &Kinds{factories: make(map[string]Factory)}
+	return &Kinds{factories: make(map[string]Factory), options: make(map[string]KindOptions)}
 }
 
-// Register adds a kind. Registering a name twice, an empty name or a nil
-// factory is an error.
+// Register adds a kind with default options. Registering a name twice,
+// an empty name or a nil factory is an error.
 func (k *Kinds) Register(kind string, f Factory) error {
+	return k.RegisterWith(kind, f, KindOptions{})
+}
+
+// RegisterWith adds a kind with options.
+func (k *Kinds) RegisterWith(kind string, f Factory, opts KindOptions) error {
+	switch opts.Checkpoints {
+	case CheckpointOff, CheckpointSync, CheckpointAsync:
+	default:
+		return fmt.Errorf("register kind %q: %w: checkpoint mode %v", kind, ErrInvalid, opts.Checkpoints)
+	}
+	if opts.CheckpointEvery < 0 {
+		return fmt.Errorf("register kind %q: %w: negative checkpoint interval", kind, ErrInvalid)
+	}
 	if kind == "" {
 		return fmt.Errorf("register kind: %w: empty name", ErrInvalid)
 	}
@@ -84,7 +108,16 @@ func (k *Kinds) Register(kind string, f Factory) error {
 		return fmt.Errorf("register kind %q: %w", kind, ErrKindExists)
 	}
 	k.factories[kind] = f
+	k.options[kind] = opts
 	return nil
+}
+
+// Options returns a kind's options and whether it is registered.
+func (k *Kinds) Options(kind string) (KindOptions, bool) {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	o, ok := k.options[kind]
+	return o, ok
 }
 
 // New creates a Behavior for spec.
