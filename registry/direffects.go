@@ -59,6 +59,12 @@ func (h *dirHost) carryOut(j dirJob) {
 		if err := j.p.Forward(refOf(e.To), reason); err != nil {
 			h.log.Warn("registry: could not retire a moved process", "name", e.Name, "to", refOf(e.To), "err", err)
 		}
+	case directory.Flush:
+		if j.p != nil {
+			if err := j.p.Flush(); err != nil {
+				h.log.Debug("registry: flush", "name", e.Name, "err", err)
+			}
+		}
 	case directory.Resolve:
 		if j.p == nil {
 			return
@@ -117,13 +123,24 @@ func (h *dirHost) start(e directory.Start) {
 	defer h.wg.Done()
 	spec := process.Spec{Kind: e.Spec.Kind, Args: e.Spec.Args}
 	opts := process.SpawnOptions{Name: e.Name}
+	if ko := h.checkpointMode(e.Spec.Kind); ko.Checkpoints != process.CheckpointOff {
+		opts.Checkpoints = process.CheckpointOptions{Mode: ko.Checkpoints, Every: ko.CheckpointEvery, Sink: ckptSink{h}}
+	}
 	if e.Restore {
 		state, err := h.codec.Unmarshal(e.State)
 		if err != nil {
-			h.log.Error("registry: cannot decode a handed-off state; the process starts from its spec", "name", e.Name, "err", err)
-		} else {
-			opts.HandedOff = &process.Handoff{Action: process.HandoffMove, State: state}
+			// Not dropped: a move's old process carries on, a checkpoint
+			// stays in the name's record (tried again at the next sweep,
+			// perhaps on a node that can read it).
+			what := "a handed-off state"
+			if e.Checkpoint {
+				what = "a checkpoint"
+			}
+			h.log.Error("registry: cannot decode "+what+"; left where it is, not started here", "name", e.Name, "kind", e.Spec.Kind, "err", err)
+			h.step(func(n *directory.Node) { n.StartFailed(e.Token) })
+			return
 		}
+		opts.HandedOff = &process.Handoff{Action: process.HandoffMove, State: state}
 	}
 	sr := &startRec{}
 	opts.OnExit = func(p *process.Process, _ error) { h.exited(sr, p) }
@@ -155,6 +172,7 @@ func (h *dirHost) proc(id uint64) *process.Process {
 func (h *dirHost) exited(sr *startRec, p *process.Process) {
 	id := p.Ref().ID
 	h.step(func(n *directory.Node) {
+		delete(h.ckStored, id)
 		if !sr.started {
 			sr.exited = true
 			return

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"log/slog"
 	"slices"
 	"strings"
@@ -38,14 +39,19 @@ type dirHost struct {
 
 	// mu serialises every call into the machine; lookups that only read
 	// it (Where, Serving) share it as readers.
-	mu       sync.RWMutex
-	node     *directory.Node
-	view     map[string]directory.NodeID // live members by name, self included
-	reqSeq   uint64
-	waiting  map[uint64]chan dirAnswer // client requests by id
-	queue    []dirJob
-	draining bool
-	misfits  map[directory.NodeID][2]int // peers heard with another shape
+	mu      sync.RWMutex
+	node    *directory.Node
+	view    map[string]directory.NodeID // live members by name, self included
+	reqSeq  uint64
+	waiting map[uint64]chan dirAnswer // client requests by id
+	// ckWaiting holds checkpoint requests by id; ckStored the hash of
+	// each local process's last stored checkpoint (ckSeed's).
+	ckWaiting map[uint64]*ckptWait
+	ckStored  map[uint64]uint64
+	ckSeed    maphash.Seed
+	queue     []dirJob
+	draining  bool
+	misfits   map[directory.NodeID][2]int // peers heard with another shape
 
 	cache  *refCache // where calls by name last found remote-primary names
 	lists  listFlights
@@ -70,6 +76,7 @@ type dirJob struct {
 	msg any
 	eff directory.Effect
 	p   *process.Process
+	fn  func() // a callback to run in order instead
 }
 
 // Defaults of the partitioned directory.
@@ -93,10 +100,11 @@ func (r *Registry) startDirectory(cfg Config) error {
 	}
 	h := &dirHost{
 		r: r, m: cfg.Cluster, codec: cfg.Codec, log: r.log, self: self, tick: cfg.Tick, quorum: cfg.Quorum,
-		view:    map[string]directory.NodeID{},
-		waiting: map[uint64]chan dirAnswer{},
-		cache:   newRefCache(refCacheTTL, refCacheMax),
-		wake:    make(chan struct{}, 1),
+		view:      map[string]directory.NodeID{},
+		waiting:   map[uint64]chan dirAnswer{},
+		ckWaiting: map[uint64]*ckptWait{}, ckStored: map[uint64]uint64{}, ckSeed: maphash.MakeSeed(),
+		cache: newRefCache(refCacheTTL, refCacheMax),
+		wake:  make(chan struct{}, 1),
 	}
 	if h.tick <= 0 {
 		h.tick = defaultTick
@@ -150,10 +158,15 @@ func (h *dirHost) close() {
 	h.wg.Wait()
 	h.mu.Lock()
 	for id, ch := range h.waiting {
-		ch <- dirAnswer{err: fmt.Errorf("registry closed")}
+		ch <- dirAnswer{err: errRegistryClosed}
 		delete(h.waiting, id)
 	}
+	cks := h.ckWaiting
+	h.ckWaiting = map[uint64]*ckptWait{}
 	h.mu.Unlock()
+	for _, w := range cks {
+		w.done(errRegistryClosed)
+	}
 }
 
 // step calls f on the machine under mu and takes what it asks for.
@@ -182,6 +195,9 @@ func (h *dirHost) takeLocked() {
 			if ch, ok := h.waiting[e.Req]; ok {
 				delete(h.waiting, e.Req)
 				ch <- dirAnswer{ans: e.Answer, err: e.Err}
+			} else if w, ok := h.ckWaiting[e.Req]; ok {
+				delete(h.ckWaiting, e.Req)
+				h.checkpointedLocked(w, e.Err)
 			}
 			continue
 		case directory.Stop:
@@ -198,6 +214,9 @@ func (h *dirHost) takeLocked() {
 			continue
 		case directory.Resolve:
 			h.queue = append(h.queue, dirJob{eff: e, p: h.proc(e.Winner.ID)})
+			continue
+		case directory.Flush:
+			h.queue = append(h.queue, dirJob{eff: e, p: h.proc(e.Inst.ID)})
 			continue
 		}
 		h.queue = append(h.queue, dirJob{eff: e})
@@ -227,6 +246,10 @@ func (h *dirHost) run() {
 		var batches []*dirBatch
 		byPeer := map[directory.NodeID]*dirBatch{}
 		for _, j := range jobs {
+			if j.fn != nil {
+				j.fn()
+				continue
+			}
 			if j.eff != nil {
 				h.carryOut(j)
 				continue
@@ -437,7 +460,8 @@ func (h *dirHost) requestOnce(ctx context.Context, op directory.ReqOp, name, gro
 		h.reqSeq++
 		id = h.reqSeq
 		h.waiting[id] = ch
-		n.Request(id, op, name, group, directory.Spec{Kind: spec.Kind, Args: spec.Args})
+		n.Request(id, op, name, group, directory.Spec{Kind: spec.Kind, Args: spec.Args,
+			Checkpoints: op == directory.ReqRegister && h.checkpointMode(spec.Kind).Checkpoints != process.CheckpointOff})
 	})
 	select {
 	case a := <-ch:

@@ -1,0 +1,108 @@
+package registry
+
+import (
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"time"
+
+	"github.com/shoalhq/shoal/process"
+	"github.com/shoalhq/shoal/registry/internal/directory"
+)
+
+// Checkpoints of the processes this node runs for the registry: the
+// runtime hands each one to the host (a process.CheckpointSink), which
+// encodes it and asks the name's primary to keep it (the directory's
+// ReqCheckpoint: answered once every live replica has it). One that the
+// primary could not take in time (no primary yet, busy, timed out) is
+// asked again, with the same state and number, for up to
+// ckptRetryFor; a process that is not the name's any more hears
+// ErrStale. A state equal to the last one stored is not sent again.
+
+// ckptRetryFor bounds how long a checkpoint is asked again after
+// transient failures before the process hears of it.
+const ckptRetryFor = 10 * time.Second
+
+// ckptRetryEvery is the pause between asks.
+const ckptRetryEvery = 100 * time.Millisecond
+
+// ckptWait is a checkpoint request in flight.
+type ckptWait struct {
+	name   string
+	id     uint64
+	seq    uint64
+	state  []byte
+	merged []directory.Inst
+	sum    uint64 // of state
+	first  time.Time
+	done   func(error)
+}
+
+// ckptSink is the host's process.CheckpointSink.
+type ckptSink struct{ h *dirHost }
+
+// SaveCheckpoint implements process.CheckpointSink.
+func (s ckptSink) SaveCheckpoint(ck process.Checkpoint, done func(error)) {
+	h := s.h
+	p := ck.Process
+	state, err := h.codec.Marshal(ck.State)
+	if err != nil {
+		h.log.Error("registry: cannot encode a checkpoint", "name", p.Name(), "type", fmt.Sprintf("%T", ck.State), "err", err)
+		done(fmt.Errorf("encode checkpoint of %s: %w", p.Name(), err))
+		return
+	}
+	w := &ckptWait{name: p.Name(), id: p.Ref().ID, seq: ck.Seq, state: state, sum: maphash.Bytes(h.ckSeed, state), first: time.Now(), done: done}
+	for _, c := range ck.Merged {
+		w.merged = append(w.merged, directory.Inst{Node: directory.NodeID{Name: c.Node, Inc: c.Incarnation}, ID: c.ID})
+	}
+	h.mu.Lock()
+	if len(w.merged) == 0 {
+		if sum, ok := h.ckStored[w.id]; ok && sum == w.sum {
+			h.mu.Unlock()
+			done(nil) // stored already
+			return
+		}
+	}
+	h.mu.Unlock()
+	h.askCheckpoint(w)
+}
+
+// askCheckpoint sends a checkpoint request to the machine.
+func (h *dirHost) askCheckpoint(w *ckptWait) {
+	if h.ctx.Err() != nil {
+		w.done(errRegistryClosed)
+		return
+	}
+	h.step(func(n *directory.Node) {
+		h.reqSeq++
+		h.ckWaiting[h.reqSeq] = w
+		n.Checkpoint(h.reqSeq, w.name, w.id, w.seq, w.state, w.merged)
+	})
+}
+
+// errRegistryClosed is what waiting requests hear when the registry
+// closes.
+var errRegistryClosed = errors.New("registry closed")
+
+// checkpointedLocked takes the machine's answer to a checkpoint request; mu is
+// held. The process hears it from the host's run goroutine.
+func (h *dirHost) checkpointedLocked(w *ckptWait, err error) {
+	switch {
+	case err == nil:
+		h.ckStored[w.id] = w.sum
+	case (errors.Is(err, directory.ErrTimeout) || errors.Is(err, directory.ErrNoPrimary) || errors.Is(err, directory.ErrBusy)) &&
+		time.Since(w.first) < ckptRetryFor && h.ctx.Err() == nil:
+		time.AfterFunc(ckptRetryEvery, func() { h.askCheckpoint(w) }) // fails at once once closed
+		return
+	}
+	if err != nil {
+		err = fmt.Errorf("checkpoint %s seq %d: %w", w.name, w.seq, err)
+	}
+	h.queue = append(h.queue, dirJob{fn: func() { w.done(err) }})
+}
+
+// checkpointMode returns how a kind's processes checkpoint.
+func (h *dirHost) checkpointMode(kind string) process.KindOptions {
+	o, _ := h.r.rt.Kinds().Options(kind)
+	return o
+}
