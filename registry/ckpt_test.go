@@ -18,35 +18,16 @@ import (
 
 // Issue 11: checkpoints keep what a crash would lose.
 
-// durable is a counter that hands its count off, checkpoints it and
-// takes a loser's count when a conflict is resolved.
-type durable struct{ counter }
-
-func (d *durable) BeginHandoff(context.Context, process.Self) process.Handoff {
-	return process.Handoff{Action: process.HandoffMove, State: d.n}
-}
-
-func (d *durable) EndHandoff(_ context.Context, _ process.Self, state any) error {
-	n, ok := state.(int)
-	if !ok {
-		return fmt.Errorf("state is %T, want int", state)
-	}
-	d.n = n
-	return nil
-}
+// durable is a mover (it hands its count off and adds a loser's) that
+// also checkpoints its count.
+type durable struct{ mover }
 
 func (d *durable) CheckpointState(context.Context, process.Self) any { return d.n }
-
-func (d *durable) ResolveConflict(_ context.Context, _ process.Self, _ process.Conflict, state any) {
-	if n, ok := state.(int); ok {
-		d.n = max(d.n, n)
-	}
-}
 
 func durableOptions(mode process.CheckpointMode, every time.Duration) clustertest.Options {
 	return clustertest.Options{Registry: true, Kinds: func() *process.Kinds {
 		k := process.NewKinds()
-		_ = k.RegisterWith("counter", func([]byte) (process.Behavior, error) { return &durable{}, nil },
+		_ = k.RegisterWith("counter", func([]byte) (process.Behavior, error) { return &durable{mover{resolved: &resolutions{}}}, nil },
 			process.KindOptions{Checkpoints: mode, CheckpointEvery: every})
 		return k
 	}}
