@@ -71,6 +71,7 @@ fuzz-smoke:
 	$(GO) test -run '^$$' -fuzz '^FuzzUnmarshal$$' -fuzztime $(FUZZ_TIME) ./codec
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeFrame$$' -fuzztime $(FUZZ_TIME) ./remote
 	$(GO) test -run '^$$' -fuzz '^FuzzDirectoryMessage$$' -fuzztime $(FUZZ_TIME) ./registry
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeState$$' -fuzztime $(FUZZ_TIME) ./registry
 # The container image: the static binary, built here (no image can be
 # pulled), copied into an image FROM scratch. IMAGE names it.
 IMAGE ?= shoal/houseparty:latest

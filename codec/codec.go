@@ -6,9 +6,16 @@
 // registered under, the same on every node) followed by the value's
 // encoding. The default encoding is CBOR (RFC 8949) through
 // github.com/fxamacker/cbor, a library built for decoding untrusted input:
-// nesting depth, array and map sizes are bounded, duplicate map keys and
-// unknown fields are rejected, so bytes off the network cannot make the
-// decoder allocate without limit or panic.
+// nesting depth, array and map sizes are bounded and duplicate map keys
+// are rejected, so bytes off the network cannot make the decoder allocate
+// without limit or panic.
+//
+// Types change between releases, and during a rolling update nodes of
+// both run side by side: by default a struct field the receiver does not
+// know is skipped and one the sender did not send keeps its zero value,
+// so a message or a handed-off state crosses between the two builds.
+// NewStrict returns a codec that refuses unknown fields instead (for
+// tests, or for a cluster that must never drop a field silently).
 //
 // Register every type that crosses the network once, at startup, on every
 // node, under the same name. Values decode as the registered type (not a
@@ -59,7 +66,18 @@ const (
 
 // New returns a CBOR codec with the scalar types registered: string, bool,
 // int, int64, uint64, float64, []byte, []string, and the nil value.
-func New() *Codec {
+// Unknown struct fields are skipped.
+func New() *Codec { return newCodec(false) }
+
+// NewStrict returns a codec like New's that refuses a value with a struct
+// field its type does not have (ErrMalformed).
+func NewStrict() *Codec { return newCodec(true) }
+
+func newCodec(strict bool) *Codec {
+	extra := cbor.ExtraDecErrorNone
+	if strict {
+		extra = cbor.ExtraDecErrorUnknownField
+	}
 	encOpts := cbor.CoreDetEncOptions()
 	encOpts.Time = cbor.TimeRFC3339Nano // keep sub-second times (the default drops them)
 	enc, err := encOpts.EncMode()
@@ -71,7 +89,7 @@ func New() *Codec {
 		MaxArrayElements:  MaxElements,
 		MaxMapPairs:       MaxElements,
 		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
-		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
+		ExtraReturnErrors: extra,
 		UTF8:              cbor.UTF8RejectInvalid,
 	}.DecMode()
 	if err != nil {

@@ -74,7 +74,8 @@ func TestErrors(t *testing.T) {
 			t.Fatalf("unmarshal %x = %v; want ErrMalformed", bad, err)
 		}
 	}
-	// A field the receiver does not know is an error, not silently dropped.
+	// A field the receiver does not know is skipped, or, strict, an
+	// error.
 	c2 := New()
 	type moveV2 struct {
 		Person, Room string
@@ -84,8 +85,20 @@ func TestErrors(t *testing.T) {
 	}
 	_ = Register[moveV2](c2, "test.move")
 	b2, _ := c2.Marshal(moveV2{Person: "p", Extra: 1})
-	if _, err := c.Unmarshal(b2); !errors.Is(err, ErrMalformed) {
-		t.Fatalf("unknown field = %v", err)
+	v, err := c.Unmarshal(b2)
+	if err != nil || v.(move).Person != "p" {
+		t.Fatalf("unknown field: %v, %v; want it skipped", v, err)
+	}
+	strict := NewStrict()
+	_ = Register[move](strict, "test.move")
+	if _, err := strict.Unmarshal(b2); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("strict, unknown field = %v", err)
+	}
+	// A field the sender did not send keeps its zero value.
+	b1, _ := c.Marshal(move{Person: "q", Count: 3})
+	v, err = c2.Unmarshal(b1)
+	if got, _ := v.(moveV2); err != nil || got.Person != "q" || got.Count != 3 || got.Extra != 0 {
+		t.Fatalf("missing field: %v, %v", v, err)
 	}
 }
 

@@ -63,11 +63,20 @@ type Config struct {
 	// invariants at every change; it must be fast and safe for concurrent
 	// use.
 	OnRoomChange func(RoomChange)
+	// Checkpoints is how rooms and people save their state to the
+	// registry's replicas, so that a crash of their node loses nothing
+	// (with a cluster-wide registry; a single node has nowhere to save
+	// it). DefaultConfig's is sync: a count a caller saw never goes back,
+	// and every move costs a round trip to the replicas per call. The
+	// zero value is off: a crash restarts them from their spec.
+	Checkpoints process.CheckpointMode
+	// CheckpointEvery is the async interval (0: the runtime's default).
+	CheckpointEvery time.Duration
 }
 
 // DefaultConfig returns the default configuration.
 func DefaultConfig() Config {
-	return Config{CallTimeout: 5 * time.Second}
+	return Config{CallTimeout: 5 * time.Second, Checkpoints: process.CheckpointSync}
 }
 
 // Scenario describes a party to start.
@@ -167,14 +176,15 @@ func New(cfg Config, reg *registry.Registry) (*Party, error) {
 		p.callTimeout = 5 * time.Second
 	}
 	kinds := reg.Runtime().Kinds()
-	if err := kinds.Register(KindRoom, func(args []byte) (process.Behavior, error) {
+	ko := process.KindOptions{Checkpoints: cfg.Checkpoints, CheckpointEvery: cfg.CheckpointEvery}
+	if err := kinds.RegisterWith(KindRoom, func(args []byte) (process.Behavior, error) {
 		return newRoom(args, p, p.onRoomChange)
-	}); err != nil {
+	}, ko); err != nil {
 		return nil, fmt.Errorf("new party: %w", err)
 	}
-	if err := kinds.Register(KindPerson, func(args []byte) (process.Behavior, error) {
+	if err := kinds.RegisterWith(KindPerson, func(args []byte) (process.Behavior, error) {
 		return newPerson(args, p)
-	}); err != nil {
+	}, ko); err != nil {
 		return nil, fmt.Errorf("new party: %w", err)
 	}
 	return p, nil

@@ -94,6 +94,7 @@ var (
 	_ process.Handoffer        = (*person)(nil)
 	_ process.HandoffReceiver  = (*person)(nil)
 	_ process.ConflictResolver = (*person)(nil)
+	_ process.Checkpointer     = (*person)(nil)
 )
 
 type person struct {
@@ -253,15 +254,24 @@ func (p *person) HandleCast(ctx context.Context, _ process.Self, msg any) {
 // BeginHandoff carries where the person is, its count, log and any move
 // under way; its timer does not move (EndHandoff sets a new one).
 func (p *person) BeginHandoff(context.Context, process.Self) process.Handoff {
+	return process.Handoff{Action: process.HandoffMove, State: p.state()}
+}
+
+// CheckpointState saves what BeginHandoff carries.
+func (p *person) CheckpointState(context.Context, process.Self) any { return p.state() }
+
+func (p *person) state() PersonState {
 	st := PersonState{Status: p.status, Room: p.room, Count: p.count, Log: p.log, Active: p.active}
 	if p.move != nil {
 		st.Moving, st.MoveTo, st.MoveStage = true, p.move.to, uint8(p.move.stage)
 	}
-	return process.Handoff{Action: process.HandoffMove, State: st}
+	return st
 }
 
-// EndHandoff takes over the previous incarnation's state and goes on
-// wandering.
+// EndHandoff takes over the previous incarnation's state (handed off, or
+// its last checkpoint after a crash) and goes on wandering; it confirms
+// its room before its next move (after a crash the room may have
+// restarted from an older checkpoint, or from its spec).
 func (p *person) EndHandoff(_ context.Context, self process.Self, state any) error {
 	st, ok := state.(PersonState)
 	if !ok {

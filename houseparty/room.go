@@ -82,6 +82,7 @@ var (
 	_ process.Handoffer        = (*room)(nil)
 	_ process.HandoffReceiver  = (*room)(nil)
 	_ process.ConflictResolver = (*room)(nil)
+	_ process.Checkpointer     = (*room)(nil)
 )
 
 type room struct {
@@ -229,10 +230,19 @@ func sortedKeys(m map[string]struct{}) []string {
 
 // BeginHandoff carries who is in the room, and who has a place reserved.
 func (r *room) BeginHandoff(context.Context, process.Self) process.Handoff {
-	return process.Handoff{Action: process.HandoffMove, State: RoomState{Present: sortedKeys(r.present), Reserved: sortedKeys(r.reserved)}}
+	return process.Handoff{Action: process.HandoffMove, State: r.state()}
 }
 
-// EndHandoff takes over the previous incarnation's people.
+// CheckpointState saves what BeginHandoff carries.
+func (r *room) CheckpointState(context.Context, process.Self) any { return r.state() }
+
+func (r *room) state() RoomState {
+	return RoomState{Present: sortedKeys(r.present), Reserved: sortedKeys(r.reserved)}
+}
+
+// EndHandoff takes over the previous incarnation's people (handed off, or
+// its last checkpoint after a crash) and checks them soon: after a crash
+// some may have moved on since.
 func (r *room) EndHandoff(_ context.Context, self process.Self, state any) error {
 	st, ok := state.(RoomState)
 	if !ok {

@@ -81,6 +81,8 @@ type Checkpoint struct {
 	// State is what the process's Checkpointer returned. The process goes
 	// on changing it once SaveCheckpoint returns.
 	State any
+	// Version is State's format version (StateVersioner; 0 without).
+	Version uint32
 	// Merged lists the conflict losers whose states the process took
 	// (ResolveConflict) since its last checkpoint the sink stored.
 	Merged []Copy
@@ -221,7 +223,7 @@ func (p *Process) takeCheckpoint(done func(error)) *PanicError {
 	}
 	ck.seq++
 	ck.dirty = false
-	ck.opts.Sink.SaveCheckpoint(Checkpoint{Process: p, Seq: ck.seq, State: state, Merged: append([]Copy(nil), ck.merged...)}, done)
+	ck.opts.Sink.SaveCheckpoint(Checkpoint{Process: p, Seq: ck.seq, State: state, Version: stateVersion(p.behavior), Merged: append([]Copy(nil), ck.merged...)}, done)
 	return nil
 }
 

@@ -223,7 +223,7 @@ func TestCheckpointMergedLosers(t *testing.T) {
 	sink := newSink(false)
 	p := spawnCounter(t, rt, &ckCounter{}, process.CheckpointOptions{Mode: process.CheckpointAsync, Sink: sink})
 	loser := process.Copy{Node: "n2", Incarnation: 7, ID: 42}
-	if err := p.ResolveConflict(process.Conflict{Name: "c", Loser: loser}, 5); err != nil {
+	if err := p.ResolveConflict(process.Conflict{Name: "c", Loser: loser}, 5, 0); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, 10*time.Second, "timer set", func() bool { return clock.Len() == 1 })

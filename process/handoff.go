@@ -56,6 +56,47 @@ type Handoff struct {
 	// crosses the network: its type must be registered in every node's
 	// codec.
 	State any
+	// Version is the version of State's format: the runtime sets it from
+	// the Behavior's StateVersioner (0 without one).
+	Version uint32
+}
+
+// StateVersioner is implemented by a Behavior whose state format changes
+// between releases (a field gained a meaning, a type was replaced): the
+// states it hands off, checkpoints or loses in a conflict carry
+// StateVersion, and a state of another version goes through MigrateState
+// before EndHandoff or ResolveConflict sees it. During a rolling update
+// states cross both ways, from the older build to the newer and back, so
+// MigrateState should accept the versions either side produces. An error
+// fails the start that needed it, and the state stays where it was.
+type StateVersioner interface {
+	StateVersion() uint32
+	MigrateState(ctx context.Context, from uint32, state any) (any, error)
+}
+
+// stateVersion returns b's state version (0 if it has none).
+func stateVersion(b Behavior) uint32 {
+	if v, ok := b.(StateVersioner); ok {
+		return v.StateVersion()
+	}
+	return 0
+}
+
+// migrate turns a state of version from into p's version.
+func (p *Process) migrate(ctx context.Context, from uint32, state any) (any, error) {
+	v, ok := p.behavior.(StateVersioner)
+	if !ok || from == v.StateVersion() {
+		return state, nil
+	}
+	var out any
+	var err error
+	if perr := p.protect(func() { out, err = v.MigrateState(ctx, from, state) }); perr != nil {
+		return nil, perr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("migrate state of %s from version %d to %d: %w", p, from, v.StateVersion(), err)
+	}
+	return out, nil
 }
 
 // Handoffer is implemented by a Behavior that decides what happens to it
@@ -130,8 +171,9 @@ type handoffMsg struct {
 }
 
 type resolveMsg struct {
-	c     Conflict
-	state any
+	c       Conflict
+	state   any
+	version uint32
 }
 
 // BeginHandoff asks the process, in its turn, what to do now that its name
@@ -152,11 +194,11 @@ func (p *Process) BeginHandoff(ctx context.Context, mayStay bool, done func(Hand
 	return nil
 }
 
-// ResolveConflict hands the state of a losing copy to the process's
-// ConflictResolver hook, in its turn. A process without the hook ignores
-// it.
-func (p *Process) ResolveConflict(c Conflict, state any) error {
-	if err := p.enqueue(envelope{kind: kindResolve, msg: resolveMsg{c: c, state: state}}); err != nil {
+// ResolveConflict hands the state of a losing copy (of the given state
+// version, migrated if need be) to the process's ConflictResolver hook,
+// in its turn. A process without the hook ignores it.
+func (p *Process) ResolveConflict(c Conflict, state any, version uint32) error {
+	if err := p.enqueue(envelope{kind: kindResolve, msg: resolveMsg{c: c, state: state, version: version}}); err != nil {
 		return fmt.Errorf("resolve conflict of %s: %w", p, err)
 	}
 	return nil
@@ -262,7 +304,7 @@ func (p *Process) forwardLocked(e envelope) {
 		if to.Node == rt.node {
 			if q, ok := rt.Lookup(to); ok {
 				rm := e.msg.(resolveMsg)
-				_ = q.ResolveConflict(rm.c, rm.state)
+				_ = q.ResolveConflict(rm.c, rm.state, rm.version)
 			}
 		}
 		// A conflict state for a process that moved away is dropped: the
@@ -313,6 +355,9 @@ func (p *Process) handleHandoff(h *handoffMsg) (pause bool, perr *PanicError) {
 	}
 	if ans.Action == HandoffRestart {
 		ans.State = nil
+	}
+	if ans.Action == HandoffMove {
+		ans.Version = stateVersion(p.behavior)
 	}
 	if ans.Action == HandoffStay {
 		h.done(ans, nil)

@@ -229,7 +229,7 @@ func TestConflictLoserForwardsToWinner(t *testing.T) {
 	_ = lp.Cast(9)
 	h := beginHandoff(t, lp)
 	conflict := process.Conflict{Name: "w", Winner: process.Copy{Node: "a", Incarnation: 1, ID: 2, Version: 3}, Loser: process.Copy{Node: "b", Incarnation: 4, ID: 5, Version: 6}}
-	if err := wp.ResolveConflict(conflict, h.State); err != nil {
+	if err := wp.ResolveConflict(conflict, h.State, h.Version); err != nil {
 		t.Fatal(err)
 	}
 	if err := lp.Forward(wp.Ref(), errConflictForTest); err != nil {

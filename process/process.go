@@ -416,8 +416,17 @@ func (p *Process) handle(e envelope) (outcome, error) {
 	case kindResolve:
 		rm := e.msg.(resolveMsg)
 		if cr, ok := p.behavior.(ConflictResolver); ok {
-			if perr := p.protect(func() { cr.ResolveConflict(ctx, self, rm.c, rm.state) }); perr != nil {
+			state, err := p.migrate(ctx, rm.version, rm.state)
+			var perr *PanicError
+			switch {
+			case errors.As(err, &perr):
 				return outPanic, perr
+			case err != nil:
+				p.rt.log.Error("a conflict loser's state could not be migrated; it is not merged", "process", p.String(), "loser", rm.c.Loser, "err", err)
+			default:
+				if perr := p.protect(func() { cr.ResolveConflict(ctx, self, rm.c, state) }); perr != nil {
+					return outPanic, perr
+				}
 			}
 		}
 		if p.ck != nil {

@@ -264,7 +264,11 @@ func (rt *Runtime) start(ctx context.Context, id uint64, b Behavior, opts SpawnO
 	}
 	if h := opts.HandedOff; h != nil && h.Action == HandoffMove {
 		if hr, ok := b.(HandoffReceiver); ok {
-			if err := p.endHandoff(ctx, hr, h.State); err != nil {
+			state, err := p.migrate(ctx, h.Version, h.State)
+			if err == nil {
+				err = p.endHandoff(ctx, hr, state)
+			}
+			if err != nil {
 				p.abandon(err)
 				return nil, fmt.Errorf("start process %s: end handoff: %w", p, err)
 			}

@@ -89,6 +89,7 @@ func (c *refCache) clear() {
 type listFlights struct {
 	mu      sync.Mutex
 	flights map[string]*listFlight
+	closed  bool // the host closes: no new flight (its WaitGroup waits)
 }
 
 type listFlight struct {
@@ -103,6 +104,10 @@ type listFlight struct {
 func (h *dirHost) list(ctx context.Context, group string) ([]dirEntry, error) {
 	writes := h.writes.Load()
 	h.lists.mu.Lock()
+	if h.lists.closed {
+		h.lists.mu.Unlock()
+		return nil, errRegistryClosed
+	}
 	f := h.lists.flights[group]
 	if f == nil || f.writes != writes {
 		f = &listFlight{writes: writes, done: make(chan struct{})}

@@ -1,6 +1,10 @@
 package registry
 
 import (
+	"encoding/binary"
+	"fmt"
+	"math"
+
 	"github.com/shoalhq/shoal/process"
 	"github.com/shoalhq/shoal/registry/internal/directory"
 )
@@ -69,7 +73,7 @@ func (h *dirHost) carryOut(j dirJob) {
 		if j.p == nil {
 			return
 		}
-		state, err := h.codec.Unmarshal(e.State)
+		state, version, err := h.decodeState(e.State)
 		if err != nil {
 			h.log.Error("registry: cannot decode a conflict loser's state; it is not merged", "name", e.Name, "loser", refOf(e.Loser), "err", err)
 			return
@@ -84,7 +88,7 @@ func (h *dirHost) carryOut(j dirJob) {
 			h.log.Warn("registry: a conflict loser's state merged into the name's process because the winner first chosen is gone or was out of reach for too long; if a copy of that winner lives on, it holds the state too",
 				"name", e.Name, "loser", refOf(e.Loser), "winner", refOf(e.Winner))
 		}
-		if err := j.p.ResolveConflict(c, state); err != nil {
+		if err := j.p.ResolveConflict(c, state, version); err != nil {
 			h.log.Debug("registry: resolve conflict", "name", e.Name, "err", err)
 		}
 	}
@@ -98,7 +102,7 @@ func (h *dirHost) paused(name string, id uint64, ho process.Handoff) {
 	case process.HandoffStay:
 		action = directory.ActionStay
 	case process.HandoffMove:
-		b, err := h.codec.Marshal(ho.State)
+		b, err := h.encodeState(ho.State, ho.Version)
 		if err != nil {
 			// The state cannot travel: the process keeps running here
 			// rather than lose it (if it may stay).
@@ -127,7 +131,7 @@ func (h *dirHost) start(e directory.Start) {
 		opts.Checkpoints = process.CheckpointOptions{Mode: ko.Checkpoints, Every: ko.CheckpointEvery, Sink: ckptSink{h}}
 	}
 	if e.Restore {
-		state, err := h.codec.Unmarshal(e.State)
+		state, version, err := h.decodeState(e.State)
 		if err != nil {
 			// Not dropped: a move's old process carries on, a checkpoint
 			// stays in the name's record (tried again at the next sweep,
@@ -140,7 +144,7 @@ func (h *dirHost) start(e directory.Start) {
 			h.step(func(n *directory.Node) { n.StartFailed(e.Token) })
 			return
 		}
-		opts.HandedOff = &process.Handoff{Action: process.HandoffMove, State: state}
+		opts.HandedOff = &process.Handoff{Action: process.HandoffMove, State: state, Version: version}
 	}
 	sr := &startRec{}
 	opts.OnExit = func(p *process.Process, _ error) { h.exited(sr, p) }
@@ -179,4 +183,25 @@ func (h *dirHost) exited(sr *startRec, p *process.Process) {
 		}
 		n.Exited(id) // one it stopped or retired is not news: it ignores it
 	})
+}
+
+// A state (a move's, a checkpoint's, a conflict loser's) travels as its
+// format version (a uvarint) and its encoding.
+
+// encodeState encodes a state and its version.
+func (h *dirHost) encodeState(state any, version uint32) ([]byte, error) {
+	return h.codec.Append(binary.AppendUvarint(nil, uint64(version)), state)
+}
+
+// decodeState decodes what encodeState made.
+func (h *dirHost) decodeState(b []byte) (any, uint32, error) {
+	v, n := binary.Uvarint(b)
+	if n <= 0 || v > math.MaxUint32 {
+		return nil, 0, fmt.Errorf("decode state: bad version prefix")
+	}
+	state, err := h.codec.Unmarshal(b[n:])
+	if err != nil {
+		return nil, 0, fmt.Errorf("decode state of version %d: %w", v, err)
+	}
+	return state, uint32(v), nil
 }

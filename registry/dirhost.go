@@ -154,6 +154,9 @@ func (r *Registry) startDirectory(cfg Config) error {
 // stops them).
 func (h *dirHost) close() {
 	h.cancel()
+	h.lists.mu.Lock()
+	h.lists.closed = true
+	h.lists.mu.Unlock()
 	h.sub.Close()
 	h.wg.Wait()
 	h.mu.Lock()

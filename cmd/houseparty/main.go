@@ -25,6 +25,14 @@
 //	SHOAL_PLACEMENT       -placement      "any" (default: every side of a netsplit keeps serving)
 //	                                      or "quorum:M": a node serves only while it sees at least
 //	                                      M members, M usually a majority of the cluster
+//	HOUSEPARTY_CHECKPOINTS -checkpoints   how rooms and people save their state to the registry's
+//	                                      replicas: "sync" (default: a count never goes back,
+//	                                      even after a crash), "async" (every 100ms: a crash may
+//	                                      lose the last changes) or "off" (a crash restarts them
+//	                                      from scratch)
+//	SHOAL_STRICT_CODEC    -strict-codec   "true" refuses messages and states with fields this
+//	                                      build does not know (default false: skipped, so that
+//	                                      two builds can run side by side in a rolling update)
 //
 // Without a cookie the node runs alone and says so. SIGINT or SIGTERM
 // makes the node leave the cluster gracefully and stop.
@@ -79,6 +87,8 @@ type settings struct {
 	probeInterval time.Duration
 	replicas      int
 	quorum        int
+	checkpoints   process.CheckpointMode
+	strictCodec   bool
 }
 
 func (s settings) node() string { return s.basename + "@" + s.host }
@@ -101,6 +111,8 @@ func readSettings(args []string, getenv func(string) string) (settings, error) {
 	probe := fs.String("probe-interval", or(getenv("SHOAL_PROBE_INTERVAL"), "400ms"), "failure-detection probe interval")
 	replicas := fs.String("replicas", or(getenv("SHOAL_REPLICAS"), "1"), "replicas per partition")
 	place := fs.String("placement", or(getenv("SHOAL_PLACEMENT"), "any"), "placement: any or quorum:M")
+	ckpt := fs.String("checkpoints", or(getenv("HOUSEPARTY_CHECKPOINTS"), "sync"), "checkpoints: sync, async or off")
+	strict := fs.String("strict-codec", or(getenv("SHOAL_STRICT_CODEC"), "false"), "refuse unknown fields")
 	if err := fs.Parse(args); err != nil {
 		return s, err
 	}
@@ -139,6 +151,12 @@ func readSettings(args []string, getenv func(string) string) (settings, error) {
 	}
 	if s.quorum, err = parsePlacement(*place); err != nil {
 		return s, err
+	}
+	if s.checkpoints, err = process.ParseCheckpointMode(*ckpt); err != nil {
+		return s, fmt.Errorf("HOUSEPARTY_CHECKPOINTS %q must be sync, async or off", *ckpt)
+	}
+	if s.strictCodec, err = strconv.ParseBool(*strict); err != nil {
+		return s, fmt.Errorf("SHOAL_STRICT_CODEC %q must be true or false", *strict)
 	}
 	return s, nil
 }
@@ -280,6 +298,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}
 	// The wire: one codec with every type that crosses between nodes.
 	cdc := codec.New()
+	if s.strictCodec {
+		cdc = codec.NewStrict()
+	}
 	if err := registry.RegisterTypes(cdc); err != nil {
 		return fail(1, err)
 	}
@@ -316,7 +337,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		return fail(1, err)
 	}
 	defer reg.Close()
-	party, err := houseparty.New(houseparty.Config{Logger: log}, reg)
+	pcfg := houseparty.DefaultConfig()
+	pcfg.Logger, pcfg.Checkpoints = log, s.checkpoints
+	party, err := houseparty.New(pcfg, reg)
 	if err != nil {
 		_ = members.Shutdown(context.Background())
 		return fail(1, err)

@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/shoalhq/shoal/process"
 )
 
 type syncBuffer struct {
@@ -195,6 +197,8 @@ func TestBadSettings(t *testing.T) {
 		{map[string]string{"SHOAL_REPLICAS": "-1"}, nil, `SHOAL_REPLICAS "-1" must be a number from 0 to 5`},
 		{map[string]string{"SHOAL_PLACEMENT": "quorum:0"}, nil, `SHOAL_PLACEMENT "quorum:0" must be any or quorum:M`},
 		{nil, []string{"-placement", "majority"}, `SHOAL_PLACEMENT "majority" must be any or quorum:M`},
+		{map[string]string{"HOUSEPARTY_CHECKPOINTS": "always"}, nil, `HOUSEPARTY_CHECKPOINTS "always" must be sync, async or off`},
+		{map[string]string{"SHOAL_STRICT_CODEC": "maybe"}, nil, `SHOAL_STRICT_CODEC "maybe" must be true or false`},
 		{nil, []string{"-port", "99999"}, "PORT 99999 is out of range"},
 		{nil, []string{"-nope"}, "flag provided but not defined: -nope"},
 	} {
@@ -419,6 +423,28 @@ func TestStopEveryNode(t *testing.T) {
 				t.Errorf("c did not log that its 105 processes stop with it:\n%s", c.logs.String())
 			}
 		})
+	}
+}
+
+// The checkpoint and codec settings: sync and tolerant by default.
+func TestCheckpointAndCodecSettings(t *testing.T) {
+	for _, c := range []struct {
+		env    map[string]string
+		args   []string
+		mode   process.CheckpointMode
+		strict bool
+	}{
+		{nil, nil, process.CheckpointSync, false},
+		{map[string]string{"HOUSEPARTY_CHECKPOINTS": "off", "SHOAL_STRICT_CODEC": "true"}, nil, process.CheckpointOff, true},
+		{map[string]string{"HOUSEPARTY_CHECKPOINTS": "off"}, []string{"-checkpoints", "async"}, process.CheckpointAsync, false},
+	} {
+		s, err := readSettings(c.args, env(c.env))
+		if err != nil {
+			t.Fatalf("%v %v: %v", c.env, c.args, err)
+		}
+		if s.checkpoints != c.mode || s.strictCodec != c.strict {
+			t.Errorf("%v %v: checkpoints %v strict %v; want %v %v", c.env, c.args, s.checkpoints, s.strictCodec, c.mode, c.strict)
+		}
 	}
 }
 
