@@ -86,6 +86,8 @@ type PersonState struct {
 	Moving    bool
 	MoveTo    string
 	MoveStage uint8
+	// Extra is what later builds add (see stateExtra).
+	Extra stateExtra
 }
 
 // person implements the handoff hooks: a missing method would silently
@@ -261,7 +263,7 @@ func (p *person) BeginHandoff(context.Context, process.Self) process.Handoff {
 func (p *person) CheckpointState(context.Context, process.Self) any { return p.state() }
 
 func (p *person) state() PersonState {
-	st := PersonState{Status: p.status, Room: p.room, Count: p.count, Log: p.log, Active: p.active}
+	st := PersonState{Status: p.status, Room: p.room, Count: p.count, Log: p.log, Active: p.active, Extra: stateExtra{}.stamp()}
 	if p.move != nil {
 		st.Moving, st.MoveTo, st.MoveStage = true, p.move.to, uint8(p.move.stage)
 	}

@@ -110,4 +110,23 @@
 // allows); a process restarted from its spec holds no loser's state; and
 // a process whose state went to another copy is never made the winner
 // again.
+//
+// Checkpoints. A process of a kind that checkpoints (process.KindOptions)
+// hands its state to the host after the messages it handles (the host is
+// its process.CheckpointSink, dirckpt.go); the host encodes it (with its
+// state version) and asks the name's primary to keep it in the record,
+// answered once every live replica has it (sync mode waits for that
+// answer before the call's reply). The primary keeps a checkpoint only
+// from the name's current process and only if its number is higher. A
+// name whose process is gone (its node died, or came back as a new
+// incarnation) restarts from the record's checkpoint through EndHandoff,
+// holding the conflict losers that checkpoint holds; a move's state
+// becomes the record's checkpoint. When copies of a record meet after a
+// split, the winner keeps its lineage's checkpoint and each other copy's
+// that it does not hold as an orphan, merged into the name's process (its
+// ResolveConflict) once the orphan's process is gone for good. A state
+// this node cannot decode is left where it is (StartFailed): the old
+// process carries on, or the checkpoint waits in the record. A registry
+// without a cluster has nowhere to checkpoint to: its processes run
+// without.
 package registry
