@@ -83,6 +83,8 @@ type Checkpoint struct {
 	State any
 	// Version is State's format version (StateVersioner; 0 without).
 	Version uint32
+	// Reminders are the process's pending reminders (Self.Remind).
+	Reminders []Reminder
 	// Merged lists the conflict losers whose states the process took
 	// (ResolveConflict) since its last checkpoint the sink stored.
 	Merged []Copy
@@ -223,7 +225,7 @@ func (p *Process) takeCheckpoint(done func(error)) *PanicError {
 	}
 	ck.seq++
 	ck.dirty = false
-	ck.opts.Sink.SaveCheckpoint(Checkpoint{Process: p, Seq: ck.seq, State: state, Version: stateVersion(p.behavior), Merged: append([]Copy(nil), ck.merged...)}, done)
+	ck.opts.Sink.SaveCheckpoint(Checkpoint{Process: p, Seq: ck.seq, State: state, Version: stateVersion(p.behavior), Reminders: p.reminders(), Merged: append([]Copy(nil), ck.merged...)}, done)
 	return nil
 }
 

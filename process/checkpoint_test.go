@@ -61,6 +61,7 @@ type testSink struct {
 	auto   bool
 	answer error
 	more   chan struct{}
+	onSave func(process.Checkpoint) // under mu
 }
 
 func newSink(auto bool) *testSink { return &testSink{auto: auto, more: make(chan struct{}, 1024)} }
@@ -68,6 +69,9 @@ func newSink(auto bool) *testSink { return &testSink{auto: auto, more: make(chan
 func (s *testSink) SaveCheckpoint(ck process.Checkpoint, done func(error)) {
 	s.mu.Lock()
 	s.got = append(s.got, saved{seq: ck.Seq, state: ck.State, merged: ck.Merged, done: done})
+	if s.onSave != nil {
+		s.onSave(ck)
+	}
 	auto, answer := s.auto, s.answer
 	s.mu.Unlock()
 	if auto {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -59,6 +60,37 @@ type Handoff struct {
 	// Version is the version of State's format: the runtime sets it from
 	// the Behavior's StateVersioner (0 without one).
 	Version uint32
+	// Reminders are the process's pending reminders (Self.Remind): the
+	// runtime fills them in, and sets them again in the new process.
+	Reminders []Reminder
+}
+
+// Reminder is a pending reminder, as it travels with a state.
+type Reminder struct {
+	// At is when it is due (wall clock).
+	At time.Time
+	// Msg is what the process's HandleInfo gets then.
+	Msg any
+}
+
+// reminders returns the process's pending reminders, soonest first.
+func (p *Process) reminders() []Reminder {
+	var out []Reminder
+	for _, te := range p.timers {
+		if te.msg != nil {
+			out = append(out, Reminder{At: te.at, Msg: te.msg})
+		}
+	}
+	slices.SortStableFunc(out, func(a, b Reminder) int { return a.At.Compare(b.At) })
+	return out
+}
+
+// restoreReminders sets the reminders a state brought.
+func (p *Process) restoreReminders(rs []Reminder) {
+	now := time.Now()
+	for _, r := range rs {
+		p.setTimer(max(0, r.At.Sub(now)), r.Msg, true)
+	}
 }
 
 // StateVersioner is implemented by a Behavior whose state format changes
@@ -358,6 +390,7 @@ func (p *Process) handleHandoff(h *handoffMsg) (pause bool, perr *PanicError) {
 	}
 	if ans.Action == HandoffMove {
 		ans.Version = stateVersion(p.behavior)
+		ans.Reminders = p.reminders()
 	}
 	if ans.Action == HandoffStay {
 		h.done(ans, nil)

@@ -68,6 +68,10 @@ type timerMsg struct {
 type timerEntry struct {
 	id TimerID
 	t  Timer
+	// A reminder's message and when it is due (Self.Remind); msg is nil
+	// for a plain timer.
+	msg any
+	at  time.Time
 }
 
 // Process is the local handle of a running (or exited) process. Its methods
@@ -539,12 +543,22 @@ func (p *Process) failAll(rest []envelope, reason error) {
 }
 
 func (p *Process) sendAfter(d time.Duration, msg any) TimerID {
+	return p.setTimer(d, msg, false)
+}
+
+// setTimer sets a timer; a reminder (durable) is remembered with its
+// message and due time, to travel with the state.
+func (p *Process) setTimer(d time.Duration, msg any, durable bool) TimerID {
 	id := TimerID(p.rt.timerID.Add(1))
 	tm := &timerMsg{id: id, msg: msg}
 	t := p.rt.clock.AfterFunc(d, func() {
 		_ = p.enqueue(envelope{kind: kindTimer, msg: tm})
 	})
-	p.timers = append(p.timers, timerEntry{id: id, t: t})
+	te := timerEntry{id: id, t: t}
+	if durable {
+		te.msg, te.at = msg, time.Now().Add(d)
+	}
+	p.timers = append(p.timers, te)
 	return id
 }
 

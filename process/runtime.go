@@ -273,6 +273,7 @@ func (rt *Runtime) start(ctx context.Context, id uint64, b Behavior, opts SpawnO
 				return nil, fmt.Errorf("start process %s: end handoff: %w", p, err)
 			}
 		}
+		p.restoreReminders(h.Reminders)
 	}
 	p.mu.Lock()
 	if len(p.queue) == 0 {

@@ -169,7 +169,18 @@ func (s Self) SendAfter(d time.Duration, msg any) TimerID {
 	return s.p.sendAfter(d, msg)
 }
 
-// CancelTimer cancels a timer set by SendAfter. It reports whether the timer
+// Remind is SendAfter for a reminder that moves with the process: when
+// its name moves to another node (its handoff moves its state) or its
+// node crashes (its kind checkpoints), the new process gets msg at the
+// same time, or at once if that time has passed meanwhile. msg crosses
+// the network: its type must be registered in every node's codec. A
+// SendAfter timer, by contrast, belongs to this process alone and is
+// dropped when it moves. CancelTimer cancels a reminder too.
+func (s Self) Remind(d time.Duration, msg any) TimerID {
+	return s.p.setTimer(d, msg, true)
+}
+
+// CancelTimer cancels a timer set by SendAfter or Remind. It reports whether the timer
 // was still pending; after it returns, that timer's message is never
 // handled.
 func (s Self) CancelTimer(id TimerID) bool {

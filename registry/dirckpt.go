@@ -45,7 +45,7 @@ type ckptSink struct{ h *dirHost }
 func (s ckptSink) SaveCheckpoint(ck process.Checkpoint, done func(error)) {
 	h := s.h
 	p := ck.Process
-	state, err := h.encodeState(ck.State, ck.Version)
+	state, err := h.encodeState(ck.State, ck.Version, ck.Reminders)
 	if err != nil {
 		h.log.Error("registry: cannot encode a checkpoint", "name", p.Name(), "type", fmt.Sprintf("%T", ck.State), "err", err)
 		done(fmt.Errorf("encode checkpoint of %s: %w", p.Name(), err))

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"time"
 
 	"github.com/shoalhq/shoal/process"
 	"github.com/shoalhq/shoal/registry/internal/directory"
@@ -73,7 +74,7 @@ func (h *dirHost) carryOut(j dirJob) {
 		if j.p == nil {
 			return
 		}
-		state, version, err := h.decodeState(e.State)
+		saved, err := h.decodeState(e.State)
 		if err != nil {
 			h.log.Error("registry: cannot decode a conflict loser's state; it is not merged", "name", e.Name, "loser", refOf(e.Loser), "err", err)
 			return
@@ -88,7 +89,7 @@ func (h *dirHost) carryOut(j dirJob) {
 			h.log.Warn("registry: a conflict loser's state merged into the name's process because the winner first chosen is gone or was out of reach for too long; if a copy of that winner lives on, it holds the state too",
 				"name", e.Name, "loser", refOf(e.Loser), "winner", refOf(e.Winner))
 		}
-		if err := j.p.ResolveConflict(c, state, version); err != nil {
+		if err := j.p.ResolveConflict(c, saved.state, saved.version); err != nil {
 			h.log.Debug("registry: resolve conflict", "name", e.Name, "err", err)
 		}
 	}
@@ -102,7 +103,7 @@ func (h *dirHost) paused(name string, id uint64, ho process.Handoff) {
 	case process.HandoffStay:
 		action = directory.ActionStay
 	case process.HandoffMove:
-		b, err := h.encodeState(ho.State, ho.Version)
+		b, err := h.encodeState(ho.State, ho.Version, ho.Reminders)
 		if err != nil {
 			// The state cannot travel: the process keeps running here
 			// rather than lose it (if it may stay).
@@ -131,7 +132,7 @@ func (h *dirHost) start(e directory.Start) {
 		opts.Checkpoints = process.CheckpointOptions{Mode: ko.Checkpoints, Every: ko.CheckpointEvery, Sink: ckptSink{h}}
 	}
 	if e.Restore {
-		state, version, err := h.decodeState(e.State)
+		saved, err := h.decodeState(e.State)
 		if err != nil {
 			// Not dropped: a move's old process carries on, a checkpoint
 			// stays in the name's record (tried again at the next sweep,
@@ -144,7 +145,7 @@ func (h *dirHost) start(e directory.Start) {
 			h.step(func(n *directory.Node) { n.StartFailed(e.Token) })
 			return
 		}
-		opts.HandedOff = &process.Handoff{Action: process.HandoffMove, State: state, Version: version}
+		opts.HandedOff = &process.Handoff{Action: process.HandoffMove, State: saved.state, Version: saved.version, Reminders: saved.reminders}
 	}
 	sr := &startRec{}
 	opts.OnExit = func(p *process.Process, _ error) { h.exited(sr, p) }
@@ -185,23 +186,78 @@ func (h *dirHost) exited(sr *startRec, p *process.Process) {
 	})
 }
 
-// A state (a move's, a checkpoint's, a conflict loser's) travels as its
-// format version (a uvarint) and its encoding.
+// A state (a move's, a checkpoint's, a conflict loser's) travels as
+//
+//	uvarint version | uvarint n | n x (varint due, unix ns | uvarint len | reminder) | state
+//
+// the state's format version, the process's pending reminders (each
+// message encoded by the codec), then the state's encoding.
 
-// encodeState encodes a state and its version.
-func (h *dirHost) encodeState(state any, version uint32) ([]byte, error) {
-	return h.codec.Append(binary.AppendUvarint(nil, uint64(version)), state)
+// maxReminders bounds the reminders a state may carry.
+const maxReminders = 1 << 16
+
+// savedState is a decoded state.
+type savedState struct {
+	state     any
+	version   uint32
+	reminders []process.Reminder
+}
+
+// encodeState encodes a state, its version and reminders.
+func (h *dirHost) encodeState(state any, version uint32, rems []process.Reminder) ([]byte, error) {
+	if len(rems) > maxReminders {
+		return nil, fmt.Errorf("encode state: %d reminders, at most %d", len(rems), maxReminders)
+	}
+	b := binary.AppendUvarint(nil, uint64(version))
+	b = binary.AppendUvarint(b, uint64(len(rems)))
+	for _, r := range rems {
+		b = binary.AppendVarint(b, r.At.UnixNano())
+		m, err := h.codec.Marshal(r.Msg)
+		if err != nil {
+			return nil, fmt.Errorf("encode reminder: %w", err)
+		}
+		b = binary.AppendUvarint(b, uint64(len(m)))
+		b = append(b, m...)
+	}
+	return h.codec.Append(b, state)
 }
 
 // decodeState decodes what encodeState made.
-func (h *dirHost) decodeState(b []byte) (any, uint32, error) {
+func (h *dirHost) decodeState(b []byte) (savedState, error) {
+	var out savedState
 	v, n := binary.Uvarint(b)
 	if n <= 0 || v > math.MaxUint32 {
-		return nil, 0, fmt.Errorf("decode state: bad version prefix")
+		return out, fmt.Errorf("decode state: bad version")
 	}
-	state, err := h.codec.Unmarshal(b[n:])
+	b = b[n:]
+	out.version = uint32(v)
+	count, n := binary.Uvarint(b)
+	if n <= 0 || count > maxReminders || count > uint64(len(b)) {
+		return out, fmt.Errorf("decode state: bad reminder count")
+	}
+	b = b[n:]
+	for range count {
+		at, n := binary.Varint(b)
+		if n <= 0 {
+			return out, fmt.Errorf("decode state: bad reminder time")
+		}
+		b = b[n:]
+		l, n := binary.Uvarint(b)
+		if n <= 0 || l > uint64(len(b)-n) {
+			return out, fmt.Errorf("decode state: bad reminder length")
+		}
+		b = b[n:]
+		msg, err := h.codec.Unmarshal(b[:l])
+		if err != nil {
+			return out, fmt.Errorf("decode state: reminder: %w", err)
+		}
+		b = b[l:]
+		out.reminders = append(out.reminders, process.Reminder{At: time.Unix(0, at), Msg: msg})
+	}
+	state, err := h.codec.Unmarshal(b)
 	if err != nil {
-		return nil, 0, fmt.Errorf("decode state of version %d: %w", v, err)
+		return out, fmt.Errorf("decode state of version %d: %w", v, err)
 	}
-	return state, uint32(v), nil
+	out.state = state
+	return out, nil
 }

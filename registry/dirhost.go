@@ -588,8 +588,10 @@ func (h *dirHost) synced() error {
 			names[i] = id.Name
 		}
 		return fmt.Errorf("%w: %d partitions lack the copies of %s", ErrNotSynced, st.Unheard, strings.Join(names, ", "))
-	case st.Unreplicated > 0:
-		return fmt.Errorf("%w: %d partitions not yet copied whole to their replicas", ErrNotSynced, st.Unreplicated)
+	case st.Unwhole > 0:
+		// Not Unreplicated: under steady writes some partition almost
+		// always has a change on its way to a replica.
+		return fmt.Errorf("%w: %d partitions not yet copied whole to their replicas", ErrNotSynced, st.Unwhole)
 	}
 	return nil
 }

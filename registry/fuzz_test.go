@@ -2,8 +2,10 @@ package registry
 
 import (
 	"testing"
+	"time"
 
 	"github.com/shoalhq/shoal/codec"
+	"github.com/shoalhq/shoal/process"
 	"github.com/shoalhq/shoal/registry/internal/directory"
 )
 
@@ -81,32 +83,44 @@ func FuzzDirectoryMessage(f *testing.F) {
 	})
 }
 
-// FuzzDecodeState feeds a state as a record carries it (a version, then
-// the codec's encoding) to the decoder: it must fail cleanly, never
-// crash, and what it decodes must encode back to a state that decodes
-// the same.
+// FuzzDecodeState feeds a state as a record carries it (a version,
+// reminders, then the codec's encoding) to the decoder: it must fail
+// cleanly, never crash, and what it decodes must encode back to a state
+// that decodes the same.
 func FuzzDecodeState(f *testing.F) {
 	c := codec.New()
 	h := &dirHost{codec: c}
+	at := time.Unix(1700000000, 5)
 	for _, v := range []any{nil, 7, "state", []string{"a"}} {
-		b, err := h.encodeState(v, 3)
+		b, err := h.encodeState(v, 3, []process.Reminder{{At: at, Msg: "ping"}, {At: at.Add(time.Second), Msg: 9}})
 		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+		if b, err = h.encodeState(v, 0, nil); err != nil {
 			f.Fatal(err)
 		}
 		f.Add(b)
 	}
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0x01})
+	f.Add([]byte{0, 0xff, 0xff, 0x03, 0})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		v, version, err := h.decodeState(b)
+		s, err := h.decodeState(b)
 		if err != nil {
 			return
 		}
-		b2, err := h.encodeState(v, version)
+		b2, err := h.encodeState(s.state, s.version, s.reminders)
 		if err != nil {
 			t.Fatalf("a decoded state does not encode: %v", err)
 		}
-		if _, v2, err := h.decodeState(b2); err != nil || v2 != version {
-			t.Fatalf("round trip: version %d -> %d, %v", version, v2, err)
+		s2, err := h.decodeState(b2)
+		if err != nil || s2.version != s.version || len(s2.reminders) != len(s.reminders) {
+			t.Fatalf("round trip: %+v -> %+v, %v", s, s2, err)
+		}
+		for i := range s.reminders {
+			if !s.reminders[i].At.Equal(s2.reminders[i].At) {
+				t.Fatalf("reminder %d: %v -> %v", i, s.reminders[i].At, s2.reminders[i].At)
+			}
 		}
 	})
 }

@@ -41,6 +41,7 @@ type part struct {
 	reportAt   map[NodeID]uint64 // tick of the newest report
 	checkAt    map[NodeID]uint64 // tick of the last check sent
 	snapAt     map[NodeID]uint64 // tick of the last snapshot sent
+	snapSeq    map[NodeID]uint64 // stream position of the last snapshot sent
 	queued     []MsgRequest      // while gathering
 	pending    []Op              // committed, not yet sent
 	// check lists the names to reconcile at the next tick (what changed
@@ -197,7 +198,7 @@ func (n *Node) becomePrimary(pt *part) {
 	pt.active = false
 	n.epoch++
 	pt.stream, pt.seq = Stream{Node: n.self, Epoch: n.epoch}, 0
-	pt.acks, pt.snapAt, pt.gives = map[NodeID]uint64{}, map[NodeID]uint64{}, map[NodeID]*giveAcc{}
+	pt.acks, pt.snapAt, pt.snapSeq, pt.gives = map[NodeID]uint64{}, map[NodeID]uint64{}, map[NodeID]uint64{}, map[NodeID]*giveAcc{}
 	pt.starting, pt.moves, pt.stays = map[string]*starting{}, map[string]uint64{}, map[string]bool{}
 	pt.reportSeen, pt.reportAt, pt.checkAt = map[NodeID]uint64{}, map[NodeID]uint64{}, map[NodeID]uint64{}
 	pt.from, pt.rseq, pt.snap = Stream{}, 0, nil
@@ -292,7 +293,7 @@ func (n *Node) losePrimary(pt *part) []MsgRequest {
 		n.flushOps(pt)
 	}
 	pt.active, pt.waiters, pt.queued, pt.gatherWait, pt.unheard = false, nil, nil, nil, nil
-	pt.acks, pt.snapAt, pt.gives, pt.starting, pt.moves, pt.stays = nil, nil, nil, nil, nil, nil
+	pt.acks, pt.snapAt, pt.snapSeq, pt.gives, pt.starting, pt.moves, pt.stays = nil, nil, nil, nil, nil, nil, nil
 	pt.reportSeen, pt.reportAt, pt.checkAt = nil, nil, nil
 	return requeue
 }
@@ -307,6 +308,7 @@ func (n *Node) setReplicas(pt *part, replicas []NodeID) {
 	for id := range pt.acks {
 		if !slices.Contains(replicas, id) {
 			delete(pt.acks, id)
+			delete(pt.snapSeq, id)
 		}
 	}
 	pt.replicas = slices.Clone(replicas)

@@ -107,6 +107,22 @@ func (n *Node) replicated(pt *part) bool {
 	return true
 }
 
+// whole reports whether every replica holds a whole copy of the
+// partition, bar the changes on their way to it: it has acknowledged the
+// last snapshot it was sent (and the stream goes on from there, in
+// order; a gap asks for a new one). Changes on their way are not yet
+// acknowledged to any client: losing them with the primary breaks no
+// promise. Under steady writes a partition is whole while it is seldom
+// replicated to the last change.
+func (n *Node) whole(pt *part) bool {
+	for _, r := range pt.replicas {
+		if at, ok := pt.acks[r]; !ok || at < pt.snapSeq[r] {
+			return false
+		}
+	}
+	return true
+}
+
 // acked is the stream position every replica has acknowledged.
 func (n *Node) acked(pt *part) uint64 {
 	seq := pt.seq
@@ -196,6 +212,7 @@ func (n *Node) sendSnapshot(pt *part, to NodeID) {
 	}
 	n.flushOps(pt)
 	pt.snapAt[to] = n.now
+	pt.snapSeq[to] = pt.seq
 	chunks := n.chunk(pt.data)
 	for i, c := range chunks {
 		n.send(to, MsgSnap{P: pt.id, Stream: pt.stream, Seq: pt.seq, Index: i, Total: len(chunks), Records: c.recs, Tombs: c.tombs})

@@ -307,6 +307,9 @@ type Stats struct {
 	// replica has not yet acknowledged whole: until it has, losing this
 	// node loses their latest changes.
 	Unreplicated int
+	// Unwhole counts the partitions this node serves of which some
+	// replica lacks a whole copy (changes on their way to it aside).
+	Unwhole int
 	// Moving counts the moves whose new process runs here, waiting for
 	// the old node's confirmation.
 	Moving int
@@ -328,6 +331,9 @@ func (n *Node) Stats() Stats {
 			}
 			if !n.replicated(pt) {
 				s.Unreplicated++
+			}
+			if !n.whole(pt) {
+				s.Unwhole++
 			}
 		case pt.role == rolePrimary:
 			s.Gathering++
