@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/shoalhq/shoal/bench/internal/child"
+	"github.com/shoalhq/shoal/bench/internal/harness"
 	"github.com/shoalhq/shoal/bench/internal/report"
 	"github.com/shoalhq/shoal/process"
 	"github.com/shoalhq/shoal/registry"
@@ -74,14 +75,6 @@ func newSystem(name string) (system, error) {
 	return nil, fmt.Errorf("unknown system %q", name)
 }
 
-func heap() uint64 {
-	runtime.GC()
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	return ms.HeapAlloc
-}
-
 func measure(spec string, n, casts, calls int) (result, error) {
 	var sysName, workload string
 	for i := range spec {
@@ -97,13 +90,13 @@ func measure(spec string, n, casts, calls int) (result, error) {
 	var res result
 	switch workload {
 	case "idle":
-		base := heap()
+		base := harness.Heap()
 		start := time.Now()
 		if err := s.SpawnIdle(n); err != nil {
 			return result{}, err
 		}
 		el := time.Since(start)
-		after := heap()
+		after := harness.Heap()
 		res.PerSecond = float64(n) / el.Seconds()
 		res.BytesPerProc = float64(after-base) / float64(n)
 		res.Goroutines = runtime.NumGoroutine()

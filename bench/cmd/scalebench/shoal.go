@@ -147,15 +147,6 @@ func waitJoin(joiner *clustertest.Node, all []*clustertest.Node, n int, limit ti
 	}
 }
 
-// liveHeap returns the bytes of live heap objects after a full collection.
-func liveHeap() uint64 {
-	runtime.GC()
-	runtime.GC()
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
-	return m.HeapAlloc
-}
-
 // nameList returns prefix0 ... prefix(n-1).
 func nameList(prefix string, n int) []string {
 	names := make([]string, n)
@@ -207,7 +198,7 @@ func procsBaseline(p params) (result, error) {
 	return harness.Run(func(tb *harness.TB) (result, error) {
 		nodes := clustertest.StartCluster(tb, p.nodes, options(false, p.partitions))
 		names := nameList("s-", p.n)
-		before := liveHeap()
+		before := harness.Heap()
 		var next atomic.Int64
 		spec := process.Spec{Kind: "s"}
 		err := harness.Parallel(p.workers, func(int) error {
@@ -225,7 +216,7 @@ func procsBaseline(p params) (result, error) {
 		if err != nil {
 			return result{}, err
 		}
-		after := liveHeap()
+		after := harness.Heap()
 		return result{HeapBefore: before, HeapAfter: after}, nil
 	})
 }
@@ -248,7 +239,7 @@ func scale(p params) (result, error) {
 		if err := waitSettled(nodes, 0, settleLimit); err != nil {
 			return result{}, err
 		}
-		res.HeapBefore = liveHeap()
+		res.HeapBefore = harness.Heap()
 
 		random := func(rng *rand.Rand) *clustertest.Node { return nodes[rng.IntN(len(nodes))] }
 		start := time.Now()
@@ -264,7 +255,7 @@ func scale(p params) (result, error) {
 			return result{}, err
 		}
 		res.SettledPerSecond = float64(p.n) / time.Since(start).Seconds()
-		res.HeapSettled = liveHeap()
+		res.HeapSettled = harness.Heap()
 		// Then quiet for quietWindow (the directory forgets the requests
 		// it served after 20 s): the CPU the idle cluster uses, and the
 		// heap it keeps.
@@ -276,7 +267,7 @@ func scale(p params) (result, error) {
 		time.Sleep(quietWindow)
 		stopIdle()
 		res.IdleCores = (cpuTime() - cpu0).Seconds() / quietWindow.Seconds()
-		res.HeapAfter = liveHeap()
+		res.HeapAfter = harness.Heap()
 		res.Goroutines = runtime.NumGoroutine()
 		progress("settled; live heap: %d B before, %d B once synced, %d B after %v quiet (%.2f cores idle)",
 			res.HeapBefore, res.HeapSettled, res.HeapAfter, quietWindow, res.IdleCores)

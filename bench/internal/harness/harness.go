@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -179,4 +180,14 @@ func Describe(nodes []*clustertest.Node) string {
 			node.Name, len(node.Cluster.Nodes())+1, node.Registry.Len(), node.Registry.Local(), synced)
 	}
 	return b.String()
+}
+
+// Heap returns the bytes of live heap objects after two full
+// collections.
+func Heap() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
 }
