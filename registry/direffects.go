@@ -219,15 +219,7 @@ func (h *dirHost) encodeState(state any, version uint32, rems []process.Reminder
 		b = binary.AppendUvarint(b, uint64(len(m)))
 		b = append(b, m...)
 	}
-	b, err := h.codec.Append(b, state)
-	if err != nil {
-		return nil, err
-	}
-	// A checkpoint's bytes stay in the name's record: not with the
-	// spare capacity the appends left (up to as much again).
-	out := make([]byte, len(b))
-	copy(out, b)
-	return out, nil
+	return h.codec.Append(b, state)
 }
 
 // decodeState decodes what encodeState made.
