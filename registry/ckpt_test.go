@@ -119,7 +119,7 @@ func crashUnderLoad(t *testing.T, opts clustertest.Options, names []string, rest
 		}
 		wg.Wait()
 	}()
-	waitCond(t, 60*time.Second, "load under way", func() bool { return cl.total.Load() >= int64(min(2000, 2*len(names))) })
+	waitCond(t, 60*time.Second, "load under way", func() bool { return cl.total.Load() >= int64(max(2000, len(names)/2)) })
 	crashed := time.Now()
 	live := survivors
 	if restart {
