@@ -28,6 +28,19 @@
 // memory per idle process, spawn rate and message paths are what Shoal is
 // measured on (see BENCHMARKS.md).
 //
+// # State that outlives the process
+//
+// A process keeps its state when its name moves to another node (the
+// Handoffer and HandoffReceiver hooks) and, if its kind checkpoints
+// (KindOptions.Checkpoints, the Checkpointer hook), when its node
+// crashes: after the messages it handles its state goes to a
+// CheckpointSink (the registry keeps it on the replicas of the name's
+// partition), synchronously (a call's reply waits for it) or at most once
+// per interval. Reminders set with Self.Remind travel with the state;
+// timers set with Self.SendAfter stay with the process. A state carries
+// the version of its format (StateVersioner), so that a newer build can
+// migrate an older one's.
+//
 // # References
 //
 // A Ref names a process by node and a 64-bit id; it is a plain comparable
