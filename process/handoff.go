@@ -252,7 +252,7 @@ func (p *Process) ResumeHandoff() error {
 	}
 	p.st = stActive
 	p.mu.Unlock()
-	go p.run() // the pause kept the activation's place in rt.active
+	p.rt.activate(p) // the pause kept the activation's place in rt.active
 	return nil
 }
 

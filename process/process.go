@@ -255,7 +255,7 @@ func (p *Process) enqueue(e envelope) error {
 	p.st = stActive
 	p.rt.active.Add(1)
 	p.mu.Unlock()
-	go p.run()
+	p.rt.activate(p)
 	return nil
 }
 

@@ -123,6 +123,58 @@ type Runtime struct {
 
 	shutdownOnce sync.Once
 	shutdownDone chan struct{}
+
+	// work hands an activation to an idle worker (see activate).
+	work chan *Process
+	idle atomic.Int32 // workers waiting on work
+}
+
+// Activations run on workers: goroutines that, once an activation ends,
+// wait a while for the next one before they exit. A goroutine started
+// for each activation would start with a small stack and grow it (copy
+// it) on every deep handler path, such as a checkpoint through the
+// registry: that growth was a sixth of the CPU of a sync checkpoint
+// benchmark. At most maxIdleWorkers wait, each at most workerIdle: an
+// idle process still holds no goroutine, and an idle runtime none
+// after workerIdle.
+const (
+	workerIdle     = time.Second
+	maxIdleWorkers = 256
+)
+
+// activate runs p.run on an idle worker, or on a new one.
+func (rt *Runtime) activate(p *Process) {
+	select {
+	case rt.work <- p:
+	default:
+		go rt.worker(p)
+	}
+}
+
+// worker runs activations until none comes for workerIdle (or too many
+// workers wait already).
+func (rt *Runtime) worker(p *Process) {
+	var t *time.Timer
+	for {
+		p.run()
+		if rt.idle.Add(1) > maxIdleWorkers {
+			rt.idle.Add(-1)
+			return
+		}
+		if t == nil {
+			t = time.NewTimer(workerIdle)
+		} else {
+			t.Reset(workerIdle)
+		}
+		select {
+		case p = <-rt.work:
+			rt.idle.Add(-1)
+			t.Stop()
+		case <-t.C:
+			rt.idle.Add(-1)
+			return
+		}
+	}
 }
 
 // NewRuntime returns a running runtime that creates processes from kinds.
@@ -140,6 +192,7 @@ func NewRuntime(cfg Config, kinds *Kinds) (*Runtime, error) {
 		clock:        cfg.Clock,
 		log:          cfg.Logger,
 		shutdownDone: make(chan struct{}),
+		work:         make(chan *Process),
 	}
 	if rt.clock == nil {
 		rt.clock = realClock{}
@@ -282,7 +335,7 @@ func (rt *Runtime) start(ctx context.Context, id uint64, b Behavior, opts SpawnO
 		rt.active.Done()
 	} else {
 		p.mu.Unlock()
-		go p.run()
+		rt.activate(p)
 	}
 	return p, nil
 }

@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 
 	"github.com/shoalhq/shoal/bench/internal/child"
@@ -43,6 +44,7 @@ type result struct {
 type params struct {
 	names, seq, calls, callers, memNames, stateSize int
 	seed                                            uint64
+	memprofile                                      string // child only
 }
 
 func (p params) args() []string {
@@ -71,12 +73,26 @@ func main() {
 	flag.IntVar(&p.stateSize, "state-size", 1000, "bytes of state each counter holds in the memory measurement")
 	flag.Uint64Var(&p.seed, "seed", 1, "seed of the random choices")
 	runs := flag.Int("runs", 3, "runs of each measurement (median reported)")
+	cpuprofile := flag.String("cpuprofile", "", "with -child: write the child's CPU profile to this file")
+	memprofile := flag.String("memprofile", "", "with -child: write the child's heap profile at the end to this file")
 	flag.Parse()
 	if p.names < 1 || p.seq < 1 || p.calls < 1 || p.callers < 1 || p.memNames < 1 || p.stateSize < 1 || *runs < 1 {
 		fmt.Fprintln(os.Stderr, "durabench: every size and -runs must be at least 1")
 		os.Exit(2)
 	}
 	if *childSpec != "" {
+		if *cpuprofile != "" {
+			f, err := os.Create(*cpuprofile)
+			if err == nil {
+				err = pprof.StartCPUProfile(f)
+			}
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "durabench:", err)
+				os.Exit(1)
+			}
+			defer pprof.StopCPUProfile()
+		}
+		p.memprofile = *memprofile
 		res, err := measure(*childSpec, p)
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "%s: %v\n", *childSpec, err)

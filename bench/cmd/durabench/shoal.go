@@ -10,6 +10,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"runtime/pprof"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -224,6 +226,12 @@ func memory(mode string, p params) (result, error) {
 			return result{}, err
 		}
 		after := harness.Heap()
+		if p.memprofile != "" {
+			if f, err := os.Create(p.memprofile); err == nil {
+				_ = pprof.WriteHeapProfile(f)
+				f.Close()
+			}
+		}
 		enc, err := benchCodec(tb).Marshal(counterState{N: 1, Pad: make([]byte, p.stateSize)})
 		if err != nil {
 			return result{}, err
