@@ -173,6 +173,10 @@ func (rt *Runtime) worker(p *Process) {
 		case <-t.C:
 			rt.idle.Add(-1)
 			return
+		case <-rt.ctx.Done(): // shut down: later activations start their own
+			rt.idle.Add(-1)
+			t.Stop()
+			return
 		}
 	}
 }

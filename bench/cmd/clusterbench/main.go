@@ -33,11 +33,11 @@ import (
 	"fmt"
 	"os"
 	"runtime"
-	"runtime/pprof"
 	"strconv"
 	"time"
 
 	"github.com/shoalhq/shoal/bench/internal/child"
+	"github.com/shoalhq/shoal/bench/internal/harness"
 	"github.com/shoalhq/shoal/bench/internal/report"
 )
 
@@ -102,7 +102,7 @@ func main() {
 	}
 	if *child != "" {
 		if *cpuprofile != "" {
-			stop, err := startProfile(*cpuprofile)
+			stop, err := harness.StartProfile(*cpuprofile)
 			if err != nil {
 				fmt.Fprintln(os.Stderr, "clusterbench:", err)
 				os.Exit(1)
@@ -121,19 +121,6 @@ func main() {
 		fmt.Fprintln(os.Stderr, "clusterbench:", err)
 		os.Exit(1)
 	}
-}
-
-// startProfile starts a CPU profile into path; stop ends it.
-func startProfile(path string) (stop func(), err error) {
-	f, err := os.Create(path)
-	if err != nil {
-		return nil, err
-	}
-	if err := pprof.StartCPUProfile(f); err != nil {
-		f.Close()
-		return nil, err
-	}
-	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 func measure(spec string, p params) (result, error) {

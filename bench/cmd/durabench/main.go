@@ -22,10 +22,10 @@ import (
 	"fmt"
 	"os"
 	"runtime"
-	"runtime/pprof"
 	"strconv"
 
 	"github.com/shoalhq/shoal/bench/internal/child"
+	"github.com/shoalhq/shoal/bench/internal/harness"
 	"github.com/shoalhq/shoal/bench/internal/report"
 )
 
@@ -82,15 +82,12 @@ func main() {
 	}
 	if *childSpec != "" {
 		if *cpuprofile != "" {
-			f, err := os.Create(*cpuprofile)
-			if err == nil {
-				err = pprof.StartCPUProfile(f)
-			}
+			stop, err := harness.StartProfile(*cpuprofile)
 			if err != nil {
 				fmt.Fprintln(os.Stderr, "durabench:", err)
 				os.Exit(1)
 			}
-			defer pprof.StopCPUProfile()
+			defer stop()
 		}
 		p.memprofile = *memprofile
 		res, err := measure(*childSpec, p)
