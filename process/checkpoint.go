@@ -88,6 +88,12 @@ type Checkpoint struct {
 	// Merged lists the conflict losers whose states the process took
 	// (ResolveConflict) since its last checkpoint the sink stored.
 	Merged []Copy
+	// Mode is the process's mode and Every its async interval (0: the
+	// default). The process waits on a sync checkpoint before it goes on;
+	// a sink may hold an async one back for a small part of Every, to
+	// store it together with others.
+	Mode  CheckpointMode
+	Every time.Duration
 }
 
 // CheckpointSink stores checkpoints.
@@ -225,7 +231,8 @@ func (p *Process) takeCheckpoint(done func(error)) *PanicError {
 	}
 	ck.seq++
 	ck.dirty = false
-	ck.opts.Sink.SaveCheckpoint(Checkpoint{Process: p, Seq: ck.seq, State: state, Version: stateVersion(p.behavior), Reminders: p.reminders(), Merged: append([]Copy(nil), ck.merged...)}, done)
+	ck.opts.Sink.SaveCheckpoint(Checkpoint{Process: p, Seq: ck.seq, State: state, Version: stateVersion(p.behavior), Reminders: p.reminders(),
+		Merged: append([]Copy(nil), ck.merged...), Mode: ck.opts.Mode, Every: ck.opts.Every}, done)
 	return nil
 }
 

@@ -233,3 +233,58 @@ func TestClusterAsyncCheckpointLossWindow(t *testing.T) {
 		t.Fatalf("an increment acknowledged %v before the crash was lost; the window is %v (bound %v)", oldest, every, bound)
 	}
 }
+
+// TestClusterAsyncCheckpointsTravelTogether: the async checkpoints of
+// many processes taken about the same time reach their primaries and the
+// replicas in a few messages, not one (and an answer) each.
+func TestClusterAsyncCheckpointsTravelTogether(t *testing.T) {
+	const every = 200 * time.Millisecond
+	nodes := clustertest.StartCluster(t, 3, durableOptions(process.CheckpointAsync, every))
+	names := make([]string, 300)
+	for i := range names {
+		names[i] = fmt.Sprintf("tt-%d", i)
+	}
+	registerAll(t, nodes, names)
+	waitConverged(t, 60*time.Second, nodes, names)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Go(func() {
+			for i := int(next.Add(1) - 1); i < len(names); i = int(next.Add(1) - 1) {
+				if _, err := nodes[(i+w)%3].Registry.Call(ctx, names[i], "inc"); err != nil {
+					t.Errorf("inc %s: %v", names[i], err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	sent := func() (n uint64) {
+		for _, nd := range nodes {
+			_, out := nd.Remote.Stats()
+			n += out
+		}
+		return n
+	}
+	before := sent()
+	byName := map[string]*cnode{}
+	for _, nd := range nodes {
+		byName[nd.Name] = nd
+	}
+	waitCond(t, 20*time.Second, "every counter's checkpoint at its primary", func() bool {
+		for _, name := range names {
+			nd := byName[nodes[0].Registry.Owner(name)]
+			if nd == nil || nd.Registry.CheckpointSeq(name) == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	frames := sent() - before
+	t.Logf("%d async checkpoints (every %v) took %d messages between the nodes, replication and its answers and the cluster's own chatter included",
+		len(names), every, frames)
+	if frames > uint64(len(names))/3 {
+		t.Errorf("%d messages for %d checkpoints: they did not travel together", frames, len(names))
+	}
+}

@@ -19,6 +19,24 @@ import (
 // ckptRetryFor; a process that is not the name's any more hears
 // ErrStale. A state equal to the last one stored is not sent again.
 
+// An async checkpoint may wait a little (a tenth of its process's
+// interval, at most ckptBatchMax) for others, so that the checkpoints of
+// many processes reach their primaries, and the replicas, in one message
+// each way instead of one each: under load most of what a checkpoint costs
+// is the messages, not the state.
+
+// ckptBatchMax bounds how long an async checkpoint waits for others.
+const ckptBatchMax = 20 * time.Millisecond
+
+// ckptBatchFor is how long an async checkpoint of a process that
+// checkpoints every `every` may wait for others.
+func ckptBatchFor(every time.Duration) time.Duration {
+	if every <= 0 {
+		every = process.DefaultCheckpointEvery
+	}
+	return min(every/10, ckptBatchMax)
+}
+
 // ckptRetryFor bounds how long a checkpoint is asked again after
 // transient failures before the process hears of it.
 const ckptRetryFor = 10 * time.Second
@@ -63,8 +81,40 @@ func (s ckptSink) SaveCheckpoint(ck process.Checkpoint, done func(error)) {
 			return
 		}
 	}
+	if ck.Mode == process.CheckpointAsync {
+		if wait := ckptBatchFor(ck.Every); wait > 0 {
+			h.ckBatch = append(h.ckBatch, w)
+			if len(h.ckBatch) == 1 {
+				time.AfterFunc(wait, h.flushCkBatch)
+			}
+			h.mu.Unlock()
+			return
+		}
+	}
 	h.mu.Unlock()
 	h.askCheckpoint(w)
+}
+
+// flushCkBatch asks for the async checkpoints that waited for others, in
+// one step.
+func (h *dirHost) flushCkBatch() {
+	h.mu.Lock()
+	batch := h.ckBatch
+	h.ckBatch = nil
+	if h.ctx.Err() != nil {
+		h.mu.Unlock()
+		for _, w := range batch {
+			w.done(errRegistryClosed)
+		}
+		return
+	}
+	for _, w := range batch {
+		h.reqSeq++
+		h.ckWaiting[h.reqSeq] = w
+		h.node.Checkpoint(h.reqSeq, w.name, w.id, w.seq, w.state, w.merged)
+	}
+	h.takeLocked()
+	h.mu.Unlock()
 }
 
 // askCheckpoint sends a checkpoint request to the machine.

@@ -116,7 +116,10 @@
 // its process.CheckpointSink, dirckpt.go); the host encodes it (with its
 // state version) and asks the name's primary to keep it in the record,
 // answered once every live replica has it (sync mode waits for that
-// answer before the call's reply). The primary keeps a checkpoint only
+// answer before the call's reply). An async checkpoint waits up to a
+// tenth of its interval (at most 20 ms) for others, so that those of many
+// processes go to the primaries, and on to the replicas, together. The
+// primary keeps a checkpoint only
 // from the name's current process and only if its number is higher. A
 // name whose process is gone (its node died, or came back as a new
 // incarnation) restarts from the record's checkpoint through EndHandoff,

@@ -32,3 +32,15 @@ func (r *Registry) Holders(name string) []string {
 	}
 	return out
 }
+
+// CheckpointSeq returns the number of the newest checkpoint this node
+// holds of name's process as its primary (0: none, or not the primary).
+func (r *Registry) CheckpointSeq(name string) uint64 {
+	r.dir.mu.Lock()
+	defer r.dir.mu.Unlock()
+	rec, ok := r.dir.node.Lookup(name)
+	if !ok || rec.Ckpt() == nil || rec.Ckpt().Inst != rec.Inst {
+		return 0
+	}
+	return rec.Ckpt().Seq
+}
