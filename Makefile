@@ -82,6 +82,7 @@ fuzz-smoke:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeFrame$$' -fuzztime $(FUZZ_TIME) ./remote
 	$(GO) test -run '^$$' -fuzz '^FuzzDirectoryMessage$$' -fuzztime $(FUZZ_TIME) ./registry
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeState$$' -fuzztime $(FUZZ_TIME) ./registry
+	$(GO) test -run '^$$' -fuzz '^FuzzWire$$' -fuzztime $(FUZZ_TIME) ./registry/internal/directory
 # The container image: the static binary, built here (no image can be
 # pulled), copied into an image FROM scratch. IMAGE names it.
 IMAGE ?= shoal/houseparty:latest

@@ -95,6 +95,14 @@
 // record meet, the checkpoints the winner's state does not hold are kept
 // as orphans and merged into the name's process once the process they
 // belong to is gone for good. See ckpt.go.
+//
+// # Wire form
+//
+// Records and the stream's MsgOps and MsgAck encode themselves
+// (encoding.BinaryMarshaler, wire.go): they are most of the traffic, and
+// a form written for them costs a fraction of a generic one. Every part
+// is length-prefixed, so a later release may append fields that this one
+// skips.
 package directory
 
 // The host's contract (what the registry, or the simulator, must do):
