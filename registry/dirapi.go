@@ -2,6 +2,7 @@ package registry
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -12,6 +13,7 @@ import (
 	"github.com/shoalhq/shoal/codec"
 	"github.com/shoalhq/shoal/process"
 	"github.com/shoalhq/shoal/registry/internal/directory"
+	"github.com/shoalhq/shoal/registry/internal/wire"
 )
 
 // The registry's operations on the partitioned directory: requests go to
@@ -46,6 +48,49 @@ type dirWire struct {
 	// whose shapes differ would place names differently, and do not talk.
 	Shape  [2]int
 	Bodies [][]byte // the messages, in order, each encoded by the codec
+}
+
+// dirWireFormat is the first byte of an encoded dirWire.
+const dirWireFormat = 1
+
+// MarshalBinary implements encoding.BinaryMarshaler: the codec sends
+// this form (a generic one cost as much as the directory's own work on
+// small messages).
+func (w dirWire) MarshalBinary() ([]byte, error) {
+	size := 48 + len(w.From.Name) + len(w.To.Name)
+	for _, body := range w.Bodies {
+		size += binary.MaxVarintLen32 + len(body)
+	}
+	b := make([]byte, 0, size)
+	b = append(b, dirWireFormat)
+	for _, id := range []directory.NodeID{w.From, w.To} {
+		b = binary.AppendUvarint(wire.AppendString(b, id.Name), id.Inc)
+	}
+	b = binary.AppendUvarint(b, uint64(w.Shape[0]))
+	b = binary.AppendUvarint(b, uint64(w.Shape[1]))
+	b = binary.AppendUvarint(b, uint64(len(w.Bodies)))
+	for _, body := range w.Bodies {
+		b = wire.AppendBytes(b, body)
+	}
+	return b, nil
+}
+
+// UnmarshalBinary implements encoding.BinaryUnmarshaler. The bodies share
+// one copy of b.
+func (w *dirWire) UnmarshalBinary(b []byte) error {
+	d := wire.NewReader(slices.Clone(b))
+	d.Format(dirWireFormat)
+	w.From = directory.NodeID{Name: d.String(), Inc: d.Uvarint()}
+	w.To = directory.NodeID{Name: d.String(), Inc: d.Uvarint()}
+	w.Shape = [2]int{d.Int(), d.Int()}
+	w.Bodies = nil
+	if n := d.Count(1); n > 0 {
+		w.Bodies = make([][]byte, n)
+		for i := range w.Bodies {
+			w.Bodies[i] = d.Shared()
+		}
+	}
+	return d.End("directory message")
 }
 
 // dirList asks a node for the records of the partitions it serves (of
