@@ -87,9 +87,12 @@ func (n *Node) handleRequest(m MsgRequest) {
 		n.hold(pt, m)
 		return
 	}
-	if !held {
+	if !held && (m.Hops > 0 || m.Origin != n.self) {
 		// A request served once is not served again: a duplicate that
-		// came late would undo what its client did next.
+		// came late would undo what its client did next. One made here
+		// that never left (no hops) cannot come twice: not remembered
+		// (a primary's own processes checkpoint through it, many times
+		// a second).
 		key := reqKey{m.Origin, m.Req}
 		if _, dup := n.served[key]; dup {
 			return
