@@ -566,6 +566,14 @@ type sampler struct {
 	// count must still never go back (see recover).
 	recovering bool
 	graceUntil time.Time // rooms and people may disagree until then
+	// recoveredAt is when the cluster last recovered from a kill: a
+	// person that said then that it was in a room not listing it must
+	// agree with its room by graceUntil.
+	recoveredAt time.Time
+	// strays counts the people who disagreed with their room at the last
+	// recovery; lastAgreed is when the last of them agreed again.
+	strays     map[string]bool
+	lastAgreed time.Time
 	last       map[string]int
 	// twice holds the people seen in two rooms in the last sample: a
 	// sample reads the rooms one by one, not at one instant, so a person
@@ -620,7 +628,9 @@ func (s *sampler) recover() {
 func (s *sampler) recovered(agree time.Duration) {
 	s.mu.Lock()
 	s.recovering = false
-	s.graceUntil = time.Now().Add(agree)
+	s.recoveredAt = time.Now()
+	s.strays, s.lastAgreed = map[string]bool{}, time.Time{}
+	s.graceUntil = s.recoveredAt.Add(agree)
 	s.mu.Unlock()
 }
 
@@ -687,6 +697,7 @@ func (s *sampler) sample(i int) {
 	s.mu.Lock()
 	merged := s.merged
 	grace := recovering || time.Now().Before(s.graceUntil)
+	recoveredAt := s.recoveredAt
 	s.mu.Unlock()
 	in := map[string]string{}
 	twice := map[string]string{}
@@ -724,6 +735,16 @@ func (s *sampler) sample(i int) {
 	s.mu.Lock()
 	prev := s.twice
 	s.twice, s.astray = twice, lost
+	if !merged && !recoveredAt.IsZero() {
+		for p, a := range prevAstray {
+			if !a.since.After(recoveredAt) {
+				s.strays[p] = true
+				if _, still := lost[p]; !still {
+					s.lastAgreed = now
+				}
+			}
+		}
+	}
 	s.mu.Unlock()
 	for p, rooms := range twice {
 		if prev[p] == rooms && !grace {
@@ -731,8 +752,13 @@ func (s *sampler) sample(i int) {
 		}
 	}
 	for p, a := range lost {
-		if now.Sub(a.since) > astrayFor && !grace {
+		switch {
+		case grace:
+		case now.Sub(a.since) > astrayFor:
 			s.violate("%s says it is in %s, which has not listed it for %v (on %s)", p, a.room, now.Sub(a.since).Round(time.Second), c.name)
+		case !recoveredAt.IsZero() && !a.since.After(recoveredAt):
+			s.violate("%s says it is in %s, which has not listed it since before the recovery from the kill, %v before: they do not agree %v after it (on %s)",
+				p, a.room, recoveredAt.Sub(a.since).Round(100*time.Millisecond), now.Sub(recoveredAt).Round(100*time.Millisecond), c.name)
 		}
 	}
 	s.mu.Lock()
@@ -770,6 +796,9 @@ func (s *sampler) check(t *testing.T, phase string) {
 	defer s.mu.Unlock()
 	if len(s.violations) > 0 {
 		t.Fatalf("%s: %d violations, e.g.:\n%s", phase, len(s.violations), strings.Join(s.violations, "\n"))
+	}
+	if len(s.strays) > 0 && !s.lastAgreed.IsZero() {
+		t.Logf("%s: since the last recovery from a kill, %d people disagreed with their rooms; the last agreed %v after it", phase, len(s.strays), s.lastAgreed.Sub(s.recoveredAt).Round(100*time.Millisecond))
 	}
 }
 
