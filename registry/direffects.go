@@ -76,6 +76,7 @@ func (h *dirHost) carryOut(j dirJob) {
 		}
 		saved, err := h.decodeState(e.State)
 		if err != nil {
+			// The machine asked Decodable first: not expected.
 			h.log.Error("registry: cannot decode a conflict loser's state; it is not merged", "name", e.Name, "loser", refOf(e.Loser), "err", err)
 			return
 		}

@@ -115,6 +115,15 @@ func (r *Registry) startDirectory(cfg Config) error {
 			r.log.Log(context.Background(), slog.LevelDebug-4, fmt.Sprintf(format, args...))
 		}
 	}
+	// A conflict loser's state this build cannot decode stays with the
+	// loser (sent again) rather than being taken and lost here.
+	dc.Decodable = func(name string, state []byte) bool {
+		_, err := h.decodeState(state)
+		if err != nil {
+			h.log.Warn("registry: cannot decode a conflict loser's state; it stays with the loser, which sends it again", "name", name, "err", err)
+		}
+		return err == nil
+	}
 	node, err := directory.New(dc)
 	if err != nil {
 		return fmt.Errorf("new registry: %w", err)

@@ -129,7 +129,9 @@
 // that it does not hold as an orphan, merged into the name's process (its
 // ResolveConflict) once the orphan's process is gone for good. A state
 // this node cannot decode is left where it is (StartFailed): the old
-// process carries on, or the checkpoint waits in the record. A registry
-// without a cluster has nowhere to checkpoint to: its processes run
-// without.
+// process carries on, or the checkpoint waits in the record; a conflict
+// loser's state that it cannot decode is not taken (the machine asks the
+// host first, Config.Decodable): the loser keeps it and sends it again.
+// A registry without a cluster has nowhere to checkpoint to: its
+// processes run without.
 package registry

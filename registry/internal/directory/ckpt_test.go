@@ -114,3 +114,35 @@ func TestMergedCopiesKeepEveryCheckpoint(t *testing.T) {
 		t.Fatalf("orphans %+v after a checkpoint that holds a", rec.Orphans())
 	}
 }
+
+// TestUndecodableLoserStateIsNotTaken: a conflict loser's state the
+// winner's node cannot decode is neither handed to the winner nor
+// counted as held: the loser keeps it and sends it again, and once the
+// node can decode it (a later build), it is taken.
+func TestUndecodableLoserStateIsNotTaken(t *testing.T) {
+	decodable := false
+	s := newSingle(t, func(c *Config) { c.Decodable = func(string, []byte) bool { return decodable } })
+	r := s.request(1, ReqRegister, "x", Spec{Kind: "k"})
+	winner := r.Answer.Inst
+	pt := s.n.parts[PartitionOf("x", s.n.cfg.Partitions)]
+	loser := Inst{Node: NodeID{Name: "b", Inc: 7}, ID: 3}
+	deliver := func() (resolves int) {
+		s.n.onResolve(pt, MsgResolve{P: pt.id, Name: "x", Loser: loser, Winner: winner, State: []byte("s"), Approved: true, Sent: true})
+		for _, e := range s.n.Ready().Effects {
+			if _, ok := e.(Resolve); ok {
+				resolves++
+			}
+		}
+		return resolves
+	}
+	if n := deliver(); n != 0 || s.n.holdsState(winner, loser) {
+		t.Fatalf("undecodable: %d resolves, held %v; want none, not held", n, s.n.holdsState(winner, loser))
+	}
+	decodable = true
+	if n := deliver(); n != 1 || !s.n.holdsState(winner, loser) {
+		t.Fatalf("decodable again: %d resolves, held %v; want one, held", n, s.n.holdsState(winner, loser))
+	}
+	if n := deliver(); n != 0 {
+		t.Fatalf("a resend after it was taken: %d resolves, want none", n)
+	}
+}

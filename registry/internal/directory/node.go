@@ -34,6 +34,12 @@ type Config struct {
 	// Logf, if set, is told the node's decisions (for tests and the
 	// simulator's traces).
 	Logf func(format string, args ...any)
+	// Decodable, if set, reports whether this node can decode a state
+	// (of name) that a conflict loser sends to a process here. One it
+	// cannot is not taken, nor acknowledged: it stays with the loser,
+	// which sends it again (a node of another build may be the winner's
+	// by then), rather than being lost here.
+	Decodable func(name string, state []byte) bool
 }
 
 // DefaultConfig returns a configuration for self, for ticks of about

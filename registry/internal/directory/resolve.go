@@ -254,6 +254,10 @@ func (n *Node) onResolve(pt *part, m MsgResolve) {
 			return // never into itself (passed on along its own lineage): the loser asks again
 		case l != nil && l.state == lRunning:
 			if !slices.Contains(l.absorbedList(), m.Loser) {
+				if n.cfg.Decodable != nil && !n.cfg.Decodable(m.Name, m.State) {
+					n.logf("%v p%d undecodable %s loser=%v winner=%v", n.self, pt.id, m.Name, m.Loser, m.Winner)
+					return // not taken: the loser keeps it and asks again
+				}
 				l.setAbsorbed(unionAbsorbed(l.absorbedList(), m.Absorbed, []Inst{m.Loser}))
 				n.noteCarried(l, m.Loser, m.Absorbed)
 				n.logf("%v p%d deliver %s loser=%v winner=%v", n.self, pt.id, m.Name, m.Loser, m.Winner)

@@ -35,7 +35,22 @@ func (s *Sim) act() {
 		s.startDrain()
 	case r < 0.050:
 		s.exit()
+	case r < 0.054:
+		s.undecodable()
 	}
+}
+
+// undecodable makes a live node unable to decode conflict losers'
+// states, or able again: what it is sent stays with the losers, which
+// send it again, and is never lost.
+func (s *Sim) undecodable() {
+	live := s.live()
+	if len(live) == 0 {
+		return
+	}
+	h := live[s.rng.IntN(len(live))]
+	h.undecodable = !h.undecodable
+	s.logf("undecodable %v %v", h.id, h.undecodable)
 }
 
 // clientOp makes one request about a name no client is acting on.
@@ -225,6 +240,9 @@ func (s *Sim) quiesce() {
 	s.faults = false
 	s.logf("quiesce")
 	s.heal()
+	for _, h := range s.live() {
+		h.undecodable = false
+	}
 	for _, h := range s.live() {
 		h.viewAt = s.now
 	}

@@ -111,6 +111,9 @@ type host struct {
 	leader      []directory.NodeID
 	leaderSince []uint64
 	reqs        map[uint64]clientOp
+	// undecodable: the node cannot decode the states conflict losers
+	// send (as a node of another build might not), until it can again.
+	undecodable bool
 }
 
 // proc is a process the host runs.
@@ -243,6 +246,8 @@ func (s *Sim) boot(name string, h *host) {
 	if s.opt.Trace {
 		cfg.Logf = func(format string, args ...any) { s.logf(format, args...) }
 	}
+	h.undecodable = false
+	cfg.Decodable = func(string, []byte) bool { return !h.undecodable }
 	dn, err := directory.New(cfg)
 	if err != nil {
 		panic(err)
