@@ -33,6 +33,10 @@
 //	SHOAL_STRICT_CODEC    -strict-codec   "true" refuses messages and states with fields this
 //	                                      build does not know (default false: skipped, so that
 //	                                      two builds can run side by side in a rolling update)
+//	SHOAL_LOG_LEVEL       -log-level      debug, info (default), warn or error; debug adds a
+//	                                      line per HTTP request
+//	SHOAL_LOG_FORMAT      -log-format     text (default: key=value lines) or json (one object
+//	                                      per line, for a log collector)
 //
 // Without a cookie the node runs alone and says so. SIGINT or SIGTERM
 // makes the node leave the cluster gracefully and stop.
@@ -89,6 +93,8 @@ type settings struct {
 	quorum        int
 	checkpoints   process.CheckpointMode
 	strictCodec   bool
+	logLevel      slog.Level
+	logJSON       bool
 }
 
 func (s settings) node() string { return s.basename + "@" + s.host }
@@ -113,6 +119,8 @@ func readSettings(args []string, getenv func(string) string) (settings, error) {
 	place := fs.String("placement", or(getenv("SHOAL_PLACEMENT"), "any"), "placement: any or quorum:M")
 	ckpt := fs.String("checkpoints", or(getenv("HOUSEPARTY_CHECKPOINTS"), "sync"), "checkpoints: sync, async or off")
 	strict := fs.String("strict-codec", or(getenv("SHOAL_STRICT_CODEC"), "false"), "refuse unknown fields")
+	level := fs.String("log-level", or(getenv("SHOAL_LOG_LEVEL"), "info"), "log level: debug, info, warn or error")
+	format := fs.String("log-format", or(getenv("SHOAL_LOG_FORMAT"), "text"), "log format: text or json")
 	if err := fs.Parse(args); err != nil {
 		return s, err
 	}
@@ -158,7 +166,77 @@ func readSettings(args []string, getenv func(string) string) (settings, error) {
 	if s.strictCodec, err = strconv.ParseBool(*strict); err != nil {
 		return s, fmt.Errorf("SHOAL_STRICT_CODEC %q must be true or false", *strict)
 	}
+	switch strings.ToLower(*level) {
+	case "debug":
+		s.logLevel = slog.LevelDebug
+	case "info":
+		s.logLevel = slog.LevelInfo
+	case "warn":
+		s.logLevel = slog.LevelWarn
+	case "error":
+		s.logLevel = slog.LevelError
+	default:
+		return s, fmt.Errorf("SHOAL_LOG_LEVEL %q must be debug, info, warn or error", *level)
+	}
+	switch strings.ToLower(*format) {
+	case "text":
+	case "json":
+		s.logJSON = true
+	default:
+		return s, fmt.Errorf("SHOAL_LOG_FORMAT %q must be text or json", *format)
+	}
 	return s, nil
+}
+
+// logger returns the node's logger, writing to w as the settings say.
+func (s settings) logger(w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: s.logLevel}
+	if s.logJSON {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// logRequests logs each request at debug level, once it is answered.
+func logRequests(log *slog.Logger, next http.Handler) http.Handler {
+	if !log.Enabled(context.Background(), slog.LevelDebug) {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		next.ServeHTTP(rec, r)
+		log.Debug("http request", "method", r.Method, "path", r.URL.Path, "status", rec.status,
+			"bytes", rec.bytes, "took", time.Since(start), "from", r.RemoteAddr)
+	})
+}
+
+// statusRecorder remembers a response's status and size.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+	bytes  int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	r.status = code
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Write(b []byte) (int, error) {
+	n, err := r.ResponseWriter.Write(b)
+	r.bytes += n
+	return n, err
+}
+
+// Unwrap gives http.ResponseController the writer underneath.
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// Flush passes a flush on (a streamed answer).
+func (r *statusRecorder) Flush() {
+	if f, ok := r.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
 }
 
 // parsePlacement reads SHOAL_PLACEMENT: "any" (0) or "quorum:M" (M).
@@ -177,9 +255,6 @@ func parsePlacement(v string) (int, error) {
 // registryConfig is the registry's configuration from the settings.
 func (s settings) registryConfig(log *slog.Logger, members registry.Membership, cdc *codec.Codec) registry.Config {
 	cfg := registry.Config{Logger: log, Cluster: members, Codec: cdc, Quorum: s.quorum, Replicas: s.replicas}
-	if s.replicas == 0 {
-		cfg.Replicas = -1 // one copy: the registry's 0 means its default
-	}
 	if s.replicas == 0 {
 		cfg.Replicas = -1 // one copy: the registry's 0 means its default
 	}
@@ -287,7 +362,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		return fail(1, fmt.Errorf("PORT %d: cannot listen: %v", s.port, errors.Unwrap(err)))
 	}
 	defer ln.Close()
-	log := slog.New(slog.NewTextHandler(stderr, nil))
+	log := s.logger(stderr)
 	strategies, err := all.Parse(s.discovery, all.Node{
 		Defaults: discovery.Defaults{ClusterPort: s.clusterPort, Logger: log},
 		Self:     net.JoinHostPort(s.host, strconv.Itoa(s.clusterPort)),
@@ -357,7 +432,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		_ = members.Shutdown(context.Background())
 		return fail(1, err)
 	}
-	srv := &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: logRequests(log, api.Handler()), ReadHeaderTimeout: 10 * time.Second}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	log.Info("house party serving", "http", ln.Addr().String())

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -199,6 +200,8 @@ func TestBadSettings(t *testing.T) {
 		{nil, []string{"-placement", "majority"}, `SHOAL_PLACEMENT "majority" must be any or quorum:M`},
 		{map[string]string{"HOUSEPARTY_CHECKPOINTS": "always"}, nil, `HOUSEPARTY_CHECKPOINTS "always" must be sync, async or off`},
 		{map[string]string{"SHOAL_STRICT_CODEC": "maybe"}, nil, `SHOAL_STRICT_CODEC "maybe" must be true or false`},
+		{map[string]string{"SHOAL_LOG_LEVEL": "verbose"}, nil, `SHOAL_LOG_LEVEL "verbose" must be debug, info, warn or error`},
+		{nil, []string{"-log-format", "xml"}, `SHOAL_LOG_FORMAT "xml" must be text or json`},
 		{nil, []string{"-port", "99999"}, "PORT 99999 is out of range"},
 		{nil, []string{"-nope"}, "flag provided but not defined: -nope"},
 	} {
@@ -467,5 +470,73 @@ func TestRegistrySettings(t *testing.T) {
 		if got != c.want {
 			t.Errorf("%v: %s; want %s", c.env, got, c.want)
 		}
+	}
+}
+
+// TestLogSettings: SHOAL_LOG_LEVEL and SHOAL_LOG_FORMAT (or their flags)
+// set the level and the format; at debug each HTTP request is logged, at
+// info it is not.
+func TestLogSettings(t *testing.T) {
+	for _, c := range []struct {
+		env   map[string]string
+		args  []string
+		level slog.Level
+		json  bool
+	}{
+		{nil, nil, slog.LevelInfo, false},
+		{map[string]string{"SHOAL_LOG_LEVEL": "DEBUG", "SHOAL_LOG_FORMAT": "json"}, nil, slog.LevelDebug, true},
+		{map[string]string{"SHOAL_LOG_LEVEL": "debug"}, []string{"-log-level", "warn", "-log-format", "text"}, slog.LevelWarn, false},
+		{nil, []string{"-log-level", "error"}, slog.LevelError, false},
+	} {
+		s, err := readSettings(c.args, env(c.env))
+		if err != nil {
+			t.Fatalf("%v %v: %v", c.env, c.args, err)
+		}
+		if s.logLevel != c.level || s.logJSON != c.json {
+			t.Errorf("%v %v: level %v json %v; want %v %v", c.env, c.args, s.logLevel, s.logJSON, c.level, c.json)
+		}
+	}
+	for _, level := range []string{"debug", "info"} {
+		t.Run(level, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			ready := make(chan string, 1)
+			done := make(chan int, 1)
+			var stderr syncBuffer
+			go func() {
+				done <- run(ctx, nil, env(map[string]string{
+					"PORT": freePort(t), "HOUSEPARTY_HTTP_HOST": "127.0.0.1", "SHOAL_HOST": "127.0.0.9",
+					"SHOAL_CLUSTER_PORT": freePort(t), "SHOAL_LOG_LEVEL": level, "SHOAL_LOG_FORMAT": "json",
+				}), &stderr, ready)
+			}()
+			var addr string
+			select {
+			case addr = <-ready:
+			case code := <-done:
+				t.Fatalf("run exited %d: %s", code, stderr.String())
+			}
+			if code, _, err := httpGet(t, "http://"+addr+"/hello"); err != nil || code != 200 {
+				t.Fatalf("/hello = %d %v", code, err)
+			}
+			cancel()
+			if code := <-done; code != 0 {
+				t.Fatalf("exit code %d: %s", code, stderr.String())
+			}
+			var requests int
+			for _, line := range strings.Split(strings.TrimSpace(stderr.String()), "\n") {
+				var rec map[string]any
+				if err := json.Unmarshal([]byte(line), &rec); err != nil {
+					t.Fatalf("a log line is not JSON: %q: %v", line, err)
+				}
+				if rec["msg"] == "http request" {
+					requests++
+					if rec["path"] != "/hello" || rec["status"] != float64(200) || rec["level"] != "DEBUG" {
+						t.Errorf("request log %v; want path /hello, status 200, level DEBUG", rec)
+					}
+				}
+			}
+			if want := map[string]int{"debug": 1, "info": 0}[level]; requests != want {
+				t.Errorf("at %s: %d request lines, want %d:\n%s", level, requests, want, stderr.String())
+			}
+		})
 	}
 }
