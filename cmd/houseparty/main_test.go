@@ -69,33 +69,16 @@ func TestBadPort(t *testing.T) {
 }
 
 func TestRunServesAndStops(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan string, 1)
-	done := make(chan int, 1)
-	var stderr syncBuffer
-	port, clusterPort := freePort(t), freePort(t)
-	go func() {
-		done <- run(ctx, nil, env(map[string]string{
-			"PORT": port, "HOUSEPARTY_HTTP_HOST": "127.0.0.1", "HOUSEPARTY_GREETING": "hi there",
-			"SHOAL_BASENAME": "hp", "SHOAL_HOST": "127.0.0.9", "SHOAL_CLUSTER_PORT": clusterPort,
-		}), &stderr, ready)
-	}()
-	var addr string
-	select {
-	case addr = <-ready:
-	case code := <-done:
-		t.Fatalf("run exited %d: %s", code, stderr.String())
-	}
-	if code, body, err := httpGet(t, "http://"+addr+"/hello"); err != nil || code != 200 || body != "hi there" {
+	n := runNode(t, nil, map[string]string{
+		"HOUSEPARTY_GREETING": "hi there", "SHOAL_BASENAME": "hp", "SHOAL_HOST": "127.0.0.9",
+	})
+	if code, body, err := httpGet(t, "http://"+n.http+"/hello"); err != nil || code != 200 || body != "hi there" {
 		t.Fatalf("/hello = %d %q %v", code, body, err)
 	}
-	if code, body, err := httpGet(t, "http://"+addr+"/stats/tldr"); err != nil || code != 200 || !strings.HasPrefix(body, "self: hp@127.0.0.9\n") {
+	if code, body, err := httpGet(t, "http://"+n.http+"/stats/tldr"); err != nil || code != 200 || !strings.HasPrefix(body, "self: hp@127.0.0.9\n") {
 		t.Fatalf("/stats/tldr = %d %q %v", code, body, err)
 	}
-	cancel()
-	if code := <-done; code != 0 {
-		t.Fatalf("exit code %d after stop: %s", code, stderr.String())
-	}
+	n.stop(t)
 }
 
 func freePort(t *testing.T) string {
@@ -236,35 +219,57 @@ func TestAutoHost(t *testing.T) {
 	}
 }
 
+// runningNode is a node run by run in the test's process.
 type runningNode struct {
-	http   string
-	gossip string
+	http   string // HTTP address
+	gossip string // membership address, if startNode chose it
 	cancel context.CancelFunc
 	done   chan int
 	logs   *syncBuffer
 }
 
-func startNode(t *testing.T, name, cookie, discovery string) *runningNode {
+// runNode runs a node with args and e over the defaults (free ports of
+// loopback) and waits until it serves HTTP; the test's cleanup stops it.
+func runNode(t *testing.T, args []string, e map[string]string) *runningNode {
 	t.Helper()
+	vars := map[string]string{"PORT": freePort(t), "HOUSEPARTY_HTTP_HOST": "127.0.0.1", "SHOAL_CLUSTER_PORT": freePort(t)}
+	for k, v := range e {
+		vars[k] = v
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	n := &runningNode{cancel: cancel, done: make(chan int, 1), logs: &syncBuffer{}}
 	ready := make(chan string, 1)
-	n.gossip = "127.0.0.1:" + freePort(t)
-	_, gport, _ := net.SplitHostPort(n.gossip)
-	go func() {
-		n.done <- run(ctx, []string{"-basename", name, "-cluster-port", gport}, env(map[string]string{
-			"PORT": freePort(t), "HOUSEPARTY_HTTP_HOST": "127.0.0.1", "SHOAL_COOKIE": cookie, "SHOAL_DISCOVERY": discovery,
-		}), n.logs, ready)
-	}()
+	go func() { n.done <- run(ctx, args, env(vars), n.logs, ready) }()
 	select {
 	case n.http = <-ready:
 	case code := <-n.done:
-		t.Fatalf("%s exited %d: %s", name, code, n.logs.String())
+		cancel()
+		t.Fatalf("%v %v exited %d: %s", args, e, code, n.logs.String())
 	}
 	t.Cleanup(func() {
 		cancel()
 		<-n.done
 	})
+	return n
+}
+
+// stop stops the node and fails the test unless it exits 0.
+func (n *runningNode) stop(t *testing.T) {
+	t.Helper()
+	n.cancel()
+	code := <-n.done
+	n.done <- code // for the cleanup
+	if code != 0 {
+		t.Fatalf("exit code %d after stop: %s", code, n.logs.String())
+	}
+}
+
+// startNode runs a cluster node called name.
+func startNode(t *testing.T, name, cookie, discovery string) *runningNode {
+	t.Helper()
+	gport := freePort(t)
+	n := runNode(t, []string{"-basename", name, "-cluster-port", gport}, map[string]string{"SHOAL_COOKIE": cookie, "SHOAL_DISCOVERY": discovery})
+	n.gossip = "127.0.0.1:" + gport
 	return n
 }
 
@@ -498,29 +503,12 @@ func TestLogSettings(t *testing.T) {
 	}
 	for _, level := range []string{"debug", "info"} {
 		t.Run(level, func(t *testing.T) {
-			ctx, cancel := context.WithCancel(context.Background())
-			ready := make(chan string, 1)
-			done := make(chan int, 1)
-			var stderr syncBuffer
-			go func() {
-				done <- run(ctx, nil, env(map[string]string{
-					"PORT": freePort(t), "HOUSEPARTY_HTTP_HOST": "127.0.0.1", "SHOAL_HOST": "127.0.0.9",
-					"SHOAL_CLUSTER_PORT": freePort(t), "SHOAL_LOG_LEVEL": level, "SHOAL_LOG_FORMAT": "json",
-				}), &stderr, ready)
-			}()
-			var addr string
-			select {
-			case addr = <-ready:
-			case code := <-done:
-				t.Fatalf("run exited %d: %s", code, stderr.String())
-			}
-			if code, _, err := httpGet(t, "http://"+addr+"/hello"); err != nil || code != 200 {
+			n := runNode(t, nil, map[string]string{"SHOAL_HOST": "127.0.0.9", "SHOAL_LOG_LEVEL": level, "SHOAL_LOG_FORMAT": "json"})
+			if code, _, err := httpGet(t, "http://"+n.http+"/hello"); err != nil || code != 200 {
 				t.Fatalf("/hello = %d %v", code, err)
 			}
-			cancel()
-			if code := <-done; code != 0 {
-				t.Fatalf("exit code %d: %s", code, stderr.String())
-			}
+			n.stop(t)
+			stderr := n.logs
 			var requests int
 			for _, line := range strings.Split(strings.TrimSpace(stderr.String()), "\n") {
 				var rec map[string]any
