@@ -33,6 +33,9 @@
 //	SHOAL_STRICT_CODEC    -strict-codec   "true" refuses messages and states with fields this
 //	                                      build does not know (default false: skipped, so that
 //	                                      two builds can run side by side in a rolling update)
+//	HOUSEPARTY_ADMIN_TOKEN -admin-token   if set (16 characters or more), the routes that change
+//	                                      the party (/scenario/*) need "Authorization: Bearer
+//	                                      <token>" (default: open, as the seed's were)
 //	SHOAL_LOG_LEVEL       -log-level      debug, info (default), warn or error; debug adds a
 //	                                      line per HTTP request
 //	SHOAL_LOG_FORMAT      -log-format     text (default: key=value lines) or json (one object
@@ -57,6 +60,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unicode"
 
 	"github.com/shoalhq/shoal/cluster"
 	"github.com/shoalhq/shoal/codec"
@@ -95,6 +99,7 @@ type settings struct {
 	strictCodec   bool
 	logLevel      slog.Level
 	logJSON       bool
+	adminToken    string
 }
 
 func (s settings) node() string { return s.basename + "@" + s.host }
@@ -119,6 +124,7 @@ func readSettings(args []string, getenv func(string) string) (settings, error) {
 	place := fs.String("placement", or(getenv("SHOAL_PLACEMENT"), "any"), "placement: any or quorum:M")
 	ckpt := fs.String("checkpoints", or(getenv("HOUSEPARTY_CHECKPOINTS"), "sync"), "checkpoints: sync, async or off")
 	strict := fs.String("strict-codec", or(getenv("SHOAL_STRICT_CODEC"), "false"), "refuse unknown fields")
+	fs.StringVar(&s.adminToken, "admin-token", getenv("HOUSEPARTY_ADMIN_TOKEN"), "bearer token the routes that change the party need")
 	level := fs.String("log-level", or(getenv("SHOAL_LOG_LEVEL"), "info"), "log level: debug, info, warn or error")
 	format := fs.String("log-format", or(getenv("SHOAL_LOG_FORMAT"), "text"), "log format: text or json")
 	if err := fs.Parse(args); err != nil {
@@ -166,6 +172,9 @@ func readSettings(args []string, getenv func(string) string) (settings, error) {
 	if s.strictCodec, err = strconv.ParseBool(*strict); err != nil {
 		return s, fmt.Errorf("SHOAL_STRICT_CODEC %q must be true or false", *strict)
 	}
+	if s.adminToken != "" && (len(s.adminToken) < minAdminToken || strings.ContainsFunc(s.adminToken, unicode.IsSpace)) {
+		return s, fmt.Errorf("HOUSEPARTY_ADMIN_TOKEN must be at least %d characters, without spaces", minAdminToken)
+	}
 	switch strings.ToLower(*level) {
 	case "debug":
 		s.logLevel = slog.LevelDebug
@@ -187,6 +196,10 @@ func readSettings(args []string, getenv func(string) string) (settings, error) {
 	}
 	return s, nil
 }
+
+// minAdminToken is the shortest admin token taken: a guessable one
+// would protect nothing.
+const minAdminToken = 16
 
 // logger returns the node's logger, writing to w as the settings say.
 func (s settings) logger(w io.Writer) *slog.Logger {
@@ -427,7 +440,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		}
 		return reg.Synced()
 	}
-	api, err := httpapi.New(httpapi.Config{Greeting: s.greeting, Logger: log, Ready: readiness}, party, members)
+	api, err := httpapi.New(httpapi.Config{Greeting: s.greeting, Logger: log, Ready: readiness, AdminToken: s.adminToken}, party, members)
 	if err != nil {
 		_ = members.Shutdown(context.Background())
 		return fail(1, err)

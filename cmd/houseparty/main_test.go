@@ -183,6 +183,8 @@ func TestBadSettings(t *testing.T) {
 		{nil, []string{"-placement", "majority"}, `SHOAL_PLACEMENT "majority" must be any or quorum:M`},
 		{map[string]string{"HOUSEPARTY_CHECKPOINTS": "always"}, nil, `HOUSEPARTY_CHECKPOINTS "always" must be sync, async or off`},
 		{map[string]string{"SHOAL_STRICT_CODEC": "maybe"}, nil, `SHOAL_STRICT_CODEC "maybe" must be true or false`},
+		{map[string]string{"HOUSEPARTY_ADMIN_TOKEN": "short"}, nil, "HOUSEPARTY_ADMIN_TOKEN must be at least 16 characters"},
+		{nil, []string{"-admin-token", "sixteen chars with spaces"}, "HOUSEPARTY_ADMIN_TOKEN must be at least 16 characters, without spaces"},
 		{map[string]string{"SHOAL_LOG_LEVEL": "verbose"}, nil, `SHOAL_LOG_LEVEL "verbose" must be debug, info, warn or error`},
 		{nil, []string{"-log-format", "xml"}, `SHOAL_LOG_FORMAT "xml" must be text or json`},
 		{nil, []string{"-port", "99999"}, "PORT 99999 is out of range"},
@@ -527,4 +529,27 @@ func TestLogSettings(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestAdminTokenSetting: HOUSEPARTY_ADMIN_TOKEN protects /scenario/*.
+func TestAdminTokenSetting(t *testing.T) {
+	const token = "a-token-of-the-operator"
+	n := runNode(t, nil, map[string]string{"SHOAL_HOST": "127.0.0.9", "HOUSEPARTY_ADMIN_TOKEN": token})
+	if code, _, err := httpGet(t, "http://"+n.http+"/scenario/small"); err != nil || code != http.StatusUnauthorized {
+		t.Fatalf("/scenario/small without the token = %d %v; want 401", code, err)
+	}
+	req, err := http.NewRequest(http.MethodGet, "http://"+n.http+"/scenario/small", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("/scenario/small with the token = %d; want 200", resp.StatusCode)
+	}
+	n.stop(t)
 }

@@ -3,11 +3,14 @@
 // beyond the seed a custom scenario and JSON lists of people and rooms.
 //
 // Every route answers GET (and HEAD); another method gets 405 with an Allow
-// header, and an unknown path gets 404 with the body "not found".
+// header, and an unknown path gets 404 with the body "not found". With
+// Config.AdminToken set, the routes that change the party (/scenario/*)
+// answer 401 to a request without "Authorization: Bearer <token>".
 package httpapi
 
 import (
 	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -62,6 +65,11 @@ type Config struct {
 	// (200 "ready"), an error is why not (503 with the error). Nil means
 	// always ready.
 	Ready func() error
+	// AdminToken, if set, protects the routes that change the party
+	// (/scenario/*): a request must carry "Authorization: Bearer
+	// <AdminToken>", or it is answered 401. Empty leaves them open, as
+	// the seed's were.
+	AdminToken string
 }
 
 // DefaultConfig returns the default configuration.
@@ -77,6 +85,7 @@ type API struct {
 	party    *houseparty.Party
 	cluster  Cluster
 	ready    func() error
+	admin    string // Config.AdminToken
 	routes   map[string]route
 }
 
@@ -99,6 +108,7 @@ func New(cfg Config, party *houseparty.Party, cluster Cluster) (*API, error) {
 		party:    party,
 		cluster:  cluster,
 		ready:    cfg.Ready,
+		admin:    cfg.AdminToken,
 	}
 	if a.ready == nil {
 		a.ready = func() error { return nil }
@@ -137,6 +147,11 @@ func (a *API) serve(w http.ResponseWriter, r *http.Request) {
 		text(w, http.StatusNotFound, "not found")
 		return
 	}
+	if rt.changes && !a.admitted(r) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="houseparty"`)
+		text(w, http.StatusUnauthorized, "unauthorized: this route needs Authorization: Bearer <HOUSEPARTY_ADMIN_TOKEN>")
+		return
+	}
 	allowed := r.Method == http.MethodGet || (r.Method == http.MethodHead && !rt.changes)
 	if !allowed {
 		if rt.changes {
@@ -152,6 +167,17 @@ func (a *API) serve(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), a.timeout)
 	defer cancel()
 	rt.h(w, r.WithContext(ctx))
+}
+
+// admitted reports whether r may use a route that changes the party:
+// always without an admin token, else only with it (compared in
+// constant time).
+func (a *API) admitted(r *http.Request) bool {
+	if a.admin == "" {
+		return true
+	}
+	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	return ok && subtle.ConstantTimeCompare([]byte(token), []byte(a.admin)) == 1
 }
 
 func text(w http.ResponseWriter, status int, body string) {

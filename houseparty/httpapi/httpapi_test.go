@@ -25,6 +25,11 @@ func newServer(t *testing.T, greeting string) *httptest.Server {
 
 func newServerReady(t *testing.T, greeting string, ready func() error) *httptest.Server {
 	t.Helper()
+	return newServerWith(t, func(c *httpapi.Config) { c.Greeting, c.Ready = greeting, ready })
+}
+
+func newServerWith(t *testing.T, configure func(*httpapi.Config)) *httptest.Server {
+	t.Helper()
 	rt, err := process.NewRuntime(process.Config{Node: "houseparty@127.0.0.1"}, process.NewKinds())
 	if err != nil {
 		t.Fatal(err)
@@ -39,8 +44,7 @@ func newServerReady(t *testing.T, greeting string, ready func() error) *httptest
 		t.Fatal(err)
 	}
 	cfg := httpapi.DefaultConfig()
-	cfg.Greeting = greeting
-	cfg.Ready = ready
+	configure(&cfg)
 	api, err := httpapi.New(cfg, party, httpapi.SingleNode("houseparty@127.0.0.1"))
 	if err != nil {
 		t.Fatal(err)
@@ -343,5 +347,46 @@ func TestProcessesPerNode(t *testing.T) {
 	}
 	if err := json.Unmarshal([]byte(body), &all); err != nil || code != 200 || len(all) != 1 || all[0].Count != 10 {
 		t.Fatalf("GET /processes = %d %s", code, body)
+	}
+}
+
+// TestAdminToken: with an admin token the routes that change the party
+// answer 401 unless the request carries it as a bearer token; the others
+// stay open.
+func TestAdminToken(t *testing.T) {
+	const token = "an-operator-chose-this-token"
+	srv := newServerWith(t, func(c *httpapi.Config) { c.AdminToken = token })
+	call := func(path, auth string) (int, http.Header, string) {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodGet, srv.URL+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, resp.Header, string(body)
+	}
+	for _, path := range []string{"/scenario/small", "/scenario/big", "/scenario/custom?people=3&rooms=1"} {
+		for _, auth := range []string{"", "Bearer wrong-token", token, "Basic " + token, "Bearer " + token + "x"} {
+			code, hdr, body := call(path, auth)
+			if code != http.StatusUnauthorized || !strings.HasPrefix(hdr.Get("WWW-Authenticate"), "Bearer") {
+				t.Errorf("GET %s with Authorization %q = %d %q (WWW-Authenticate %q); want 401", path, auth, code, body, hdr.Get("WWW-Authenticate"))
+			}
+		}
+	}
+	if code, _, body := call("/scenario/small", "Bearer "+token); code != http.StatusOK {
+		t.Fatalf("GET /scenario/small with the token = %d %s", code, body)
+	}
+	for _, path := range []string{"/hello", "/stats/tldr", "/people", "/rooms", "/healthz"} {
+		if code, _, body := call(path, ""); code != http.StatusOK {
+			t.Errorf("GET %s without a token = %d %s; want 200 (only the routes that change the party are protected)", path, code, body)
+		}
 	}
 }
