@@ -321,3 +321,23 @@ func Eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// Alone starts a node without a cluster: a runtime configured by cfg,
+// running kinds (a new, empty set if nil), and its single-node registry.
+// The runtime stops when the test ends.
+func Alone(t testing.TB, cfg process.Config, kinds *process.Kinds) *registry.Registry {
+	t.Helper()
+	if kinds == nil {
+		kinds = process.NewKinds()
+	}
+	rt, err := process.NewRuntime(cfg, kinds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rt.Shutdown(context.Background()) })
+	reg, err := registry.New(registry.DefaultConfig(), rt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return reg
+}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shoalhq/shoal/clustertest"
 	"github.com/shoalhq/shoal/process"
 	"github.com/shoalhq/shoal/process/processtest"
 	"github.com/shoalhq/shoal/registry"
@@ -73,15 +74,7 @@ func newRuleFixture(t *testing.T) *ruleFixture {
 	clock := &processtest.FakeClock{}
 	cfg := process.DefaultConfig()
 	cfg.Clock = clock
-	rt, err := process.NewRuntime(cfg, process.NewKinds())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = rt.Shutdown(context.Background()) })
-	reg, err := registry.New(registry.DefaultConfig(), rt)
-	if err != nil {
-		t.Fatal(err)
-	}
+	reg := clustertest.Alone(t, cfg, nil)
 	pc := DefaultConfig()
 	pc.Seed = 1
 	party, err := New(pc, reg)

@@ -108,6 +108,7 @@ func (h *dirHost) flushCkBatch() {
 		}
 		return
 	}
+	h.ckSteps.Add(1)
 	for _, w := range batch {
 		h.reqSeq++
 		h.ckWaiting[h.reqSeq] = w
@@ -123,6 +124,7 @@ func (h *dirHost) askCheckpoint(w *ckptWait) {
 		w.done(errRegistryClosed)
 		return
 	}
+	h.ckSteps.Add(1)
 	h.step(func(n *directory.Node) {
 		h.reqSeq++
 		h.ckWaiting[h.reqSeq] = w

@@ -47,7 +47,8 @@ type dirHost struct {
 	// ckWaiting holds checkpoint requests by id; ckStored the hash of
 	// each local process's last stored checkpoint (ckSeed's).
 	ckWaiting map[uint64]*ckptWait
-	ckBatch   []*ckptWait // async checkpoints waiting for others (flushCkBatch)
+	ckBatch   []*ckptWait   // async checkpoints waiting for others (flushCkBatch)
+	ckSteps   atomic.Uint64 // steps that handed checkpoints to the machine
 	ckStored  map[uint64]uint64
 	ckSeed    maphash.Seed
 	queue     []dirJob

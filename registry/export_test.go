@@ -44,3 +44,7 @@ func (r *Registry) CheckpointSeq(name string) uint64 {
 	}
 	return rec.Ckpt().Seq
 }
+
+// CheckpointSteps returns how many times the host has handed checkpoints
+// to the machine (one step may carry many).
+func (r *Registry) CheckpointSteps() uint64 { return r.dir.ckSteps.Load() }

@@ -36,6 +36,9 @@
 //	HOUSEPARTY_ADMIN_TOKEN -admin-token   if set (16 characters or more), the routes that change
 //	                                      the party (/scenario/*) need "Authorization: Bearer
 //	                                      <token>" (default: open, as the seed's were)
+//	SHOAL_ADMIN_TOKEN     -admin-api-token bearer token of the operator API (/admin/*,
+//	                                      /debug/pprof/*; package admin), 16 characters or more
+//	                                      (default: derived from the cookie, admin.Token)
 //	SHOAL_LOG_LEVEL       -log-level      debug, info (default), warn or error; debug adds a
 //	                                      line per HTTP request
 //	SHOAL_LOG_FORMAT      -log-format     text (default: key=value lines) or json (one object
@@ -62,6 +65,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/shoalhq/shoal/admin"
 	"github.com/shoalhq/shoal/cluster"
 	"github.com/shoalhq/shoal/codec"
 	"github.com/shoalhq/shoal/cookie"
@@ -99,7 +103,8 @@ type settings struct {
 	strictCodec   bool
 	logLevel      slog.Level
 	logJSON       bool
-	adminToken    string
+	adminToken    string // the party's routes (HOUSEPARTY_ADMIN_TOKEN)
+	adminAPIToken string // the operator API's (SHOAL_ADMIN_TOKEN)
 }
 
 func (s settings) node() string { return s.basename + "@" + s.host }
@@ -125,6 +130,7 @@ func readSettings(args []string, getenv func(string) string) (settings, error) {
 	ckpt := fs.String("checkpoints", or(getenv("HOUSEPARTY_CHECKPOINTS"), "sync"), "checkpoints: sync, async or off")
 	strict := fs.String("strict-codec", or(getenv("SHOAL_STRICT_CODEC"), "false"), "refuse unknown fields")
 	fs.StringVar(&s.adminToken, "admin-token", getenv("HOUSEPARTY_ADMIN_TOKEN"), "bearer token the routes that change the party need")
+	fs.StringVar(&s.adminAPIToken, "admin-api-token", getenv("SHOAL_ADMIN_TOKEN"), "bearer token of the operator API")
 	level := fs.String("log-level", or(getenv("SHOAL_LOG_LEVEL"), "info"), "log level: debug, info, warn or error")
 	format := fs.String("log-format", or(getenv("SHOAL_LOG_FORMAT"), "text"), "log format: text or json")
 	if err := fs.Parse(args); err != nil {
@@ -175,6 +181,9 @@ func readSettings(args []string, getenv func(string) string) (settings, error) {
 	if s.adminToken != "" && (len(s.adminToken) < minAdminToken || strings.ContainsFunc(s.adminToken, unicode.IsSpace)) {
 		return s, fmt.Errorf("HOUSEPARTY_ADMIN_TOKEN must be at least %d characters, without spaces", minAdminToken)
 	}
+	if s.adminAPIToken != "" && (len(s.adminAPIToken) < admin.MinToken || strings.ContainsFunc(s.adminAPIToken, unicode.IsSpace)) {
+		return s, fmt.Errorf("SHOAL_ADMIN_TOKEN must be at least %d characters, without spaces", admin.MinToken)
+	}
 	switch strings.ToLower(*level) {
 	case "debug":
 		s.logLevel = slog.LevelDebug
@@ -208,6 +217,17 @@ func (s settings) logger(w io.Writer) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// route sends the operator API's paths to ops, the rest to api.
+func route(ops, api http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if admin.Paths(r.URL.Path) {
+			ops.ServeHTTP(w, r)
+			return
+		}
+		api.ServeHTTP(w, r)
+	})
 }
 
 // logRequests logs each request at debug level, once it is answered.
@@ -445,7 +465,27 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		_ = members.Shutdown(context.Background())
 		return fail(1, err)
 	}
-	srv := &http.Server{Handler: logRequests(log, api.Handler()), ReadHeaderTimeout: 10 * time.Second}
+	// The operator API, on the same port: its token is the cookie's
+	// unless one is set (a node alone has a random cookie: nobody can
+	// use it then without SHOAL_ADMIN_TOKEN).
+	adminToken := s.adminAPIToken
+	if adminToken == "" {
+		adminToken = admin.Token(secret)
+	}
+	ops, err := admin.New(admin.Config{Token: adminToken, Members: members, Registry: reg, Logger: log})
+	if err != nil {
+		_ = members.Shutdown(context.Background())
+		return fail(1, err)
+	}
+	switch {
+	case s.adminAPIToken != "":
+		log.Info("operator API at /admin/ and /debug/pprof/", "token", "SHOAL_ADMIN_TOKEN")
+	case secret.IsRandom():
+		log.Info("operator API at /admin/ and /debug/pprof/ is closed: no cookie and no SHOAL_ADMIN_TOKEN")
+	default:
+		log.Info("operator API at /admin/ and /debug/pprof/", "token", "derived from the cookie")
+	}
+	srv := &http.Server{Handler: logRequests(log, route(ops.Handler(), api.Handler())), ReadHeaderTimeout: 10 * time.Second}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	log.Info("house party serving", "http", ln.Addr().String())

@@ -20,6 +20,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shoalhq/shoal/admin"
+	"github.com/shoalhq/shoal/cookie"
+	"github.com/shoalhq/shoal/internal/httpget"
 	"github.com/shoalhq/shoal/process"
 )
 
@@ -185,6 +188,7 @@ func TestBadSettings(t *testing.T) {
 		{map[string]string{"SHOAL_STRICT_CODEC": "maybe"}, nil, `SHOAL_STRICT_CODEC "maybe" must be true or false`},
 		{map[string]string{"HOUSEPARTY_ADMIN_TOKEN": "short"}, nil, "HOUSEPARTY_ADMIN_TOKEN must be at least 16 characters"},
 		{nil, []string{"-admin-token", "sixteen chars with spaces"}, "HOUSEPARTY_ADMIN_TOKEN must be at least 16 characters, without spaces"},
+		{map[string]string{"SHOAL_ADMIN_TOKEN": "tiny"}, nil, "SHOAL_ADMIN_TOKEN must be at least 16 characters"},
 		{map[string]string{"SHOAL_LOG_LEVEL": "verbose"}, nil, `SHOAL_LOG_LEVEL "verbose" must be debug, info, warn or error`},
 		{nil, []string{"-log-format", "xml"}, `SHOAL_LOG_FORMAT "xml" must be text or json`},
 		{nil, []string{"-port", "99999"}, "PORT 99999 is out of range"},
@@ -538,18 +542,41 @@ func TestAdminTokenSetting(t *testing.T) {
 	if code, _, err := httpGet(t, "http://"+n.http+"/scenario/small"); err != nil || code != http.StatusUnauthorized {
 		t.Fatalf("/scenario/small without the token = %d %v; want 401", code, err)
 	}
-	req, err := http.NewRequest(http.MethodGet, "http://"+n.http+"/scenario/small", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("/scenario/small with the token = %d; want 200", resp.StatusCode)
+	if code, _, body := httpget.Get(t, "http://"+n.http+"/scenario/small", "Bearer "+token); code != http.StatusOK {
+		t.Fatalf("/scenario/small with the token = %d %s; want 200", code, body)
 	}
 	n.stop(t)
+}
+
+// TestOperatorAPI: /admin/ and /debug/pprof/ answer 401 without the
+// token, which is SHOAL_ADMIN_TOKEN if set, else derived from the cookie.
+func TestOperatorAPI(t *testing.T) {
+	const cookieSecret = "operator-api-test-cookie"
+	c, err := cookie.Parse(cookieSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, c := range map[string]struct {
+		env   map[string]string
+		token string
+	}{
+		"set":     {map[string]string{"SHOAL_ADMIN_TOKEN": "an-operator-api-token", "SHOAL_COOKIE": cookieSecret}, "an-operator-api-token"},
+		"derived": {map[string]string{"SHOAL_COOKIE": cookieSecret}, admin.Token(c)},
+	} {
+		t.Run(name, func(t *testing.T) {
+			c.env["SHOAL_HOST"] = "127.0.0.9"
+			n := runNode(t, nil, c.env)
+			for _, path := range []string{"/admin/stats", "/admin/members", "/debug/pprof/"} {
+				for auth, want := range map[string]int{"": 401, "Bearer wrong-token-of-someone": 401, "Bearer " + c.token: 200} {
+					if code, _, _ := httpget.Get(t, "http://"+n.http+path, auth); code != want {
+						t.Errorf("GET %s with %q = %d, want %d", path, auth, code, want)
+					}
+				}
+			}
+			if code, _, err := httpGet(t, "http://"+n.http+"/hello"); err != nil || code != 200 {
+				t.Errorf("/hello = %d %v: the party's routes are not the operator API's", code, err)
+			}
+			n.stop(t)
+		})
+	}
 }

@@ -1,10 +1,8 @@
 package httpapi_test
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -12,10 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shoalhq/shoal/clustertest"
 	"github.com/shoalhq/shoal/houseparty"
 	"github.com/shoalhq/shoal/houseparty/httpapi"
+	"github.com/shoalhq/shoal/internal/httpget"
 	"github.com/shoalhq/shoal/process"
-	"github.com/shoalhq/shoal/registry"
 )
 
 func newServer(t *testing.T, greeting string) *httptest.Server {
@@ -30,15 +29,7 @@ func newServerReady(t *testing.T, greeting string, ready func() error) *httptest
 
 func newServerWith(t *testing.T, configure func(*httpapi.Config)) *httptest.Server {
 	t.Helper()
-	rt, err := process.NewRuntime(process.Config{Node: "houseparty@127.0.0.1"}, process.NewKinds())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = rt.Shutdown(context.Background()) })
-	reg, err := registry.New(registry.DefaultConfig(), rt)
-	if err != nil {
-		t.Fatal(err)
-	}
+	reg := clustertest.Alone(t, process.Config{Node: "houseparty@127.0.0.1"}, nil)
 	party, err := houseparty.New(houseparty.DefaultConfig(), reg)
 	if err != nil {
 		t.Fatal(err)
@@ -63,16 +54,7 @@ func do(t *testing.T, method, url string, jsonAccept bool) (int, http.Header, st
 	if jsonAccept {
 		req.Header.Set("Accept", "application/json")
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, resp.Header, string(body)
+	return httpget.Do(t, req)
 }
 
 func get(t *testing.T, url string) (int, string) {
@@ -358,20 +340,7 @@ func TestAdminToken(t *testing.T) {
 	srv := newServerWith(t, func(c *httpapi.Config) { c.AdminToken = token })
 	call := func(path, auth string) (int, http.Header, string) {
 		t.Helper()
-		req, err := http.NewRequest(http.MethodGet, srv.URL+path, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if auth != "" {
-			req.Header.Set("Authorization", auth)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, resp.Header, string(body)
+		return httpget.Get(t, srv.URL+path, auth)
 	}
 	for _, path := range []string{"/scenario/small", "/scenario/big", "/scenario/custom?people=3&rooms=1"} {
 		for _, auth := range []string{"", "Bearer wrong-token", token, "Basic " + token, "Bearer " + token + "x"} {
