@@ -10,7 +10,7 @@
 // compute it; a deployment may set its own instead (SHOAL_ADMIN_TOKEN in
 // cmd/houseparty).
 //
-// Routes (GET, JSON):
+// Routes (GET, JSON; the answers' types are in package api):
 //
 //	/admin/members                      the members as this node sees them
 //	/admin/whereis?name=N               the node and process id of name (404 if none)
@@ -22,7 +22,6 @@ package admin
 import (
 	"context"
 	"crypto/subtle"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -34,20 +33,18 @@ import (
 	"strings"
 	"time"
 
+	"github.com/shoalhq/shoal/admin/api"
 	"github.com/shoalhq/shoal/cluster"
 	"github.com/shoalhq/shoal/cookie"
 	"github.com/shoalhq/shoal/registry"
 )
 
-// PurposeToken is the cookie key purpose the admin token is derived with.
-const PurposeToken = "shoal admin token v1"
-
 // MinToken is the shortest token New takes.
-const MinToken = 16
+const MinToken = api.MinToken
 
-// Token returns the admin token of a cluster whose cookie is c: 32 bytes
-// derived from it, in hex.
-func Token(c cookie.Cookie) string { return hex.EncodeToString(c.Key(PurposeToken, 32)) }
+// Token returns the admin token of a cluster whose cookie is c (see
+// package api).
+func Token(c cookie.Cookie) string { return api.Token(c) }
 
 // Members is what the API needs of cluster membership.
 type Members interface {
@@ -133,13 +130,6 @@ func (a *API) members(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, a.cfg.Members.Members())
 }
 
-// Location is where a name runs.
-type Location struct {
-	Name string `json:"name"`
-	Node string `json:"node"`
-	ID   uint64 `json:"id"`
-}
-
 func (a *API) whereis(w http.ResponseWriter, r *http.Request) {
 	name := r.URL.Query().Get("name")
 	if name == "" {
@@ -157,15 +147,7 @@ func (a *API) whereis(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, Location{Name: name, Node: ref.Node, ID: ref.ID})
-}
-
-// Registered is one registered name.
-type Registered struct {
-	Name string `json:"name"`
-	Node string `json:"node"`
-	ID   uint64 `json:"id"`
-	Kind string `json:"kind"`
+	writeJSON(w, http.StatusOK, api.Location{Name: name, Node: ref.Node, ID: ref.ID})
 }
 
 func (a *API) registered(w http.ResponseWriter, r *http.Request) {
@@ -177,34 +159,20 @@ func (a *API) registered(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	node, kind := r.URL.Query().Get("node"), r.URL.Query().Get("kind")
-	out := make([]Registered, 0, len(entries))
+	out := make([]api.Registered, 0, len(entries))
 	for _, e := range entries {
 		if (node == "" || e.Ref.Node == node) && (kind == "" || e.Kind == kind) {
-			out = append(out, Registered{Name: e.Name, Node: e.Ref.Node, ID: e.Ref.ID, Kind: e.Kind})
+			out = append(out, api.Registered{Name: e.Name, Node: e.Ref.Node, ID: e.Ref.ID, Kind: e.Kind})
 		}
 	}
 	writeJSON(w, http.StatusOK, out)
-}
-
-// Stats are a node's numbers.
-type Stats struct {
-	Node string `json:"node"`
-	// Local is the registered processes this node runs; Processes all
-	// its processes (system ones too).
-	Local     int    `json:"local"`
-	Processes int    `json:"processes"`
-	Members   int    `json:"members"`
-	Synced    string `json:"synced"` // "yes", or why not
-	// Goroutines and HeapBytes are the Go runtime's.
-	Goroutines int    `json:"goroutines"`
-	HeapBytes  uint64 `json:"heap_bytes"`
 }
 
 func (a *API) stats(w http.ResponseWriter, _ *http.Request) {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	rt := a.cfg.Registry.Runtime()
-	st := Stats{
+	st := api.Stats{
 		Node: rt.Node(), Local: a.cfg.Registry.Local(), Processes: rt.Len(),
 		Members: len(a.cfg.Members.Members()), Synced: "yes",
 		Goroutines: runtime.NumGoroutine(), HeapBytes: ms.HeapAlloc,

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/shoalhq/shoal/admin"
+	"github.com/shoalhq/shoal/admin/api"
 	"github.com/shoalhq/shoal/cluster"
 	"github.com/shoalhq/shoal/clustertest"
 	"github.com/shoalhq/shoal/cookie"
@@ -96,7 +97,7 @@ func TestRoutes(t *testing.T) {
 	if len(ms) != 1 || ms[0].Name != "hp@127.0.0.1" || ms[0].Status != cluster.StatusAlive {
 		t.Fatalf("members %+v", ms)
 	}
-	var loc admin.Location
+	var loc api.Location
 	decode("/admin/whereis?name=x", 200, &loc)
 	if loc.Name != "x" || loc.Node != "hp@127.0.0.1" || loc.ID == 0 {
 		t.Fatalf("whereis x: %+v", loc)
@@ -104,13 +105,13 @@ func TestRoutes(t *testing.T) {
 	decode("/admin/whereis?name=nobody", 404, nil)
 	decode("/admin/whereis", 400, nil)
 	for path, want := range map[string]int{"/admin/registered": 2, "/admin/registered?kind=k": 1, "/admin/registered?node=hp@127.0.0.1&kind=j": 1, "/admin/registered?node=other": 0} {
-		var rs []admin.Registered
+		var rs []api.Registered
 		decode(path, 200, &rs)
 		if len(rs) != want {
 			t.Errorf("%s: %d names %+v, want %d", path, len(rs), rs, want)
 		}
 	}
-	var st admin.Stats
+	var st api.Stats
 	decode("/admin/stats", 200, &st)
 	if st.Node != "hp@127.0.0.1" || st.Local != 2 || st.Processes < 2 || st.Members != 1 || st.Synced != "yes" || st.Goroutines == 0 || st.HeapBytes == 0 {
 		t.Fatalf("stats %+v", st)

@@ -46,6 +46,9 @@
 //
 // Without a cookie the node runs alone and says so. SIGINT or SIGTERM
 // makes the node leave the cluster gracefully and stop.
+//
+// "houseparty shoal COMMAND" runs the operator command instead (package
+// admin/cli, the same as cmd/shoal): the image carries it at no cost.
 package main
 
 import (
@@ -66,6 +69,7 @@ import (
 	"unicode"
 
 	"github.com/shoalhq/shoal/admin"
+	"github.com/shoalhq/shoal/admin/cli"
 	"github.com/shoalhq/shoal/cluster"
 	"github.com/shoalhq/shoal/codec"
 	"github.com/shoalhq/shoal/cookie"
@@ -79,6 +83,10 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "shoal" {
+		// The operator command (cmd/shoal), carried in the node's binary.
+		os.Exit(cli.Run(context.Background(), os.Args[2:], os.Getenv, os.Stdout, os.Stderr))
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	os.Exit(run(ctx, os.Args[1:], os.Getenv, os.Stderr, nil))

@@ -154,6 +154,12 @@ func TestBinary(t *testing.T) {
 	if err != nil || code != 200 || !strings.Contains(body, "self: houseparty@127.0.0.1") || !strings.Contains(body, "total_people: 100") {
 		t.Fatalf("/scenario/small = %d %q %v", code, body, err)
 	}
+	// The operator command is in the binary: "houseparty shoal ...".
+	ops := exec.Command(bin, "shoal", "--addr", "127.0.0.1:"+port, "stats")
+	ops.Env = append(os.Environ(), "SHOAL_ADMIN_TOKEN=", "SHOAL_COOKIE=", "SHOAL_COOKIE_FILE=")
+	if out, err := ops.CombinedOutput(); !errors.As(err, &exit) || exit.ExitCode() != 1 || !strings.Contains(string(out), "no token") {
+		t.Fatalf("houseparty shoal stats without a token: %v %q; want exit 1, no token", err, out)
+	}
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
