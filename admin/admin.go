@@ -5,7 +5,7 @@
 // remsh, which gives whoever reaches it the whole node).
 //
 // Every route answers 401 without "Authorization: Bearer <token>". The
-// token is derived from the cluster's cookie (Token), so every node of a
+// token is derived from the cluster's cookie (api.Token), so every node of a
 // cluster takes the same one and an operator who holds the cookie can
 // compute it; a deployment may set its own instead (SHOAL_ADMIN_TOKEN in
 // cmd/houseparty).
@@ -35,16 +35,8 @@ import (
 
 	"github.com/shoalhq/shoal/admin/api"
 	"github.com/shoalhq/shoal/cluster"
-	"github.com/shoalhq/shoal/cookie"
 	"github.com/shoalhq/shoal/registry"
 )
-
-// MinToken is the shortest token New takes.
-const MinToken = api.MinToken
-
-// Token returns the admin token of a cluster whose cookie is c (see
-// package api).
-func Token(c cookie.Cookie) string { return api.Token(c) }
 
 // Members is what the API needs of cluster membership.
 type Members interface {
@@ -53,7 +45,7 @@ type Members interface {
 
 // Config is what the API serves.
 type Config struct {
-	// Token is the bearer token every route needs (at least MinToken
+	// Token is the bearer token every route needs (at least api.MinToken
 	// characters).
 	Token string
 	// Members lists the cluster's members; Registry answers the name
@@ -79,8 +71,8 @@ var ErrConfig = errors.New("admin: invalid config")
 // New returns the API, or an error naming the field that is wrong.
 func New(cfg Config) (*API, error) {
 	switch {
-	case len(cfg.Token) < MinToken:
-		return nil, fmt.Errorf("%w: Token must be at least %d characters", ErrConfig, MinToken)
+	case len(cfg.Token) < api.MinToken:
+		return nil, fmt.Errorf("%w: Token must be at least %d characters", ErrConfig, api.MinToken)
 	case cfg.Members == nil:
 		return nil, fmt.Errorf("%w: Members is nil", ErrConfig)
 	case cfg.Registry == nil:

@@ -133,7 +133,7 @@ func TestConfigAndToken(t *testing.T) {
 	}
 	a, _ := cookie.Parse("one-cluster-cookie-0123")
 	b, _ := cookie.Parse("another-cluster-cookie")
-	if admin.Token(a) != admin.Token(a) || admin.Token(a) == admin.Token(b) || len(admin.Token(a)) != 64 {
-		t.Fatalf("tokens %q %q: want the same from one cookie, another from another, 64 hex digits", admin.Token(a), admin.Token(b))
+	if api.Token(a) != api.Token(a) || api.Token(a) == api.Token(b) || len(api.Token(a)) != 64 {
+		t.Fatalf("tokens %q %q: want the same from one cookie, another from another, 64 hex digits", api.Token(a), api.Token(b))
 	}
 }

@@ -85,14 +85,17 @@ func (s ckptSink) SaveCheckpoint(ck process.Checkpoint, done func(error)) {
 		if wait := ckptBatchFor(ck.Every); wait > 0 {
 			h.ckBatch = append(h.ckBatch, w)
 			if len(h.ckBatch) == 1 {
-				time.AfterFunc(wait, h.flushCkBatch)
+				h.ckTimer = time.AfterFunc(wait, h.flushCkBatch)
 			}
 			h.mu.Unlock()
 			return
 		}
 	}
+	ok := h.askLocked(w)
 	h.mu.Unlock()
-	h.askCheckpoint(w)
+	if !ok {
+		done(errRegistryClosed)
+	}
 }
 
 // flushCkBatch asks for the async checkpoints that waited for others, in
@@ -100,36 +103,50 @@ func (s ckptSink) SaveCheckpoint(ck process.Checkpoint, done func(error)) {
 func (h *dirHost) flushCkBatch() {
 	h.mu.Lock()
 	batch := h.ckBatch
-	h.ckBatch = nil
-	if h.ctx.Err() != nil {
-		h.mu.Unlock()
+	h.ckBatch, h.ckTimer = nil, nil
+	ok := h.askLocked(batch...)
+	h.mu.Unlock()
+	if !ok {
 		for _, w := range batch {
 			w.done(errRegistryClosed)
 		}
-		return
+	}
+}
+
+// retryCheckpoint asks for a checkpoint again (after a transient
+// failure), unless close has taken it meanwhile.
+func (h *dirHost) retryCheckpoint(w *ckptWait) {
+	h.mu.Lock()
+	if _, waiting := h.ckRetrying[w]; !waiting {
+		h.mu.Unlock()
+		return // close failed it
+	}
+	delete(h.ckRetrying, w)
+	ok := h.askLocked(w)
+	h.mu.Unlock()
+	if !ok {
+		w.done(errRegistryClosed)
+	}
+}
+
+// askLocked hands checkpoint requests to the machine, in one step; mu is
+// held. Once the registry is closing it asks nothing and reports false:
+// the caller fails them (close fails those it finds waiting).
+func (h *dirHost) askLocked(ws ...*ckptWait) bool {
+	if h.ctx.Err() != nil {
+		return false
+	}
+	if len(ws) == 0 {
+		return true
 	}
 	h.ckSteps.Add(1)
-	for _, w := range batch {
+	for _, w := range ws {
 		h.reqSeq++
 		h.ckWaiting[h.reqSeq] = w
 		h.node.Checkpoint(h.reqSeq, w.name, w.id, w.seq, w.state, w.merged)
 	}
 	h.takeLocked()
-	h.mu.Unlock()
-}
-
-// askCheckpoint sends a checkpoint request to the machine.
-func (h *dirHost) askCheckpoint(w *ckptWait) {
-	if h.ctx.Err() != nil {
-		w.done(errRegistryClosed)
-		return
-	}
-	h.ckSteps.Add(1)
-	h.step(func(n *directory.Node) {
-		h.reqSeq++
-		h.ckWaiting[h.reqSeq] = w
-		n.Checkpoint(h.reqSeq, w.name, w.id, w.seq, w.state, w.merged)
-	})
+	return true
 }
 
 // errRegistryClosed is what waiting requests hear when the registry
@@ -144,7 +161,7 @@ func (h *dirHost) checkpointedLocked(w *ckptWait, err error) {
 		h.ckStored[w.id] = w.sum
 	case (errors.Is(err, directory.ErrTimeout) || errors.Is(err, directory.ErrNoPrimary) || errors.Is(err, directory.ErrBusy)) &&
 		time.Since(w.first) < ckptRetryFor && h.ctx.Err() == nil:
-		time.AfterFunc(ckptRetryEvery, func() { h.askCheckpoint(w) }) // fails at once once closed
+		h.ckRetrying[w] = time.AfterFunc(ckptRetryEvery, func() { h.retryCheckpoint(w) })
 		return
 	}
 	if err != nil {

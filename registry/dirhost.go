@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -49,11 +50,15 @@ type dirHost struct {
 	ckWaiting map[uint64]*ckptWait
 	ckBatch   []*ckptWait   // async checkpoints waiting for others (flushCkBatch)
 	ckSteps   atomic.Uint64 // steps that handed checkpoints to the machine
-	ckStored  map[uint64]uint64
-	ckSeed    maphash.Seed
-	queue     []dirJob
-	draining  bool
-	misfits   map[directory.NodeID][2]int // peers heard with another shape
+	ckTimer   *time.Timer   // flushes ckBatch; stopped by close
+	// ckRetrying holds the checkpoint requests waiting to be asked again,
+	// with their timers (stopped by close).
+	ckRetrying map[*ckptWait]*time.Timer
+	ckStored   map[uint64]uint64
+	ckSeed     maphash.Seed
+	queue      []dirJob
+	draining   bool
+	misfits    map[directory.NodeID][2]int // peers heard with another shape
 
 	cache  *refCache // where calls by name last found remote-primary names
 	lists  listFlights
@@ -105,8 +110,9 @@ func (r *Registry) startDirectory(cfg Config) error {
 		view:      map[string]directory.NodeID{},
 		waiting:   map[uint64]chan dirAnswer{},
 		ckWaiting: map[uint64]*ckptWait{}, ckStored: map[uint64]uint64{}, ckSeed: maphash.MakeSeed(),
-		cache: newRefCache(refCacheTTL, refCacheMax),
-		wake:  make(chan struct{}, 1),
+		ckRetrying: map[*ckptWait]*time.Timer{},
+		cache:      newRefCache(refCacheTTL, refCacheMax),
+		wake:       make(chan struct{}, 1),
 	}
 	if h.tick <= 0 {
 		h.tick = defaultTick
@@ -175,8 +181,18 @@ func (h *dirHost) close() {
 		ch <- dirAnswer{err: errRegistryClosed}
 		delete(h.waiting, id)
 	}
-	cks := h.ckWaiting
+	cks := slices.Collect(maps.Values(h.ckWaiting))
 	h.ckWaiting = map[uint64]*ckptWait{}
+	if h.ckTimer != nil {
+		h.ckTimer.Stop()
+	}
+	cks = append(cks, h.ckBatch...)
+	h.ckBatch, h.ckTimer = nil, nil
+	for w, t := range h.ckRetrying {
+		t.Stop()
+		cks = append(cks, w)
+	}
+	clear(h.ckRetrying)
 	h.mu.Unlock()
 	for _, w := range cks {
 		w.done(errRegistryClosed)

@@ -52,7 +52,7 @@ func startCluster(t *testing.T) []string {
 	}
 	var addrs []string
 	for _, n := range nodes {
-		api, err := admin.New(admin.Config{Token: admin.Token(c), Members: n.Cluster, Registry: n.Registry})
+		api, err := admin.New(admin.Config{Token: api.Token(c), Members: n.Cluster, Registry: n.Registry})
 		if err != nil {
 			t.Fatal(err)
 		}

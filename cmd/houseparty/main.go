@@ -38,7 +38,7 @@
 //	                                      <token>" (default: open, as the seed's were)
 //	SHOAL_ADMIN_TOKEN     -admin-api-token bearer token of the operator API (/admin/*,
 //	                                      /debug/pprof/*; package admin), 16 characters or more
-//	                                      (default: derived from the cookie, admin.Token)
+//	                                      (default: derived from the cookie, admin/api.Token)
 //	SHOAL_LOG_LEVEL       -log-level      debug, info (default), warn or error; debug adds a
 //	                                      line per HTTP request
 //	SHOAL_LOG_FORMAT      -log-format     text (default: key=value lines) or json (one object
@@ -69,6 +69,7 @@ import (
 	"unicode"
 
 	"github.com/shoalhq/shoal/admin"
+	adminapi "github.com/shoalhq/shoal/admin/api"
 	"github.com/shoalhq/shoal/admin/cli"
 	"github.com/shoalhq/shoal/cluster"
 	"github.com/shoalhq/shoal/codec"
@@ -186,11 +187,11 @@ func readSettings(args []string, getenv func(string) string) (settings, error) {
 	if s.strictCodec, err = strconv.ParseBool(*strict); err != nil {
 		return s, fmt.Errorf("SHOAL_STRICT_CODEC %q must be true or false", *strict)
 	}
-	if s.adminToken != "" && (len(s.adminToken) < minAdminToken || strings.ContainsFunc(s.adminToken, unicode.IsSpace)) {
-		return s, fmt.Errorf("HOUSEPARTY_ADMIN_TOKEN must be at least %d characters, without spaces", minAdminToken)
+	if !goodToken(s.adminToken) {
+		return s, fmt.Errorf("HOUSEPARTY_ADMIN_TOKEN must be at least %d characters, without spaces", adminapi.MinToken)
 	}
-	if s.adminAPIToken != "" && (len(s.adminAPIToken) < admin.MinToken || strings.ContainsFunc(s.adminAPIToken, unicode.IsSpace)) {
-		return s, fmt.Errorf("SHOAL_ADMIN_TOKEN must be at least %d characters, without spaces", admin.MinToken)
+	if !goodToken(s.adminAPIToken) {
+		return s, fmt.Errorf("SHOAL_ADMIN_TOKEN must be at least %d characters, without spaces", adminapi.MinToken)
 	}
 	switch strings.ToLower(*level) {
 	case "debug":
@@ -214,9 +215,11 @@ func readSettings(args []string, getenv func(string) string) (settings, error) {
 	return s, nil
 }
 
-// minAdminToken is the shortest admin token taken: a guessable one
-// would protect nothing.
-const minAdminToken = 16
+// goodToken reports whether a bearer token setting is usable: unset, or
+// long enough not to be guessed (adminapi.MinToken) and without spaces.
+func goodToken(t string) bool {
+	return t == "" || (len(t) >= adminapi.MinToken && !strings.ContainsFunc(t, unicode.IsSpace))
+}
 
 // logger returns the node's logger, writing to w as the settings say.
 func (s settings) logger(w io.Writer) *slog.Logger {
@@ -478,7 +481,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	// use it then without SHOAL_ADMIN_TOKEN).
 	adminToken := s.adminAPIToken
 	if adminToken == "" {
-		adminToken = admin.Token(secret)
+		adminToken = adminapi.Token(secret)
 	}
 	ops, err := admin.New(admin.Config{Token: adminToken, Members: members, Registry: reg, Logger: log})
 	if err != nil {

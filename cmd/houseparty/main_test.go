@@ -20,7 +20,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shoalhq/shoal/admin"
+	"github.com/shoalhq/shoal/admin/api"
 	"github.com/shoalhq/shoal/cookie"
 	"github.com/shoalhq/shoal/internal/httpget"
 	"github.com/shoalhq/shoal/process"
@@ -567,7 +567,7 @@ func TestOperatorAPI(t *testing.T) {
 		token string
 	}{
 		"set":     {map[string]string{"SHOAL_ADMIN_TOKEN": "an-operator-api-token", "SHOAL_COOKIE": cookieSecret}, "an-operator-api-token"},
-		"derived": {map[string]string{"SHOAL_COOKIE": cookieSecret}, admin.Token(c)},
+		"derived": {map[string]string{"SHOAL_COOKIE": cookieSecret}, api.Token(c)},
 	} {
 		t.Run(name, func(t *testing.T) {
 			c.env["SHOAL_HOST"] = "127.0.0.9"

@@ -41,6 +41,7 @@ import (
 	"time"
 
 	"github.com/shoalhq/shoal/bench/internal/child"
+	"github.com/shoalhq/shoal/bench/internal/harness"
 	"github.com/shoalhq/shoal/bench/internal/report"
 )
 
@@ -149,7 +150,7 @@ func main() {
 	}
 	if *childSpec != "" {
 		if *cpuprofile != "" {
-			stop, err := startProfile(*cpuprofile)
+			stop, err := harness.StartProfile(*cpuprofile)
 			if err != nil {
 				fmt.Fprintln(os.Stderr, "scalebench:", err)
 				os.Exit(1)
@@ -187,20 +188,7 @@ func startIdleProfile() (stop func(), err error) {
 	if idleProfile == "" {
 		return func() {}, nil
 	}
-	return startProfile(idleProfile)
-}
-
-// startProfile starts a CPU profile into path; stop ends it.
-func startProfile(path string) (stop func(), err error) {
-	f, err := os.Create(path)
-	if err != nil {
-		return nil, err
-	}
-	if err := pprof.StartCPUProfile(f); err != nil {
-		f.Close()
-		return nil, err
-	}
-	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+	return harness.StartProfile(idleProfile)
 }
 
 // writeHeapProfile writes the heap profile to heapProfile, if set.

@@ -1,6 +1,7 @@
 package directory
 
 import (
+	"encoding"
 	"math/rand/v2"
 	"reflect"
 	"strings"
@@ -137,35 +138,32 @@ func FuzzWire(f *testing.F) {
 	f.Fuzz(func(t *testing.T, which byte, b []byte) {
 		switch which % 3 {
 		case 0:
-			var m MsgOps
-			if m.UnmarshalBinary(b) != nil {
-				return
-			}
-			b2, _ := m.MarshalBinary()
-			var m2 MsgOps
-			if err := m2.UnmarshalBinary(b2); err != nil || !reflect.DeepEqual(m, m2) {
-				t.Fatalf("ops round trip: %v", err)
-			}
+			roundTrip[MsgOps](t, b)
 		case 1:
-			var r Record
-			if r.UnmarshalBinary(b) != nil {
-				return
-			}
-			b2, _ := r.MarshalBinary()
-			var r2 Record
-			if err := r2.UnmarshalBinary(b2); err != nil || !reflect.DeepEqual(r, r2) {
-				t.Fatalf("record round trip: %v", err)
-			}
+			roundTrip[Record](t, b)
 		default:
-			var a MsgAck
-			if a.UnmarshalBinary(b) != nil {
-				return
-			}
-			b2, _ := a.MarshalBinary()
-			var a2 MsgAck
-			if err := a2.UnmarshalBinary(b2); err != nil || a != a2 {
-				t.Fatalf("ack round trip: %v", err)
-			}
+			roundTrip[MsgAck](t, b)
 		}
 	})
+}
+
+// roundTrip decodes b as a T; if it decodes, it must encode and decode
+// back the same.
+func roundTrip[T encoding.BinaryMarshaler, P interface {
+	*T
+	encoding.BinaryUnmarshaler
+}](t *testing.T, b []byte) {
+	t.Helper()
+	var v T
+	if P(&v).UnmarshalBinary(b) != nil {
+		return
+	}
+	b2, err := v.MarshalBinary()
+	if err != nil {
+		t.Fatalf("%T that decoded does not encode: %v", v, err)
+	}
+	var v2 T
+	if err := P(&v2).UnmarshalBinary(b2); err != nil || !reflect.DeepEqual(v, v2) {
+		t.Fatalf("%T round trip: %v\n%+v\n%+v", v, err, v, v2)
+	}
 }

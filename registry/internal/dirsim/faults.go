@@ -44,13 +44,21 @@ func (s *Sim) act() {
 // states, or able again: what it is sent stays with the losers, which
 // send it again, and is never lost.
 func (s *Sim) undecodable() {
-	live := s.live()
-	if len(live) == 0 {
+	h := s.anyLive()
+	if h == nil {
 		return
 	}
-	h := live[s.rng.IntN(len(live))]
 	h.undecodable = !h.undecodable
 	s.logf("undecodable %v %v", h.id, h.undecodable)
+}
+
+// anyLive returns a live node at random (nil if none).
+func (s *Sim) anyLive() *host {
+	live := s.live()
+	if len(live) == 0 {
+		return nil
+	}
+	return live[s.rng.IntN(len(live))]
 }
 
 // clientOp makes one request about a name no client is acting on.
@@ -214,11 +222,10 @@ func (s *Sim) stopDrained() {
 
 // exit makes a random process exit by itself: its name is then free.
 func (s *Sim) exit() {
-	live := s.live()
-	if len(live) == 0 {
+	h := s.anyLive()
+	if h == nil {
 		return
 	}
-	h := live[s.rng.IntN(len(live))]
 	ids := sortedIDs(h.procs)
 	if len(ids) == 0 {
 		return
