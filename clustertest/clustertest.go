@@ -21,6 +21,7 @@ import (
 	"github.com/shoalhq/shoal/cluster"
 	"github.com/shoalhq/shoal/codec"
 	"github.com/shoalhq/shoal/cookie"
+	"github.com/shoalhq/shoal/metrics"
 	"github.com/shoalhq/shoal/process"
 	"github.com/shoalhq/shoal/registry"
 	"github.com/shoalhq/shoal/remote"
@@ -49,6 +50,9 @@ type Options struct {
 	// Partitions is the directory's partition count; 0 means 256 (tests
 	// under the race detector run faster than with the registry's 1,024).
 	Partitions int
+	// Metrics gives the node its metrics (package metrics), watching its
+	// parts and observing its registry operations and remote calls.
+	Metrics bool
 }
 
 // logger returns a logger to stderr when SHOAL_TEST_LOG is set (to read
@@ -103,6 +107,7 @@ type Node struct {
 	Remote   *remote.Remote
 	Cluster  *cluster.Cluster
 	Registry *registry.Registry // nil unless Options.Registry
+	Metrics  *metrics.Metrics   // nil unless Options.Metrics
 	stopped  bool
 	cut      atomic.Pointer[map[string]bool] // addresses traffic to is dropped
 }
@@ -124,7 +129,15 @@ func Start(t testing.TB, name, join string, o Options) *Node {
 		cdc = o.Codec(t)
 	}
 	log := logger(name)
-	rem, err := remote.New(remote.Config{Node: name, Codec: cdc, Logger: log})
+	var mets *metrics.Metrics
+	rcfg := remote.Config{Node: name, Codec: cdc, Logger: log}
+	if o.Metrics {
+		if mets, err = metrics.New(name); err != nil {
+			t.Fatal(err)
+		}
+		rcfg.ObserveCall = mets.ObserveCall
+	}
+	rem, err := remote.New(rcfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +153,7 @@ func Start(t testing.TB, name, join string, o Options) *Node {
 	cfg.BindPort, cfg.LinkPort = o.GossipPort, o.LinkPort
 	cfg.OnLink = rem.HandleLink
 	cfg.Logger = log
-	n := &Node{Name: name, Runtime: rt, Remote: rem}
+	n := &Node{Name: name, Runtime: rt, Remote: rem, Metrics: mets}
 	cfg.Drop = func(addr string) bool {
 		cut := n.cut.Load()
 		return cut != nil && (*cut)[addr]
@@ -167,7 +180,15 @@ func Start(t testing.TB, name, join string, o Options) *Node {
 		if o.Partitions > 0 {
 			rc.Partitions = o.Partitions
 		}
+		if mets != nil {
+			rc.ObserveOp = mets.ObserveOp
+		}
 		if n.Registry, err = registry.New(rc, rt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if mets != nil {
+		if err := mets.Watch(metrics.Sources{Members: cl, Runtime: rt, Registry: n.Registry, Remote: rem}); err != nil {
 			t.Fatal(err)
 		}
 	}

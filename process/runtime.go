@@ -344,6 +344,25 @@ func (rt *Runtime) start(ctx context.Context, id uint64, b Behavior, opts SpawnO
 	return p, nil
 }
 
+// Mailboxes calls f with the mailbox length of every process of this
+// node (for metrics: it locks each process briefly, so a node of a
+// million processes takes some milliseconds).
+func (rt *Runtime) Mailboxes(f func(n int)) {
+	var procs []*Process
+	for i := range rt.shards {
+		sh := &rt.shards[i]
+		sh.mu.RLock()
+		procs = procs[:0]
+		for _, p := range sh.procs {
+			procs = append(procs, p)
+		}
+		sh.mu.RUnlock()
+		for _, p := range procs {
+			f(p.MailboxLen())
+		}
+	}
+}
+
 // Lookup returns the local process named by ref.
 func (rt *Runtime) Lookup(ref Ref) (*Process, bool) {
 	if ref.Node != rt.node {

@@ -60,6 +60,9 @@ func (h *dirHost) carryOut(j dirJob) {
 		var reason error
 		if e.Conflict {
 			reason = ErrConflict
+			h.r.counts.conflictsLost.Add(1)
+		} else {
+			h.r.counts.movedOut.Add(1)
 		}
 		if err := j.p.Forward(refOf(e.To), reason); err != nil {
 			h.log.Warn("registry: could not retire a moved process", "name", e.Name, "to", refOf(e.To), "err", err)
@@ -92,6 +95,8 @@ func (h *dirHost) carryOut(j dirJob) {
 		}
 		if err := j.p.ResolveConflict(c, saved.state, saved.version); err != nil {
 			h.log.Debug("registry: resolve conflict", "name", e.Name, "err", err)
+		} else {
+			h.r.counts.conflictsMerged.Add(1)
 		}
 	}
 }
@@ -155,6 +160,14 @@ func (h *dirHost) start(e directory.Start) {
 		h.log.Warn("registry: could not start a process", "name", e.Name, "kind", e.Spec.Kind, "err", err)
 		h.step(func(n *directory.Node) { n.StartFailed(e.Token) })
 		return
+	}
+	switch {
+	case e.Move:
+		h.r.counts.movedIn.Add(1)
+	case e.Restart:
+		h.r.counts.restarted.Add(1)
+	default:
+		h.r.counts.registered.Add(1)
 	}
 	id := p.Ref().ID
 	h.step(func(n *directory.Node) {

@@ -13,13 +13,19 @@ import (
 
 // Join adds the registered name to group. Joining twice is not an error.
 // The membership ends when the name is unregistered or its process exits.
-func (r *Registry) Join(ctx context.Context, group, name string) error {
+func (r *Registry) Join(ctx context.Context, group, name string) (err error) {
+	if began := r.began(); !began.IsZero() {
+		defer func() { r.observe(OpJoin, began, err) }()
+	}
 	return r.changeGroup(ctx, group, name, true)
 }
 
 // Leave removes name from group. Leaving a group one is not in is not an
 // error.
-func (r *Registry) Leave(ctx context.Context, group, name string) error {
+func (r *Registry) Leave(ctx context.Context, group, name string) (err error) {
+	if began := r.began(); !began.IsZero() {
+		defer func() { r.observe(OpLeave, began, err) }()
+	}
 	return r.changeGroup(ctx, group, name, false)
 }
 

@@ -51,6 +51,10 @@ type Config struct {
 	// Tick is the directory's unit of time (its timeouts and periods are
 	// counted in ticks); 0 means 100 ms.
 	Tick time.Duration
+	// ObserveOp, if set, is told of every Register, Unregister, Whereis,
+	// Join and Leave (OpRegister...): how long it took and its error
+	// (metrics). It runs on the caller's goroutine and must be quick.
+	ObserveOp func(op string, took time.Duration, err error)
 }
 
 // DefaultConfig returns the default configuration.
@@ -123,6 +127,9 @@ type Registry struct {
 	groups   map[string]map[string]struct{}
 
 	dir *dirHost // the partitioned directory; nil for a single-node registry
+
+	counts    counts
+	observeOp func(op string, took time.Duration, err error)
 }
 
 // New returns a registry whose processes run on rt.
@@ -139,6 +146,7 @@ func New(cfg Config, rt *process.Runtime) (*Registry, error) {
 		concurrency: cfg.MultiCallConcurrency,
 		seed:        maphash.MakeSeed(),
 		groups:      make(map[string]map[string]struct{}),
+		observeOp:   cfg.ObserveOp,
 	}
 	if r.log == nil {
 		r.log = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -170,7 +178,10 @@ func (r *Registry) shard(name string) *shard {
 // nothing else. In a cluster the process starts on the primary of the
 // name's partition.
 // It blocks while the process initialises.
-func (r *Registry) Register(ctx context.Context, name string, spec process.Spec) (process.Ref, error) {
+func (r *Registry) Register(ctx context.Context, name string, spec process.Spec) (ref process.Ref, err error) {
+	if began := r.began(); !began.IsZero() {
+		defer func() { r.observe(OpRegister, began, err) }()
+	}
 	if name == "" {
 		return process.Ref{}, fmt.Errorf("register: %w: empty name", ErrInvalidName)
 	}
@@ -211,6 +222,7 @@ func (r *Registry) registerLocal(ctx context.Context, name string, spec process.
 		p, err := r.rt.Spawn(ctx, spec, process.SpawnOptions{Name: name, OnExit: r.exitHook})
 		sh.mu.Lock()
 		if err == nil {
+			r.counts.registered.Add(1)
 			e.proc, e.ref = p, p.Ref()
 			if !p.Alive() { // exited before we could record it
 				delete(sh.entries, name)
@@ -312,7 +324,10 @@ func (r *Registry) resolve(ctx context.Context, name string) (target, error) {
 
 // Whereis returns the ref of the process registered under name, or an
 // error wrapping ErrNotFound.
-func (r *Registry) Whereis(ctx context.Context, name string) (process.Ref, error) {
+func (r *Registry) Whereis(ctx context.Context, name string) (ref process.Ref, err error) {
+	if began := r.began(); !began.IsZero() {
+		defer func() { r.observe(OpWhereis, began, err) }()
+	}
 	if r.dir != nil {
 		return r.dirWhereis(ctx, name)
 	}
@@ -369,15 +384,17 @@ func (r *Registry) Local() int {
 		defer r.dir.mu.Unlock()
 		return r.dir.node.Running()
 	}
-	entries, err := r.Registered(context.Background())
-	if err != nil {
-		return 0
-	}
+	// A single-node registry's processes all run here.
 	n := 0
-	for _, e := range entries {
-		if e.Ref.Node == r.rt.Node() {
-			n++
+	for i := range r.shards {
+		sh := &r.shards[i]
+		sh.mu.RLock()
+		for _, e := range sh.entries {
+			if e.started() {
+				n++
+			}
 		}
+		sh.mu.RUnlock()
 	}
 	return n
 }
@@ -385,7 +402,10 @@ func (r *Registry) Local() int {
 // Unregister stops the process registered under name (normal stop: its
 // Terminate hook runs after the messages already sent to it) and waits
 // until its name is free or ctx ends.
-func (r *Registry) Unregister(ctx context.Context, name string) error {
+func (r *Registry) Unregister(ctx context.Context, name string) (err error) {
+	if began := r.began(); !began.IsZero() {
+		defer func() { r.observe(OpUnregister, began, err) }()
+	}
 	if r.dir != nil {
 		return r.dirUnregister(ctx, name)
 	}

@@ -26,6 +26,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -90,6 +92,29 @@ type Config struct {
 	DialTimeout time.Duration
 	// Logger; nil discards.
 	Logger *slog.Logger
+	// ObserveCall, if set, is told of every call this node makes to a
+	// process on another node (Call and CallAsync): the node, how long it
+	// took to its reply or failure, and the error (metrics). It runs on
+	// the caller's or a link's goroutine and must be quick.
+	ObserveCall func(node string, took time.Duration, err error)
+}
+
+// PeerStats are the traffic with one other node since this one started.
+type PeerStats struct {
+	Node string
+	// FramesIn and BytesIn were read from the links the node opened to
+	// this one; FramesOut and BytesOut written to this node's link to it
+	// (frame payloads, without the links' own framing and encryption).
+	FramesIn, BytesIn, FramesOut, BytesOut uint64
+	// Errors counts the links to or from it that failed (a dial that did
+	// not connect, a write or read that failed, a frame that did not
+	// decode); Dropped the frames queued for it that could not be sent.
+	Errors, Dropped uint64
+}
+
+// peerCounters are one node's PeerStats, updated as traffic passes.
+type peerCounters struct {
+	framesIn, bytesIn, framesOut, bytesOut, errors, dropped atomic.Uint64
 }
 
 // Remote is a node's gateway to processes on other nodes. It implements
@@ -114,6 +139,9 @@ type Remote struct {
 	// a node that talks to us exists, even while membership here has not
 	// listed it yet (the first moments after a join or a heal).
 	heard map[string]*atomic.Int64
+	// counters are each node's traffic (PeerStats), kept after its
+	// link goes: a node that comes back carries on counting.
+	counters map[string]*peerCounters
 
 	pendMu  sync.Mutex
 	pending map[uint64]*pendingCall
@@ -121,6 +149,8 @@ type Remote struct {
 
 	// Counters for tests and metrics.
 	framesIn, framesOut atomic.Uint64
+
+	observeCall func(node string, took time.Duration, err error)
 }
 
 type dialerBox struct{ d Dialer }
@@ -161,12 +191,14 @@ func New(cfg Config) (*Remote, error) {
 		return nil, errors.New("remote: need a node name and a codec")
 	}
 	r := &Remote{
-		node:    cfg.Node,
-		codec:   cfg.Codec,
-		log:     cfg.Logger,
-		timeout: cfg.DialTimeout,
-		peers:   make(map[string]*peer),
-		pending: make(map[uint64]*pendingCall),
+		node:        cfg.Node,
+		codec:       cfg.Codec,
+		log:         cfg.Logger,
+		timeout:     cfg.DialTimeout,
+		peers:       make(map[string]*peer),
+		pending:     make(map[uint64]*pendingCall),
+		counters:    make(map[string]*peerCounters),
+		observeCall: cfg.ObserveCall,
 	}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
@@ -209,17 +241,31 @@ func (r *Remote) Call(ctx context.Context, ref process.Ref, msg any) (any, error
 		delete(r.pending, id)
 		r.pendMu.Unlock()
 	}()
+	var began time.Time
+	if r.observeCall != nil {
+		began = time.Now()
+	}
 	if err := r.enqueue(ref.Node, appendCall(nil, id, ref.ID, timeout, payload)); err != nil {
+		r.observed(ref.Node, began, err)
 		return nil, fmt.Errorf("call %s: %w", ref, err)
 	}
+	var res callResult
 	select {
-	case res := <-pc.ch:
-		if res.err != nil {
-			return nil, fmt.Errorf("call %s: %w", ref, res.err)
-		}
-		return res.val, nil
+	case res = <-pc.ch:
 	case <-ctx.Done():
-		return nil, fmt.Errorf("call %s: %w", ref, ctx.Err())
+		res.err = ctx.Err()
+	}
+	r.observed(ref.Node, began, res.err)
+	if res.err != nil {
+		return nil, fmt.Errorf("call %s: %w", ref, res.err)
+	}
+	return res.val, nil
+}
+
+// observed reports a call that began at began (zero: not observed).
+func (r *Remote) observed(node string, began time.Time, err error) {
+	if r.observeCall != nil && !began.IsZero() {
+		r.observeCall(node, time.Since(began), err)
 	}
 }
 
@@ -240,7 +286,12 @@ func (r *Remote) CallAsync(ctx context.Context, ref process.Ref, msg any, done f
 		timeout = max(time.Until(dl), time.Millisecond)
 	}
 	id := r.nextID.Add(1)
+	var began time.Time
+	if r.observeCall != nil {
+		began = time.Now()
+	}
 	pc := &pendingCall{node: ref.Node, cb: func(v any, err error) {
+		r.observed(ref.Node, began, err)
 		if err != nil {
 			err = fmt.Errorf("call %s: %w", ref, err)
 		}
@@ -396,7 +447,7 @@ func (r *Remote) enqueue(node string, frame []byte) error {
 	}
 	p := r.peers[node]
 	if p == nil {
-		p = &peer{r: r, node: node, wake: make(chan struct{}, 1), done: make(chan struct{})}
+		p = &peer{r: r, node: node, wake: make(chan struct{}, 1), done: make(chan struct{}), n: r.countersLocked(node)}
 		r.peers[node] = p
 		r.wg.Add(1)
 		go p.run()
@@ -409,6 +460,7 @@ func (r *Remote) enqueue(node string, frame []byte) error {
 type peer struct {
 	r    *Remote
 	node string
+	n    *peerCounters
 	wake chan struct{}
 	done chan struct{}
 
@@ -471,6 +523,8 @@ func (p *peer) run() {
 				var err error
 				link, err = p.dial()
 				if err != nil {
+					p.n.errors.Add(1)
+					p.n.dropped.Add(uint64(len(batch)))
 					p.r.log.Warn("cannot reach node; dropping messages", "peer", p.node, "messages", len(batch), "err", err)
 					p.r.failPending(p.node, fmt.Errorf("%w: %s: %v", ErrUnreachable, p.node, err))
 					clear(batch)
@@ -479,12 +533,20 @@ func (p *peer) run() {
 				}
 			}
 			if err := link.SendBatch(batch); err != nil {
+				p.n.errors.Add(1)
+				p.n.dropped.Add(uint64(len(batch)))
 				p.r.log.Warn("link to node failed", "peer", p.node, "err", err)
 				link.Close()
 				link = nil
 				p.r.failPending(p.node, fmt.Errorf("%w: %s: %v", ErrUnreachable, p.node, err))
 			} else {
 				p.r.framesOut.Add(uint64(len(batch)))
+				p.n.framesOut.Add(uint64(len(batch)))
+				size := 0
+				for _, f := range batch {
+					size += len(f)
+				}
+				p.n.bytesOut.Add(uint64(size))
 			}
 			clear(batch)
 			spare = batch
@@ -555,18 +617,25 @@ func (r *Remote) heardFrom(node string) *atomic.Int64 {
 func (r *Remote) HandleLink(l *transport.Link) {
 	from := l.Peer()
 	heard := r.heardFrom(from)
+	r.mu.Lock()
+	n := r.countersLocked(from)
+	r.mu.Unlock()
 	for {
 		b, err := l.Recv()
 		if err != nil {
 			if !errors.Is(err, io.EOF) && r.ctx.Err() == nil {
+				n.errors.Add(1)
 				r.log.Debug("link from node ended", "peer", from, "err", err)
 			}
 			return
 		}
 		r.framesIn.Add(1)
+		n.framesIn.Add(1)
+		n.bytesIn.Add(uint64(len(b)))
 		heard.Store(time.Now().UnixNano())
 		f, err := decodeFrame(b)
 		if err != nil {
+			n.errors.Add(1)
 			r.log.Warn("bad frame from node; closing link", "peer", from, "err", err)
 			return
 		}
@@ -673,3 +742,31 @@ func (r *Remote) decodeReply(from string, f frame) callResult {
 
 // Stats returns how many frames this node has read and written.
 func (r *Remote) Stats() (in, out uint64) { return r.framesIn.Load(), r.framesOut.Load() }
+
+// countersLocked returns node's counters, made on first use; r.mu is
+// held.
+func (r *Remote) countersLocked(node string) *peerCounters {
+	c := r.counters[node]
+	if c == nil {
+		c = new(peerCounters)
+		r.counters[node] = c
+	}
+	return c
+}
+
+// Peers returns the traffic with every node this one has exchanged
+// frames with, sorted by node name.
+func (r *Remote) Peers() []PeerStats {
+	r.mu.Lock()
+	out := make([]PeerStats, 0, len(r.counters))
+	for node, c := range r.counters {
+		out = append(out, PeerStats{
+			Node: node, FramesIn: c.framesIn.Load(), BytesIn: c.bytesIn.Load(),
+			FramesOut: c.framesOut.Load(), BytesOut: c.bytesOut.Load(),
+			Errors: c.errors.Load(), Dropped: c.dropped.Load(),
+		})
+	}
+	r.mu.Unlock()
+	slices.SortFunc(out, func(a, b PeerStats) int { return strings.Compare(a.Node, b.Node) })
+	return out
+}

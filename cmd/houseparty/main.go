@@ -43,6 +43,9 @@
 //	                                      line per HTTP request
 //	SHOAL_LOG_FORMAT      -log-format     text (default: key=value lines) or json (one object
 //	                                      per line, for a log collector)
+//	SHOAL_METRICS         -metrics        "true" (default) serves Prometheus metrics at /metrics
+//	                                      (package metrics; open, like most exporters), "false"
+//	                                      serves none and observes no latency
 //
 // Without a cookie the node runs alone and says so. SIGINT or SIGTERM
 // makes the node leave the cluster gracefully and stop.
@@ -78,6 +81,7 @@ import (
 	"github.com/shoalhq/shoal/discovery/all"
 	"github.com/shoalhq/shoal/houseparty"
 	"github.com/shoalhq/shoal/houseparty/httpapi"
+	"github.com/shoalhq/shoal/metrics"
 	"github.com/shoalhq/shoal/process"
 	"github.com/shoalhq/shoal/registry"
 	"github.com/shoalhq/shoal/remote"
@@ -112,6 +116,7 @@ type settings struct {
 	strictCodec   bool
 	logLevel      slog.Level
 	logJSON       bool
+	metrics       bool
 	adminToken    string // the party's routes (HOUSEPARTY_ADMIN_TOKEN)
 	adminAPIToken string // the operator API's (SHOAL_ADMIN_TOKEN)
 }
@@ -142,6 +147,7 @@ func readSettings(args []string, getenv func(string) string) (settings, error) {
 	fs.StringVar(&s.adminAPIToken, "admin-api-token", getenv("SHOAL_ADMIN_TOKEN"), "bearer token of the operator API")
 	level := fs.String("log-level", or(getenv("SHOAL_LOG_LEVEL"), "info"), "log level: debug, info, warn or error")
 	format := fs.String("log-format", or(getenv("SHOAL_LOG_FORMAT"), "text"), "log format: text or json")
+	metricsOn := fs.String("metrics", or(getenv("SHOAL_METRICS"), "true"), "serve Prometheus metrics at /metrics")
 	if err := fs.Parse(args); err != nil {
 		return s, err
 	}
@@ -187,6 +193,9 @@ func readSettings(args []string, getenv func(string) string) (settings, error) {
 	if s.strictCodec, err = strconv.ParseBool(*strict); err != nil {
 		return s, fmt.Errorf("SHOAL_STRICT_CODEC %q must be true or false", *strict)
 	}
+	if s.metrics, err = strconv.ParseBool(*metricsOn); err != nil {
+		return s, fmt.Errorf("SHOAL_METRICS %q must be true or false", *metricsOn)
+	}
 	if !goodToken(s.adminToken) {
 		return s, fmt.Errorf("HOUSEPARTY_ADMIN_TOKEN must be at least %d characters, without spaces", adminapi.MinToken)
 	}
@@ -230,14 +239,18 @@ func (s settings) logger(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-// route sends the operator API's paths to ops, the rest to api.
-func route(ops, api http.Handler) http.Handler {
+// route sends the operator API's paths to ops, /metrics to metrics (if
+// not nil), the rest to api.
+func route(ops, metrics, api http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if admin.Paths(r.URL.Path) {
+		switch {
+		case admin.Paths(r.URL.Path):
 			ops.ServeHTTP(w, r)
-			return
+		case r.URL.Path == "/metrics" && metrics != nil:
+			metrics.ServeHTTP(w, r)
+		default:
+			api.ServeHTTP(w, r)
 		}
-		api.ServeHTTP(w, r)
 	})
 }
 
@@ -426,7 +439,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err := houseparty.RegisterTypes(cdc); err != nil {
 		return fail(1, err)
 	}
-	rem, err := remote.New(remote.Config{Node: s.node(), Codec: cdc, Logger: log})
+	rcfg := remote.Config{Node: s.node(), Codec: cdc, Logger: log}
+	var mets *metrics.Metrics
+	if s.metrics {
+		if mets, err = metrics.New(s.node()); err != nil {
+			return fail(1, err)
+		}
+		rcfg.ObserveCall = mets.ObserveCall
+	}
+	rem, err := remote.New(rcfg)
 	if err != nil {
 		return fail(1, err)
 	}
@@ -450,7 +471,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	rem.Attach(rt, members)
 	rem.Follow(members.Subscribe())
 
-	reg, err := registry.New(s.registryConfig(log, members, cdc), rt)
+	regCfg := s.registryConfig(log, members, cdc)
+	if mets != nil {
+		regCfg.ObserveOp = mets.ObserveOp
+	}
+	reg, err := registry.New(regCfg, rt)
 	if err != nil {
 		_ = members.Shutdown(context.Background())
 		return fail(1, err)
@@ -496,7 +521,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	default:
 		log.Info("operator API at /admin/ and /debug/pprof/", "token", "derived from the cookie")
 	}
-	srv := &http.Server{Handler: logRequests(log, route(ops.Handler(), api.Handler())), ReadHeaderTimeout: 10 * time.Second}
+	var metricsHandler http.Handler
+	if mets != nil {
+		err := mets.Watch(metrics.Sources{Members: members, Runtime: rt, Registry: reg, Remote: rem})
+		if err == nil {
+			err = mets.Register(partyCollector{party: party, timeout: 5 * time.Second})
+		}
+		if err != nil {
+			_ = members.Shutdown(context.Background())
+			return fail(1, err)
+		}
+		metricsHandler = mets.Handler()
+	}
+	srv := &http.Server{Handler: logRequests(log, route(ops.Handler(), metricsHandler, api.Handler())), ReadHeaderTimeout: 10 * time.Second}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	log.Info("house party serving", "http", ln.Addr().String())

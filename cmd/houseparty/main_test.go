@@ -285,13 +285,20 @@ func startNode(t *testing.T, name, cookie, discovery string) *runningNode {
 	return n
 }
 
+// startThree runs nodes a, b and c of one cluster (static discovery).
+func startThree(t *testing.T, cookie string) (a, b, c *runningNode) {
+	t.Helper()
+	a = startNode(t, "a", cookie, "")
+	b = startNode(t, "b", cookie, "static:"+a.gossip)
+	c = startNode(t, "c", cookie, "static:"+a.gossip+","+b.gossip)
+	return a, b, c
+}
+
 // TestThreeNodeCluster runs three nodes the way the README's local cluster
 // does (static discovery, one cookie) and checks /cluster and /stats/tldr.
 func TestThreeNodeCluster(t *testing.T) {
 	const cookie = "readme-local-cluster-cookie"
-	a := startNode(t, "a", cookie, "")
-	b := startNode(t, "b", cookie, "static:"+a.gossip)
-	c := startNode(t, "c", cookie, "static:"+a.gossip+","+b.gossip)
+	a, b, c := startThree(t, cookie)
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		code, body, err := httpGet(t, "http://"+c.http+"/cluster")
@@ -409,9 +416,7 @@ func TestStopEveryNode(t *testing.T) {
 	for _, together := range []bool{true, false} {
 		name := map[bool]string{true: "together", false: "last one"}[together]
 		t.Run(name, func(t *testing.T) {
-			a := startNode(t, "a", cookie, "")
-			b := startNode(t, "b", cookie, "static:"+a.gossip)
-			c := startNode(t, "c", cookie, "static:"+a.gossip+","+b.gossip)
+			a, b, c := startThree(t, cookie)
 			deadline := time.Now().Add(20 * time.Second)
 			waitReady(t, deadline, a, b, c)
 			if code, body, err := httpGet(t, "http://"+a.http+"/scenario/small"); err != nil || code != 200 {

@@ -23,6 +23,11 @@
 // Proto.Actor has no cluster-wide registry in this comparison, so the
 // registry and handoff rows show the goal instead of a ratio.
 //
+// The registry, cast and call workloads run again with metrics on
+// ("shoal+metrics": package metrics on every node, observing registry
+// operations and remote calls, each node's metrics read every -scrape),
+// in a second table of what metrics cost.
+//
 // Each measurement runs in a fresh child process (this binary re-executed
 // with -child); the table shows the median of -runs runs.
 package main
@@ -34,6 +39,7 @@ import (
 	"os"
 	"runtime"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/shoalhq/shoal/bench/internal/child"
@@ -60,6 +66,8 @@ type result struct {
 type params struct {
 	n, workers, lookups, casts, calls, handoff int
 	seed                                       uint64
+	scrape                                     time.Duration
+	metrics                                    bool // shoal+metrics
 }
 
 func (p params) args() []string {
@@ -67,7 +75,7 @@ func (p params) args() []string {
 		"-n", strconv.Itoa(p.n), "-workers", strconv.Itoa(p.workers),
 		"-lookups", strconv.Itoa(p.lookups), "-casts", strconv.Itoa(p.casts),
 		"-calls", strconv.Itoa(p.calls), "-handoff", strconv.Itoa(p.handoff),
-		"-seed", strconv.FormatUint(p.seed, 10),
+		"-seed", strconv.FormatUint(p.seed, 10), "-scrape", p.scrape.String(),
 	}
 }
 
@@ -95,6 +103,7 @@ func main() {
 	flag.Uint64Var(&p.seed, "seed", 1, "seed of the random choices of nodes and names")
 	runs := flag.Int("runs", 3, "runs of each measurement (median reported)")
 	cpuprofile := flag.String("cpuprofile", "", "with -child: write the child's CPU profile to this file")
+	flag.DurationVar(&p.scrape, "scrape", time.Second, "how often shoal+metrics reads each node's metrics")
 	flag.Parse()
 	if p.n < 1 || p.workers < 1 || p.lookups < 1 || p.casts < 1 || p.calls < 1 || p.handoff < 1 || *runs < 1 {
 		fmt.Fprintln(os.Stderr, "clusterbench: every size and -runs must be at least 1")
@@ -124,6 +133,9 @@ func main() {
 }
 
 func measure(spec string, p params) (result, error) {
+	if rest, ok := strings.CutPrefix(spec, "shoal+metrics:"); ok {
+		spec, p.metrics = "shoal:"+rest, true
+	}
 	switch spec {
 	case "shoal:registry":
 		return shoalRegistry(p)
@@ -148,7 +160,8 @@ func runChild(spec string, p params) (result, error) {
 func median(xs []float64) float64 { return child.Median(xs) }
 
 func compare(p params, runs int) error {
-	specs := []string{"shoal:registry", "shoal:cast", "protoactor:cast", "shoal:call", "protoactor:call", "shoal:handoff"}
+	specs := []string{"shoal:registry", "shoal+metrics:registry", "shoal:cast", "shoal+metrics:cast", "protoactor:cast",
+		"shoal:call", "shoal+metrics:call", "protoactor:call", "shoal:handoff"}
 	results := map[string][]result{}
 	for run := range runs {
 		for _, spec := range specs {
@@ -205,6 +218,22 @@ func compare(p params, runs int) error {
 	}
 	fmt.Printf("| graceful leave: drain %s processes with state to 2 survivors | %.2f s | - | goal < %.0f s for %s: %s |\n",
 		count(moved), ho, goalHandoff, count(goalHandoffProcesses), verdict)
+
+	fmt.Printf("\nWhat metrics cost (package metrics on every node, read every %v; goal: within 5%%)\n\n", p.scrape)
+	fmt.Println("| workload | Shoal | Shoal with metrics | with / without |")
+	fmt.Println("|---|---:|---:|---:|")
+	for _, r := range []struct {
+		name, workload string
+		pick           func(result) float64
+	}{
+		{"registrations, 3 nodes", "registry", perSecond},
+		{"whereis, random names on random nodes", "registry", func(r result) float64 { return r.LookupsPerSecond }},
+		{"remote one-way messages", "cast", perSecond},
+		{"remote call round trips", "call", perSecond},
+	} {
+		off, on := med("shoal:"+r.workload, r.pick), med("shoal+metrics:"+r.workload, r.pick)
+		fmt.Printf("| %s | %s /s | %s /s | %.3fx |\n", r.name, human(off), human(on), on/off)
+	}
 	return nil
 }
 

@@ -131,8 +131,20 @@ func benchKinds() *process.Kinds {
 // partitions is the registry's default partition count.
 const partitions = 1024
 
-func clusterOptions(registry bool) clustertest.Options {
-	return clustertest.Options{Registry: registry, Partitions: partitions, Kinds: benchKinds, Codec: benchCodec}
+func clusterOptions(registry, metrics bool) clustertest.Options {
+	return clustertest.Options{Registry: registry, Metrics: metrics, Partitions: partitions, Kinds: benchKinds, Codec: benchCodec}
+}
+
+// startCluster starts size nodes; with p.metrics, each node's metrics are
+// read every p.scrape until the measurement ends.
+func startCluster(tb *harness.TB, size int, registry bool, p params) []*clustertest.Node {
+	nodes := clustertest.StartCluster(tb, size, clusterOptions(registry, p.metrics))
+	for _, n := range nodes {
+		if n.Metrics != nil {
+			tb.Cleanup(harness.Scrape(n.Metrics.Handler(), p.scrape))
+		}
+	}
+	return nodes
 }
 
 // run is harness.Run for this command's result.
@@ -142,7 +154,7 @@ func run(body func(tb *harness.TB) (result, error)) (result, error) { return har
 // then looks them up.
 func shoalRegistry(p params) (result, error) {
 	return run(func(tb *harness.TB) (result, error) {
-		nodes := clustertest.StartCluster(tb, 3, clusterOptions(true))
+		nodes := startCluster(tb, 3, true, p)
 		names := make([]string, p.n)
 		for i := range names {
 			names[i] = "r-" + strconv.Itoa(i)
@@ -189,8 +201,8 @@ func shoalRegistry(p params) (result, error) {
 }
 
 // remotePair starts two nodes and a castTarget on the second.
-func remotePair(tb *harness.TB) (a, b *clustertest.Node, target process.Ref) {
-	nodes := clustertest.StartCluster(tb, 2, clusterOptions(false))
+func remotePair(tb *harness.TB, p params) (a, b *clustertest.Node, target process.Ref) {
+	nodes := startCluster(tb, 2, false, p)
 	a, b = nodes[0], nodes[1]
 	proc, err := b.Runtime.Start(context.Background(), &castTarget{}, process.SpawnOptions{Name: "target"})
 	if err != nil {
@@ -221,7 +233,7 @@ func castN(a, b *clustertest.Node, target process.Ref, n int) error {
 
 func shoalCast(p params) (result, error) {
 	return run(func(tb *harness.TB) (result, error) {
-		a, b, target := remotePair(tb)
+		a, b, target := remotePair(tb, p)
 		if err := castN(a, b, target, 1000); err != nil { // warm up: open the link
 			return result{}, err
 		}
@@ -252,7 +264,7 @@ func callN(a *clustertest.Node, target process.Ref, n int) error {
 
 func shoalCall(p params) (result, error) {
 	return run(func(tb *harness.TB) (result, error) {
-		a, _, target := remotePair(tb)
+		a, _, target := remotePair(tb, p)
 		if err := callN(a, target, 1000); err != nil {
 			return result{}, err
 		}
@@ -270,7 +282,7 @@ func shoalCall(p params) (result, error) {
 // each of those, and times that node's Drain.
 func shoalHandoff(p params) (result, error) {
 	return run(func(tb *harness.TB) (result, error) {
-		nodes := clustertest.StartCluster(tb, 3, clusterOptions(true))
+		nodes := clustertest.StartCluster(tb, 3, clusterOptions(true, false))
 		leaving, survivors := nodes[2], nodes[:2]
 		fromLeaving := func(*rand.Rand) *clustertest.Node { return leaving }
 		if err := harness.WaitFor(waitLimit, "the empty registries to be synced", func() bool { return harness.Settled(nodes, 0) }, func() string { return harness.Describe(nodes) }); err != nil {

@@ -8,6 +8,11 @@
 //   - call: K sequential request/reply round trips to one process; report
 //     round trips/s.
 //
+// Shoal runs each workload twice: without metrics, and with them
+// ("shoal+metrics": package metrics watching the runtime and registry,
+// observing registry operations, and read every -scrape, 15 times as
+// often as Prometheus's default), to show what metrics cost.
+//
 // Each measurement runs in a fresh child process so that one system's
 // garbage never counts against the other; the table shows the median of
 // -runs runs and the ratio Shoal / Proto.Actor.
@@ -26,6 +31,7 @@ import (
 	"github.com/shoalhq/shoal/bench/internal/child"
 	"github.com/shoalhq/shoal/bench/internal/harness"
 	"github.com/shoalhq/shoal/bench/internal/report"
+	"github.com/shoalhq/shoal/metrics"
 	"github.com/shoalhq/shoal/process"
 	"github.com/shoalhq/shoal/registry"
 )
@@ -49,6 +55,7 @@ func main() {
 	casts := flag.Int("casts", 2_000_000, "messages in the cast workload")
 	calls := flag.Int("calls", 200_000, "round trips in the call workload")
 	runs := flag.Int("runs", 3, "runs of each measurement (median reported)")
+	flag.DurationVar(&scrapeEvery, "scrape", time.Second, "how often shoal+metrics reads its metrics")
 	flag.Parse()
 	if *child != "" {
 		res, err := measure(*child, *n, *casts, *calls)
@@ -65,10 +72,15 @@ func main() {
 	}
 }
 
+// scrapeEvery is how often shoal+metrics reads its metrics (-scrape).
+var scrapeEvery time.Duration
+
 func newSystem(name string) (system, error) {
 	switch name {
 	case "shoal":
-		return newShoalSystem()
+		return newShoalSystem(false)
+	case "shoal+metrics":
+		return newShoalSystem(true)
 	case "protoactor":
 		return newProtoSystem(), nil
 	}
@@ -122,7 +134,7 @@ func measure(spec string, n, casts, calls int) (result, error) {
 }
 
 func runChild(spec string, n, casts, calls int) (result, error) {
-	return child.Run[result](spec, "-n", strconv.Itoa(n), "-casts", strconv.Itoa(casts), "-calls", strconv.Itoa(calls))
+	return child.Run[result](spec, "-n", strconv.Itoa(n), "-casts", strconv.Itoa(casts), "-calls", strconv.Itoa(calls), "-scrape", scrapeEvery.String())
 }
 
 func median(xs []float64) float64 { return child.Median(xs) }
@@ -143,7 +155,7 @@ func compare(n, casts, calls, runs int) error {
 	results := map[string][]result{}
 	for run := range runs {
 		for _, w := range []string{"idle", "cast", "call"} {
-			for _, sys := range []string{"shoal", "protoactor"} {
+			for _, sys := range []string{"shoal", "shoal+metrics", "protoactor"} {
 				res, err := runChild(sys+":"+w, n, casts, calls)
 				if err != nil {
 					return err
@@ -156,21 +168,28 @@ func compare(n, casts, calls, runs int) error {
 	fmt.Printf("GOMAXPROCS=%d, %s, median of %d runs, each in a fresh process\n\n", runtime.GOMAXPROCS(0), runtime.Version(), runs)
 	fmt.Println("| workload | Shoal | Proto.Actor-Go | Shoal / Proto.Actor |")
 	fmt.Println("|---|---:|---:|---:|")
-	for _, r := range rows {
-		var med [2]float64
-		for i, sys := range []string{"shoal", "protoactor"} {
-			var xs []float64
-			for _, res := range results[sys+":"+r.workload] {
-				xs = append(xs, r.pick(res))
-			}
-			med[i] = median(xs)
+	med := func(sys string, r row) float64 {
+		var xs []float64
+		for _, res := range results[sys+":"+r.workload] {
+			xs = append(xs, r.pick(res))
 		}
+		return median(xs)
+	}
+	for _, r := range rows {
+		med := [2]float64{med("shoal", r), med("protoactor", r)}
 		ratio := med[0] / med[1]
 		verdict := "better"
 		if (r.higher && ratio < 1) || (!r.higher && ratio > 1) {
 			verdict = "worse"
 		}
 		fmt.Printf("| %s | %s %s | %s %s | %.2fx (%s) |\n", r.name, human(med[0]), r.unit, human(med[1]), r.unit, ratio, verdict)
+	}
+	fmt.Printf("\nWhat metrics cost (package metrics, read every %v; goal: within 5%%)\n\n", scrapeEvery)
+	fmt.Println("| workload | Shoal | Shoal with metrics | with / without |")
+	fmt.Println("|---|---:|---:|---:|")
+	for _, r := range rows {
+		med := [2]float64{med("shoal", r), med("shoal+metrics", r)}
+		fmt.Printf("| %s | %s %s | %s %s | %.3fx |\n", r.name, human(med[0]), r.unit, human(med[1]), r.unit, med[1]/med[0])
 	}
 	return nil
 }
@@ -227,9 +246,10 @@ type shoalSystem struct {
 	idleSpec process.Spec
 	castSpec process.Spec
 	ctx      context.Context
+	scraping func() // stops the metrics' reader, if any
 }
 
-func newShoalSystem() (*shoalSystem, error) {
+func newShoalSystem(withMetrics bool) (*shoalSystem, error) {
 	kinds := process.NewKinds()
 	if err := kinds.Register("idle", func([]byte) (process.Behavior, error) { return &shoalIdle{}, nil }); err != nil {
 		return nil, err
@@ -237,15 +257,31 @@ func newShoalSystem() (*shoalSystem, error) {
 	if err := kinds.Register("cast", func([]byte) (process.Behavior, error) { return &shoalCastTarget{}, nil }); err != nil {
 		return nil, err
 	}
-	rt, err := process.NewRuntime(process.Config{Node: "bench@127.0.0.1"}, kinds)
+	const node = "bench@127.0.0.1"
+	rt, err := process.NewRuntime(process.Config{Node: node}, kinds)
 	if err != nil {
 		return nil, err
 	}
-	reg, err := registry.New(registry.DefaultConfig(), rt)
+	cfg := registry.DefaultConfig()
+	var mets *metrics.Metrics
+	if withMetrics {
+		if mets, err = metrics.New(node); err != nil {
+			return nil, err
+		}
+		cfg.ObserveOp = mets.ObserveOp
+	}
+	reg, err := registry.New(cfg, rt)
 	if err != nil {
 		return nil, err
 	}
-	return &shoalSystem{rt: rt, reg: reg, idleSpec: process.Spec{Kind: "idle"}, castSpec: process.Spec{Kind: "cast"}, ctx: context.Background()}, nil
+	s := &shoalSystem{rt: rt, reg: reg, idleSpec: process.Spec{Kind: "idle"}, castSpec: process.Spec{Kind: "cast"}, ctx: context.Background()}
+	if mets != nil {
+		if err := mets.Watch(metrics.Sources{Runtime: rt, Registry: reg}); err != nil {
+			return nil, err
+		}
+		s.scraping = harness.Scrape(mets.Handler(), scrapeEvery)
+	}
+	return s, nil
 }
 
 // SpawnIdle registers n names "p-<i>", each a new idle process.
@@ -316,6 +352,9 @@ func (s *shoalSystem) CallN(n int) error {
 }
 
 func (s *shoalSystem) Close() {
+	if s.scraping != nil {
+		s.scraping()
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	_ = s.rt.Shutdown(ctx)

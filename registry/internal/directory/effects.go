@@ -29,6 +29,10 @@ type (
 		// Checkpoint says State is the record's checkpoint (the process
 		// it belonged to is gone), not a move's.
 		Checkpoint bool
+		// Restart says the name's process is started again because the
+		// one it had is gone (its node was lost); Move that it replaces
+		// one on another node, handed over. Neither: a new registration.
+		Restart, Move bool
 	}
 	// Stop asks the host to stop a local process: its registration ended.
 	Stop struct {

@@ -134,7 +134,8 @@ func (n *Node) start(pt *part, st *starting, state []byte, restore bool) {
 	n.tokens[st.token] = st
 	pt.starting[st.rec.Name] = st
 	n.effect(Start{Token: st.token, Name: st.rec.Name, Reg: st.rec.Reg, Spec: st.rec.Spec, Restore: restore, State: state,
-		Checkpoint: restore && st.kind != startMove || restore && st.state == nil})
+		Checkpoint: restore && st.kind != startMove || restore && st.state == nil,
+		Restart:    st.kind == startRestart, Move: st.kind == startMove})
 }
 
 // Started tells the node that the process of Start token runs, with
