@@ -81,6 +81,7 @@ import (
 	"github.com/shoalhq/shoal/discovery/all"
 	"github.com/shoalhq/shoal/houseparty"
 	"github.com/shoalhq/shoal/houseparty/httpapi"
+	"github.com/shoalhq/shoal/houseparty/liveview"
 	"github.com/shoalhq/shoal/metrics"
 	"github.com/shoalhq/shoal/process"
 	"github.com/shoalhq/shoal/registry"
@@ -240,14 +241,16 @@ func (s settings) logger(w io.Writer) *slog.Logger {
 }
 
 // route sends the operator API's paths to ops, /metrics to metrics (if
-// not nil), the rest to api.
-func route(ops, metrics, api http.Handler) http.Handler {
+// not nil), the live view's to view, the rest to api.
+func route(ops, metrics, view, api http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case admin.Paths(r.URL.Path):
 			ops.ServeHTTP(w, r)
 		case r.URL.Path == "/metrics" && metrics != nil:
 			metrics.ServeHTTP(w, r)
+		case liveview.Paths(r.URL.Path):
+			view.ServeHTTP(w, r)
 		default:
 			api.ServeHTTP(w, r)
 		}
@@ -533,7 +536,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		}
 		metricsHandler = mets.Handler()
 	}
-	srv := &http.Server{Handler: logRequests(log, route(ops.Handler(), metricsHandler, api.Handler())), ReadHeaderTimeout: 10 * time.Second}
+	view, err := liveview.New(liveview.Config{Party: party, Cluster: members, Counts: reg.Counts, ScenarioProtected: s.adminToken != "", Logger: log})
+	if err != nil {
+		_ = members.Shutdown(context.Background())
+		return fail(1, err)
+	}
+	view.Start()
+	defer view.Close()
+	srv := &http.Server{Handler: logRequests(log, route(ops.Handler(), metricsHandler, view.Handler(), api.Handler())), ReadHeaderTimeout: 10 * time.Second}
+	srv.RegisterOnShutdown(view.Close) // its streams never end by themselves
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	log.Info("house party serving", "http", ln.Addr().String())
