@@ -1,13 +1,14 @@
 # Shoal — make targets. `make test` is the default test run (what CI runs).
 GO ?= go
 
-.PHONY: test vet unit sim-smoke fuzz-smoke bench-smoke bench bench-cluster bench-durable bench-scale run cluster image compose-up compose-down e2e sim
+.PHONY: ui-test test vet unit sim-smoke fuzz-smoke bench-smoke bench bench-cluster bench-durable bench-scale run cluster image compose-up compose-down e2e sim
 
 test: vet unit sim-smoke fuzz-smoke bench-smoke
 
 vet:
 	$(GO) vet ./...
 	cd bench && $(GO) vet ./...
+	cd test/ui && $(GO) vet ./...
 
 unit:
 	$(GO) test -race -count=1 ./...
@@ -60,6 +61,14 @@ bench-scale:
 	git archive $(SCALE_OLD) | tar -x -C bin/old-$(SCALE_OLD)
 	cd bin/old-$(SCALE_OLD)/bench && $(GO) build -o ../../clusterbench-$(SCALE_OLD) ./cmd/clusterbench
 	cd bench && $(GO) build -o ../bin/scalebench ./cmd/scalebench && ../bin/scalebench -old ../bin/clusterbench-$(SCALE_OLD) $(SCALE_FLAGS)
+
+# The live view in a real browser (test/ui, its own module): Debian's
+# chromium, installed here if missing, driven by chromedp against real
+# nodes on loopback. Screenshots of each state go to $(UI_OUT).
+UI_OUT ?= $(CURDIR)/bin/ui
+ui-test:
+	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
+	cd test/ui && UI_OUT='$(UI_OUT)' $(GO) test -count=1 -v -timeout 10m ./...
 
 run:
 	$(GO) run ./cmd/houseparty

@@ -77,7 +77,9 @@ type View struct {
 	last    []byte // the latest update published
 	watched chan struct{}
 
-	tr tracker // owned by the gathering goroutine
+	trMu     sync.Mutex
+	tr       tracker  // guarded by trMu
+	problems []string // of the last gathering; guarded by trMu
 }
 
 // pingEvery is how often a quiet stream says it lives: the page declares
@@ -244,13 +246,18 @@ func (v *View) publish(msg []byte) {
 	}
 }
 
-// run gathers the party's state every period, follows membership always
-// (so that the events of a quiet time are there for the next page), and
-// publishes while someone watches.
+// run follows membership every period, always (so that the events of a
+// quiet time are there for the next page), and while someone watches
+// publishes what it knows every period and keeps one gathering of the
+// party's state going beside it: a gathering that waits on a process
+// being moved does not hold back the news of a node leaving or joining.
 func (v *View) run() {
 	defer v.wg.Done()
 	tick := time.NewTicker(v.cfg.Period)
 	defer tick.Stop()
+	gathered := make(chan struct{}, 1)
+	gathering := false
+	var published time.Time
 	n := 0
 	for {
 		select {
@@ -258,64 +265,108 @@ func (v *View) run() {
 			return
 		case <-tick.C:
 		case <-v.watched:
+		case <-gathered:
+			gathering = false
 		}
 		watching := v.watchers() > 0
+		v.trMu.Lock()
 		v.tr.members(v.cfg.Cluster.Members(), time.Now())
 		if v.cfg.Counts != nil {
 			v.tr.counts(v.cfg.Counts(), time.Now())
 		}
 		if !watching {
 			v.tr.forgetPlacement() // stale by the time someone watches again
+		}
+		havePeople := v.tr.havePeople
+		v.trMu.Unlock()
+		if !watching {
 			continue
 		}
-		withPeople := n%4 == 0 || !v.tr.havePeople
-		n++
-		msg := v.gather(withPeople)
-		v.mu.Lock()
-		changed := msg != nil && !bytes.Equal(msg, v.last)
-		v.mu.Unlock()
-		if changed {
-			v.publish(msg)
+		if !gathering {
+			gathering = true
+			withPeople := n%4 == 0 || !havePeople
+			n++
+			v.wg.Add(1)
+			go func() {
+				defer v.wg.Done()
+				v.gather(withPeople)
+				gathered <- struct{}{}
+			}()
+		}
+		// At most one update a period, whatever woke the loop (a new
+		// page has the last one already).
+		if time.Since(published) < v.cfg.Period-v.cfg.Period/10 {
+			continue
+		}
+		if msg := v.encode(); msg != nil {
+			v.mu.Lock()
+			changed := !bytes.Equal(msg, v.last)
+			v.mu.Unlock()
+			if changed {
+				v.publish(msg)
+				published = time.Now()
+			}
 		}
 	}
 }
 
-// gather reads the party's state and returns the update for the page.
-func (v *View) gather(withPeople bool) []byte {
-	ctx, cancel := context.WithTimeout(v.ctx, v.cfg.Timeout)
-	defer cancel()
-	now := time.Now()
-	var problems []string
-	if placement, err := v.cfg.Party.Placement(ctx); err != nil {
-		problems = append(problems, err.Error())
-	} else {
-		v.tr.placement(placement, now)
-	}
-	rooms, err := v.cfg.Party.Rooms(ctx)
-	if err != nil {
-		problems = append(problems, err.Error())
-		rooms = v.tr.rooms // the last ones known, marked stale by the problem
-	} else {
-		v.tr.rooms = rooms
-	}
-	if withPeople {
-		if people, err := v.cfg.Party.People(ctx); err != nil {
-			problems = append(problems, err.Error())
-		} else {
-			v.tr.people = houseparty.Summarize(people, rooms)
-			v.tr.havePeople = true
-		}
-	}
-	if v.ctx.Err() != nil {
-		problems = nil // closing: not the party's fault
-	}
-	if len(problems) > 0 {
-		v.cfg.Logger.Debug("live view: gathering incomplete", "problems", problems)
-	}
-	b, err := json.Marshal(v.tr.update(v.cfg.ScenarioProtected, problems))
+// encode returns the page's update from what the view knows now.
+func (v *View) encode() []byte {
+	v.trMu.Lock()
+	u := v.tr.update(v.cfg.ScenarioProtected, v.problems)
+	b, err := json.Marshal(u)
+	v.trMu.Unlock()
 	if err != nil {
 		v.cfg.Logger.Error("live view: cannot encode an update", "err", err)
 		return nil
 	}
 	return b
+}
+
+// gather reads the party's state (placement, rooms and, withPeople or
+// for a new party, people) and hands it to the tracker.
+func (v *View) gather(withPeople bool) {
+	ctx, cancel := context.WithTimeout(v.ctx, v.cfg.Timeout)
+	defer cancel()
+	var problems []string
+	placement, perr := v.cfg.Party.Placement(ctx)
+	if perr != nil {
+		problems = append(problems, perr.Error())
+	}
+	rooms, rerr := v.cfg.Party.Rooms(ctx)
+	if rerr != nil {
+		problems = append(problems, rerr.Error())
+	}
+	v.trMu.Lock()
+	// A new party (other rooms) has new people: count them now, not at
+	// the next turn of the slower people's clock.
+	withPeople = withPeople || (rerr == nil && len(rooms) != len(v.tr.rooms))
+	v.trMu.Unlock()
+	var people []houseparty.PersonInfo
+	var merr error
+	if withPeople {
+		if people, merr = v.cfg.Party.People(ctx); merr != nil {
+			problems = append(problems, merr.Error())
+		}
+	}
+	if v.ctx.Err() != nil {
+		return // closing: not the party's fault, and nobody to tell
+	}
+	if len(problems) > 0 {
+		v.cfg.Logger.Debug("live view: gathering incomplete", "problems", problems)
+	}
+	now := time.Now()
+	v.trMu.Lock()
+	defer v.trMu.Unlock()
+	if perr == nil {
+		v.tr.placement(placement, now)
+	}
+	if rerr == nil {
+		v.tr.rooms = rooms // else the last ones known, marked stale by the problem
+	}
+	if withPeople && merr == nil {
+		v.tr.people = houseparty.Summarize(people, v.tr.rooms)
+		v.tr.havePeople = true
+	}
+	v.problems = problems
 }

@@ -147,6 +147,14 @@ func (t *tracker) members(ms []cluster.Member, now time.Time) {
 // alive says whether node is a live member.
 func (t *tracker) alive(node string) bool { return t.status[node] == cluster.StatusAlive }
 
+// handsOff says whether a name that left node moved with its state: a
+// live node hands a name over, and so does one that left gracefully (it
+// drains before it leaves, and the page may learn of the leave before it
+// sees where the names went); a node that died or is suspect did not.
+func (t *tracker) handsOff(node string) bool {
+	return t.alive(node) || t.status[node] == cluster.StatusLeft
+}
+
 // forgetPlacement drops the last placement (nobody watched: the next one
 // is a new start, not a change).
 func (t *tracker) forgetPlacement() {
@@ -171,12 +179,14 @@ func (t *tracker) placement(byNode map[string][]string, now time.Time) {
 		for name, node := range where {
 			old, ok := t.where[name]
 			switch {
-			case ok && old != node && t.alive(old):
+			case ok && old != node && t.handsOff(old):
 				moved[pair{old, node}]++
 			case ok && old != node:
 				restarted[pair{old, node}]++
 			case !ok:
-				if g, was := t.gone[name]; was && g.node != node {
+				if g, was := t.gone[name]; was && g.node != node && t.handsOff(g.node) {
+					moved[pair{g.node, node}]++
+				} else if was && g.node != node {
 					restarted[pair{g.node, node}]++
 				} else {
 					added[node]++

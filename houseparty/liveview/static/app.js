@@ -6,6 +6,9 @@ let lastEvent = 0;
 let lastMessage = 0;
 let source = null;
 let node = "";
+// What the page has done, for its browser test: updates rendered and the
+// time spent in them.
+const stats = (window.liveViewStats = { updates: 0, renderMs: 0 });
 
 function el(tag, cls, text) {
   const e = document.createElement(tag);
@@ -22,8 +25,7 @@ function setConn(state, text) {
 }
 
 function renderNodes(members) {
-  const list = $("nodes");
-  const items = members.map((m) => {
+  keyed($("nodes"), members, (m) => JSON.stringify(m), (m) => {
     const li = el("li", "node " + m.status);
     li.setAttribute("aria-label", `${m.name}: ${m.status}, ${m.processes} processes`);
     const top = el("div");
@@ -33,15 +35,36 @@ function renderNodes(members) {
     li.append(el("div", "nums", `${m.processes} processes · ${m.rooms} rooms · ${m.people} people`));
     return li;
   });
-  list.replaceChildren(...items);
   const alive = members.filter((m) => m.status === "alive").length;
   $("nodes-count").textContent = `(${alive} alive of ${members.length})`;
+}
+
+// keyed replaces the children of list with one element per item, built
+// by make, reusing the element of an item whose key has not changed, so
+// that an update touches only what moved (a busy party changes a few
+// rooms per update, not all of them).
+function keyed(list, items, keyOf, make) {
+  const old = list._keyed || new Map();
+  const next = new Map();
+  const els = items.map((it) => {
+    const k = keyOf(it);
+    let e = old.get(k);
+    if (!e) e = make(it);
+    next.set(k, e);
+    return e;
+  });
+  list._keyed = next;
+  els.forEach((e, i) => {
+    const cur = list.children[i];
+    if (cur !== e) list.insertBefore(e, cur || null);
+  });
+  while (list.children.length > els.length) list.lastChild.remove();
 }
 
 function renderRooms(rooms) {
   $("no-rooms").hidden = rooms.length > 0;
   $("rooms-count").textContent = rooms.length ? `(${rooms.length})` : "";
-  const items = rooms.map((r) => {
+  keyed($("room-list"), rooms, (r) => JSON.stringify(r), (r) => {
     const li = el("li", "room");
     const pct = r.max > 0 ? Math.round((100 * r.count) / r.max) : 0;
     li.setAttribute("aria-label", `${r.name}: ${r.count} of ${r.max} (${pct}%) on ${r.node}`);
@@ -56,7 +79,6 @@ function renderRooms(rooms) {
     li.append(top, bar, el("div", "where", "on " + r.node), el("p", "who", r.people.length ? shown + more : "empty"));
     return li;
   });
-  $("room-list").replaceChildren(...items);
 }
 
 function renderPeople(p) {
@@ -105,10 +127,13 @@ function connect() {
   source = new EventSource("/view/stream");
   source.addEventListener("open", () => setConn("live", node ? `Live from ${node}` : "Live"));
   source.addEventListener("update", (ev) => {
+    const began = performance.now();
     lastMessage = Date.now();
     const u = JSON.parse(ev.data);
     render(u);
     setConn("live", `Live from ${u.node}`);
+    stats.updates++;
+    stats.renderMs += performance.now() - began;
   });
   source.addEventListener("ping", () => {
     lastMessage = Date.now();
@@ -137,9 +162,18 @@ $("start").addEventListener("submit", async (ev) => {
   const out = $("start-result");
   out.textContent = `Starting the ${scenario} party…`;
   try {
-    const resp = await fetch(`/scenario/${scenario}`, { headers: token ? { Authorization: `Bearer ${token}` } : {} });
+    const headers = { Accept: "application/json" };
+    if (token) headers.Authorization = `Bearer ${token}`;
+    const resp = await fetch(`/scenario/${scenario}`, { headers });
     const body = await resp.text();
-    out.textContent = resp.status === 401 ? "Refused: the admin token is missing or wrong." : resp.ok ? body : `Failed (${resp.status}): ${body}`;
+    if (resp.status === 401) {
+      out.textContent = "Refused: the admin token is missing or wrong.";
+    } else if (resp.ok) {
+      const s = JSON.parse(body).stats;
+      out.textContent = `Started the ${scenario} party: ${s.total_rooms} rooms, ${s.total_people} people.`;
+    } else {
+      out.textContent = `Failed (${resp.status}): ${body}`;
+    }
   } catch (e) {
     out.textContent = `Failed: ${e}`;
   }
