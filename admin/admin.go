@@ -16,6 +16,8 @@
 //	/admin/whereis?name=N               the node and process id of name (404 if none)
 //	/admin/registered[?node=N&kind=K]   the registered names, optionally of one node or kind
 //	/admin/stats                        this node's numbers
+//	/admin/inspect?name=N               what there is to know of name's process (404 if none)
+//	POST /admin/drain?node=N            hand every process of node N to the others (N may be any member)
 //	/debug/pprof/...                    Go's profiler
 package admin
 
@@ -54,6 +56,8 @@ type Config struct {
 	Registry *registry.Registry
 	// Timeout bounds one request's work; 0 means 10 s.
 	Timeout time.Duration
+	// DrainTimeout bounds a drain (POST /admin/drain); 0 means 60 s.
+	DrainTimeout time.Duration
 	// Logger receives refused requests (at debug) and failures; nil
 	// discards them.
 	Logger *slog.Logger
@@ -81,14 +85,19 @@ func New(cfg Config) (*API, error) {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 10 * time.Second
 	}
+	if cfg.DrainTimeout <= 0 {
+		cfg.DrainTimeout = 60 * time.Second
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	a := &API{cfg: cfg, mux: http.NewServeMux()}
 	a.mux.HandleFunc("GET /admin/members", a.members)
-	a.mux.HandleFunc("GET /admin/whereis", a.whereis)
+	a.mux.HandleFunc("GET /admin/whereis", a.byName("whereis", a.whereis))
 	a.mux.HandleFunc("GET /admin/registered", a.registered)
 	a.mux.HandleFunc("GET /admin/stats", a.stats)
+	a.mux.HandleFunc("GET /admin/inspect", a.byName("inspect", a.inspect))
+	a.mux.HandleFunc("POST /admin/drain", a.drain)
 	a.mux.HandleFunc("/debug/pprof/", pprof.Index)
 	a.mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	a.mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
@@ -122,24 +131,59 @@ func (a *API) members(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, a.cfg.Members.Members())
 }
 
-func (a *API) whereis(w http.ResponseWriter, r *http.Request) {
-	name := r.URL.Query().Get("name")
-	if name == "" {
-		http.Error(w, "whereis needs ?name=", http.StatusBadRequest)
+// byName serves a route about one name (?name=N): 400 without one, 404
+// if it is not registered, else ask's answer as JSON.
+func (a *API) byName(route string, ask func(ctx context.Context, name string) (any, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		name := r.URL.Query().Get("name")
+		if name == "" {
+			http.Error(w, route+" needs ?name=", http.StatusBadRequest)
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), a.cfg.Timeout)
+		defer cancel()
+		v, err := ask(ctx, name)
+		switch {
+		case errors.Is(err, registry.ErrNotFound):
+			http.Error(w, fmt.Sprintf("%s is not registered", name), http.StatusNotFound)
+			return
+		case err != nil:
+			a.fail(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, v)
+	}
+}
+
+func (a *API) whereis(ctx context.Context, name string) (any, error) {
+	ref, err := a.cfg.Registry.Whereis(ctx, name)
+	return api.Location{Name: name, Node: ref.Node, ID: ref.ID}, err
+}
+
+func (a *API) inspect(ctx context.Context, name string) (any, error) {
+	in, err := a.cfg.Registry.Inspect(ctx, name)
+	return api.Inspection{
+		Name: in.Name, Node: in.Ref.Node, ID: in.Ref.ID, Kind: in.Kind, Groups: in.Groups,
+		Generation: in.Generation, Incarnation: in.Incarnation, Mailbox: in.Mailbox,
+		Summary: in.Summary, Described: in.Described, DescribeError: in.DescribeError,
+	}, err
+}
+
+func (a *API) drain(w http.ResponseWriter, r *http.Request) {
+	node := r.URL.Query().Get("node")
+	if node == "" {
+		http.Error(w, "drain needs ?node=", http.StatusBadRequest)
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), a.cfg.Timeout)
+	ctx, cancel := context.WithTimeout(r.Context(), a.cfg.DrainTimeout)
 	defer cancel()
-	ref, err := a.cfg.Registry.Whereis(ctx, name)
-	switch {
-	case errors.Is(err, registry.ErrNotFound):
-		http.Error(w, fmt.Sprintf("%s is not registered", name), http.StatusNotFound)
-		return
-	case err != nil:
+	began := time.Now()
+	a.cfg.Logger.Info("draining a node, as an operator asked", "drained", node, "from", r.RemoteAddr)
+	if err := a.cfg.Registry.DrainNode(ctx, node); err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, api.Location{Name: name, Node: ref.Node, ID: ref.ID})
+	writeJSON(w, http.StatusOK, api.Drained{Node: node, Seconds: time.Since(began).Seconds()})
 }
 
 func (a *API) registered(w http.ResponseWriter, r *http.Request) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -65,7 +66,7 @@ func get(t *testing.T, url, auth string) (int, string) {
 
 func TestEveryRouteNeedsTheToken(t *testing.T) {
 	srv := newAPI(t)
-	for _, path := range []string{"/admin/members", "/admin/whereis?name=x", "/admin/registered", "/admin/stats", "/debug/pprof/", "/debug/pprof/cmdline", "/admin/nope"} {
+	for _, path := range []string{"/admin/members", "/admin/whereis?name=x", "/admin/registered", "/admin/stats", "/admin/inspect?name=x", "/debug/pprof/", "/debug/pprof/cmdline", "/admin/nope"} {
 		for _, auth := range []string{"", "Bearer", "Bearer wrong-token-wrong-token", token, "Basic " + token} {
 			if code, body := get(t, srv.URL+path, auth); code != http.StatusUnauthorized {
 				t.Errorf("GET %s with Authorization %q = %d %q; want 401", path, auth, code, body)
@@ -74,6 +75,42 @@ func TestEveryRouteNeedsTheToken(t *testing.T) {
 		if code, body := get(t, srv.URL+path, "Bearer "+token); code == http.StatusUnauthorized {
 			t.Errorf("GET %s with the token = 401 %q", path, body)
 		}
+	}
+}
+
+// post asks POST url with the Authorization header auth.
+func post(t *testing.T, url, auth string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(b)
+}
+
+// The drain (a POST: it changes the cluster) needs the token too.
+func TestDrainNeedsTheToken(t *testing.T) {
+	srv := newAPI(t)
+	url := srv.URL + "/admin/drain?node=hp@127.0.0.1"
+	for _, auth := range []string{"", "Bearer", "Bearer wrong-token-wrong-token", token, "Basic " + token} {
+		if code, body := post(t, url, auth); code != http.StatusUnauthorized {
+			t.Errorf("POST drain with Authorization %q = %d %q; want 401", auth, code, body)
+		}
+	}
+	if code, body := post(t, url, "Bearer "+token); code != http.StatusOK {
+		t.Errorf("POST drain with the token = %d %q", code, body)
 	}
 }
 
@@ -115,6 +152,24 @@ func TestRoutes(t *testing.T) {
 	decode("/admin/stats", 200, &st)
 	if st.Node != "hp@127.0.0.1" || st.Local != 2 || st.Processes < 2 || st.Members != 1 || st.Synced != "yes" || st.Goroutines == 0 || st.HeapBytes == 0 {
 		t.Fatalf("stats %+v", st)
+	}
+	var in api.Inspection
+	decode("/admin/inspect?name=x", 200, &in)
+	if in.Name != "x" || in.Node != "hp@127.0.0.1" || in.ID != loc.ID || in.Kind != "k" || in.Described || in.Mailbox != 0 {
+		t.Fatalf("inspect x: %+v", in)
+	}
+	decode("/admin/inspect?name=nobody", 404, nil)
+	decode("/admin/inspect", 400, nil)
+	decode("/admin/drain?node=hp@127.0.0.1", 405, nil) // a GET
+	if code, body := post(t, srv.URL+"/admin/drain", auth); code != 400 {
+		t.Fatalf("POST /admin/drain without a node = %d %s", code, body)
+	}
+	var d api.Drained
+	if code, body := post(t, srv.URL+"/admin/drain?node=hp@127.0.0.1", auth); code != 200 || json.Unmarshal([]byte(body), &d) != nil || d.Node != "hp@127.0.0.1" {
+		t.Fatalf("POST /admin/drain = %d %s", code, body)
+	}
+	if code, body := post(t, srv.URL+"/admin/drain?node=other@x", auth); code != http.StatusServiceUnavailable || !strings.Contains(body, "single-node") {
+		t.Fatalf("POST /admin/drain of a stranger = %d %s", code, body)
 	}
 	if code, body := get(t, srv.URL+"/debug/pprof/", auth); code != 200 || !strings.Contains(body, "goroutine") {
 		t.Fatalf("/debug/pprof/ = %d", code)

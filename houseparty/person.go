@@ -464,3 +464,16 @@ func (p *person) advance(ctx context.Context) {
 	p.log = append(p.log, Move{At: time.Now(), Room: m.to, Outcome: OutcomeEntered})
 	p.move = nil
 }
+
+// Describe sums the person up for an operator (shoal inspect): where they
+// are and how far through their rooms.
+func (p *person) Describe() string {
+	where := "waiting to enter"
+	switch {
+	case p.status == StatusLeft:
+		where = "left the party"
+	case p.room != "":
+		where = "in " + p.room
+	}
+	return fmt.Sprintf("%s: %s, tried %d of %d rooms", p.args.Name, where, p.count, p.args.Max)
+}

@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/shoalhq/shoal/process"
@@ -279,4 +281,21 @@ func (r *room) ResolveConflict(_ context.Context, self process.Self, _ process.C
 			r.reserved[p] = struct{}{}
 		}
 	}
+}
+
+// Describe sums the room up for an operator (shoal inspect): how full it
+// is and who is in it (the first few, by number).
+func (r *room) Describe() string {
+	names := slices.SortedFunc(maps.Keys(r.present), compareNumbered)
+	s := fmt.Sprintf("%s: %d of %d inside", r.args.Name, len(names), r.args.Max)
+	if n := len(r.reserved); n > 0 {
+		s += fmt.Sprintf(", %d on their way", n)
+	}
+	if len(names) > 5 {
+		names = append(names[:5], "…")
+	}
+	if len(names) > 0 {
+		s += " (" + strings.Join(names, ", ") + ")"
+	}
+	return s
 }

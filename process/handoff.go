@@ -320,6 +320,10 @@ func (p *Process) forwardLocked(e envelope) {
 			c.reply(result{err: fmt.Errorf("call %s: %w", p, err)})
 			return
 		}
+		if c.describe { // asked of this incarnation: ask the new one
+			c.reply(result{err: fmt.Errorf("%w to %s", ErrMoved, to)})
+			return
+		}
 		rt.forwarding.Add(1)
 		err := rt.callAsync(c.ctx, to, e.msg, func(v any, err error) {
 			rt.forwarding.Add(-1)

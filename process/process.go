@@ -47,6 +47,8 @@ type call struct {
 	ctx context.Context
 	ch  chan result      // buffered 1: the handler never blocks on a gone caller
 	cb  func(any, error) // instead of ch, for CallAsync
+	// describe asks for the behavior's Describe instead of HandleCall.
+	describe bool
 }
 
 // reply delivers the result of a call to its caller.
@@ -200,6 +202,49 @@ func (p *Process) CallAsync(ctx context.Context, msg any, done func(reply any, e
 		return fmt.Errorf("call %s: %w", p, err)
 	}
 	return nil
+}
+
+// Describer is implemented by a behavior that can sum itself up for an
+// operator (shoal inspect). Describe runs in the process's turn, between
+// two messages, so it may read the state freely; it must not change it
+// nor block, and its answer should fit on a line or two.
+type Describer interface {
+	Describe() string
+}
+
+// Describe returns the behavior's own summary, asked in the process's
+// turn; ok is false, without asking, if the behavior is not a Describer.
+// A panic in Describe is returned as a *PanicError and does not stop the
+// process (Describe only reads).
+func (p *Process) Describe(ctx context.Context) (summary string, ok bool, err error) {
+	if _, ok := p.behavior.(Describer); !ok {
+		return "", false, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return "", true, fmt.Errorf("describe %s: %w", p, err)
+	}
+	c := &call{ctx: ctx, ch: make(chan result, 1), describe: true}
+	if err := p.enqueue(envelope{kind: kindCall, call: c}); err != nil {
+		return "", true, fmt.Errorf("describe %s: %w", p, err)
+	}
+	select {
+	case r := <-c.ch:
+		if r.err != nil {
+			return "", true, fmt.Errorf("describe %s: %w", p, r.err)
+		}
+		return r.val.(string), true, nil
+	case <-ctx.Done():
+		return "", true, fmt.Errorf("describe %s: %w", p, ctx.Err())
+	}
+}
+
+// describe runs the behavior's Describe (the process's turn).
+func (p *Process) describe() result {
+	var s string
+	if perr := p.protect(func() { s = p.behavior.(Describer).Describe() }); perr != nil {
+		return result{err: perr}
+	}
+	return result{val: s}
 }
 
 // Cast sends msg to the process's HandleCast without waiting. It fails only
@@ -358,6 +403,10 @@ func (p *Process) handle(e envelope) (outcome, error) {
 				e.call.cb(nil, err)
 			}
 			return outNext, nil // the caller has given up
+		}
+		if e.call.describe {
+			e.call.reply(p.describe())
+			break
 		}
 		var val any
 		var err error
@@ -597,8 +646,11 @@ func (p *Process) stopTimers() {
 	p.timers = nil
 }
 
-// MailboxLen returns the number of messages waiting in the mailbox (not
-// counting the one being handled).
+// MailboxLen returns the number of messages waiting in the mailbox. It
+// does not count the one being handled, nor those the process already
+// took with it: a process takes every waiting message at once and handles
+// them in turn, so this is what came after, and a process stuck in a
+// handler shows what queues behind it.
 func (p *Process) MailboxLen() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -68,6 +68,7 @@ type dirHost struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	asked  drainAsked // a drain another node asked for
 }
 
 // dirAnswer is the outcome of a client request.
@@ -156,6 +157,10 @@ func (r *Registry) startDirectory(cfg Config) error {
 	if _, err := r.rt.StartSystem(h.ctx, listEndpointID, &dirEndpoint{h: h}, process.SpawnOptions{Name: "shoal.registry.list"}); err != nil {
 		h.cancel()
 		return fmt.Errorf("new registry: start list endpoint: %w", err)
+	}
+	if _, err := r.rt.StartSystem(h.ctx, opsEndpointID, &opsEndpoint{r: r}, process.SpawnOptions{Name: "shoal.registry.ops"}); err != nil {
+		h.cancel()
+		return fmt.Errorf("new registry: start operator endpoint: %w", err)
 	}
 	r.dir = h
 	h.sub = h.m.Subscribe()

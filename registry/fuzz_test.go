@@ -41,6 +41,14 @@ func FuzzDirectoryMessage(f *testing.F) {
 				Ckpt:    &directory.Checkpoint{Inst: inst, Seq: 1, State: []byte{3}, Base: directory.CkRef{Inst: inst, Seq: 1}},
 				Orphans: []directory.Checkpoint{{Inst: directory.Inst{Node: self, ID: 2}, Seq: 4, State: []byte{4}}}}}}}},
 		directory.MsgResolve{P: 5, Name: "x", Loser: inst, Winner: inst, State: []byte{1}, Checkpoint: true, Late: true},
+		// The operator endpoint's (inspections, drains).
+		dirInspect{Name: "x", ID: 7},
+		dirInspected{In: Inspection{Name: "x", Kind: "k", Groups: []string{"g"}, Generation: 2, Mailbox: 3, Summary: "s", Described: true}},
+		dirInspected{Err: "gone"},
+		dirLookup{Name: "x"},
+		dirLookedUp{Served: true, Found: true, Node: "b", ID: 7, Groups: []string{"g"}, Gen: 2},
+		dirDrain{},
+		dirDrained{Done: true, Err: "e"},
 	}
 	for _, s := range seeds {
 		b, err := c.Marshal(s)

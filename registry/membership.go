@@ -11,12 +11,14 @@ import (
 
 // EndpointID is the system process id of every node's registry endpoint:
 // the directory's messages between nodes go through it. Listings have an
-// endpoint of their own, at EndpointID+1.
+// endpoint of their own, at EndpointID+1, and operators' inspections and
+// drains another, at EndpointID+2.
 const EndpointID = 1
 
 // SystemProcesses is the number of system processes a cluster-wide
-// registry runs on its node (the endpoint and the listing endpoint).
-const SystemProcesses = 2
+// registry runs on its node (the endpoint, the listing endpoint and the
+// operator endpoint).
+const SystemProcesses = 3
 
 // ErrConflict is the exit reason of a process that lost a name to a copy on
 // another node (after a netsplit healed, or registrations raced across

@@ -59,3 +59,30 @@ type Stats struct {
 	Goroutines int    `json:"goroutines"`
 	HeapBytes  uint64 `json:"heap_bytes"`
 }
+
+// Inspection is what there is to know of one name (GET /admin/inspect).
+type Inspection struct {
+	Name string `json:"name"`
+	Node string `json:"node"`
+	ID   uint64 `json:"id"`
+	Kind string `json:"kind"`
+	// Groups the name is in; Generation grows each time its process was
+	// replaced (1 for the first); Incarnation is the start of its node.
+	Groups      []string `json:"groups"`
+	Generation  uint64   `json:"generation"`
+	Incarnation uint64   `json:"incarnation"`
+	// Mailbox is the messages waiting behind those the process handles.
+	Mailbox int `json:"mailbox"`
+	// Summary is the process's own account of itself, if it gives one
+	// (Described); DescribeError says why it did not in time.
+	Summary       string `json:"summary,omitempty"`
+	Described     bool   `json:"described"`
+	DescribeError string `json:"describe_error,omitempty"`
+}
+
+// Drained answers POST /admin/drain: the node drained and how long it
+// took.
+type Drained struct {
+	Node    string  `json:"node"`
+	Seconds float64 `json:"seconds"`
+}

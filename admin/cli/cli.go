@@ -9,6 +9,10 @@
 //	shoal [flags] registered [--node N] [--kind K] [--count]
 //	                                      the registered names (or their number)
 //	shoal [flags] stats                   the node's numbers
+//	shoal [flags] inspect NAME            a name's node, kind, groups, generation,
+//	                                      mailbox and the process's own summary
+//	shoal [flags] drain NODE              hand every process of NODE to the others
+//	                                      (before taking it away)
 //
 // Flags (before the command):
 //
@@ -50,6 +54,8 @@ commands:
   registered [--node N] [--kind K] [--count]
                                           the registered names
   stats                                   the node's numbers
+  inspect NAME                            what there is to know of a name's process
+  drain NODE                              hand every process of NODE to the others
 the token: $SHOAL_ADMIN_TOKEN, else derived from $SHOAL_COOKIE or $SHOAL_COOKIE_FILE`
 
 // Run runs one command (args without the program's name) and returns the
@@ -160,6 +166,40 @@ func command(ctx context.Context, args []string, getenv func(string) string, std
 			return []string{st.Node, fmt.Sprint(st.Local), fmt.Sprint(st.Processes), fmt.Sprint(st.Members), st.Synced,
 				fmt.Sprint(st.Goroutines), fmt.Sprintf("%.1f MB", float64(st.HeapBytes)/1e6)}
 		})
+	case "inspect":
+		if len(rest) != 1 {
+			return fmt.Errorf("%w: inspect takes one NAME", errUsage)
+		}
+		var in api.Inspection
+		body, err := c.get(ctx, "/admin/inspect", url.Values{"name": {rest[0]}}, &in)
+		if err != nil || *asJSON {
+			return printed(stdout, body, err)
+		}
+		summary := in.Summary
+		switch {
+		case in.DescribeError != "":
+			summary = "(no answer: " + in.DescribeError + ")"
+		case !in.Described:
+			summary = "(its kind does not describe itself)"
+		}
+		rows := [][2]string{
+			{"name", in.Name}, {"node", fmt.Sprintf("%s (process %d)", in.Node, in.ID)}, {"kind", in.Kind},
+			{"groups", strings.Join(in.Groups, ", ")}, {"generation", fmt.Sprint(in.Generation)},
+			{"incarnation", fmt.Sprintf("%016x", in.Incarnation)}, {"mailbox", fmt.Sprint(in.Mailbox)}, {"summary", summary},
+		}
+		return table(stdout, nil, len(rows), func(i int) []string { return rows[i][:] })
+	case "drain":
+		if len(rest) != 1 {
+			return fmt.Errorf("%w: drain takes one NODE", errUsage)
+		}
+		var d api.Drained
+		c.http = &http.Client{Timeout: 90 * time.Second} // the node gives a drain 60 s
+		body, err := c.do(ctx, http.MethodPost, "/admin/drain", url.Values{"node": {rest[0]}}, &d)
+		if err != nil || *asJSON {
+			return printed(stdout, body, err)
+		}
+		_, err = fmt.Fprintf(stdout, "%s drained in %.1f s: its processes run on the other nodes; it places nothing and is not ready until it stops\n", d.Node, d.Seconds)
+		return err
 	}
 	return fmt.Errorf("%w: unknown command %q", errUsage, cmd)
 }
@@ -197,11 +237,17 @@ type client struct {
 
 // get fetches path?q, decodes the JSON answer into v and returns it raw.
 func (c client) get(ctx context.Context, path string, q url.Values, v any) ([]byte, error) {
+	return c.do(ctx, http.MethodGet, path, q, v)
+}
+
+// do asks method path?q, decodes the JSON answer into v and returns it
+// raw.
+func (c client) do(ctx context.Context, method, path string, q url.Values, v any) ([]byte, error) {
 	u := c.base + path
 	if len(q) > 0 {
 		u += "?" + q.Encode()
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	req, err := http.NewRequestWithContext(ctx, method, u, nil)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", u, err)
 	}
@@ -236,10 +282,12 @@ func printed(w io.Writer, body []byte, err error) error {
 	return err
 }
 
-// table writes a header and n rows, aligned.
+// table writes a header (if any) and n rows, aligned.
 func table(w io.Writer, header []string, n int, row func(i int) []string) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, strings.Join(header, "\t"))
+	if header != nil {
+		fmt.Fprintln(tw, strings.Join(header, "\t"))
+	}
 	for i := range n {
 		fmt.Fprintln(tw, strings.Join(row(i), "\t"))
 	}

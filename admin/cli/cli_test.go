@@ -97,6 +97,14 @@ func TestCommandsAgainstACluster(t *testing.T) {
 			var rs []api.Registered
 			return json.Unmarshal([]byte(out), &rs) == nil && len(rs) == 15
 		}},
+		{[]string{"inspect", "room-4"}, func(out string) bool {
+			return strings.Contains(out, "kind         room\n") && strings.Contains(out, "mailbox      0\n") &&
+				strings.Contains(out, "(its kind does not describe itself)")
+		}},
+		{[]string{"--json", "inspect", "person-12"}, func(out string) bool {
+			var in api.Inspection
+			return json.Unmarshal([]byte(out), &in) == nil && in.Name == "person-12" && in.Kind == "person" && in.Generation == 1
+		}},
 		{[]string{"--json", "whereis", "person-12"}, func(out string) bool {
 			var loc api.Location
 			return json.Unmarshal([]byte(out), &loc) == nil && loc.Name == "person-12" && loc.ID != 0
@@ -132,11 +140,32 @@ func TestCommandsAgainstACluster(t *testing.T) {
 	if code, _, errOut := shoal(right, "whereis", "nobody"); code != 1 || !strings.Contains(errOut, "not registered") {
 		t.Errorf("whereis nobody: %d %q", code, errOut)
 	}
+	if code, _, errOut := shoal(right, "inspect", "nobody"); code != 1 || !strings.Contains(errOut, "not registered") {
+		t.Errorf("inspect nobody: %d %q", code, errOut)
+	}
+
+	// Drain the node that holds rs[0] (asked of another), last: it
+	// changes the cluster.
+	victim := rs[0].Node
+	if code, out, errOut := shoal(wrong, "drain", victim); code != 1 || out != "" || !strings.Contains(errOut, "refused the token (401)") {
+		t.Errorf("drain with a wrong token: exit %d, %q %q", code, out, errOut)
+	}
+	code, out, errOut := shoal(right, "drain", victim)
+	if code != 0 || !strings.HasPrefix(out, victim+" drained in ") {
+		t.Fatalf("shoal drain %s: exit %d\n%s%s", victim, code, out, errOut)
+	}
+	t.Logf("shoal drain %s:\n%s", victim, out)
+	if code, out, _ := shoal(right, "registered", "--node", victim, "--count"); code != 0 || out != "0\n" {
+		t.Errorf("names on %s after its drain: %q", victim, out)
+	}
+	if code, out, _ := shoal(right, "registered", "--count"); code != 0 || out != "15\n" {
+		t.Errorf("names after the drain: %q", out)
+	}
 }
 
 func TestUsage(t *testing.T) {
 	env := map[string]string{"SHOAL_ADMIN_TOKEN": "some-token-some-token"}
-	for _, args := range [][]string{nil, {"dance"}, {"whereis"}, {"members", "x"}, {"registered", "--color"}, {"--nope", "members"}} {
+	for _, args := range [][]string{nil, {"dance"}, {"whereis"}, {"members", "x"}, {"registered", "--color"}, {"--nope", "members"}, {"inspect"}, {"drain"}, {"drain", "a", "b"}} {
 		if code, _, errOut := shoal(env, args...); code != 2 || !strings.Contains(errOut, "usage: shoal") {
 			t.Errorf("shoal %v: exit %d %q; want 2 with the usage", args, code, errOut)
 		}

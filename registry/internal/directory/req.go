@@ -297,6 +297,16 @@ func (n *Node) Locals(f func(Record)) {
 	}
 }
 
+// Local returns the record of the process id this node runs, as this
+// node knows it (its groups may lag the primary's by a step).
+func (n *Node) Local(id uint64) (Record, bool) {
+	l, ok := n.insts[id]
+	if !ok {
+		return Record{}, false
+	}
+	return *l.rec.clone(), true
+}
+
 // Stats counts what a node holds.
 type Stats struct {
 	Primary, Replica, Gathering int // partitions by role (Gathering: not answering yet)
