@@ -63,13 +63,18 @@ type node struct {
 }
 
 // freePort returns a port free on 127.0.0.1 for TCP and UDP (membership
-// takes both), below the kernel's range of ephemeral ports: a port from
-// that range, free when asked, can be taken by any outgoing connection
-// (the nodes' own) before the node that was given it binds it.
-func freePort(t *testing.T) int {
+// takes both) that it has not given before, below the kernel's range of
+// ephemeral ports: a port from that range, free when asked, can be taken
+// by any outgoing connection (the nodes' own) before the node that was
+// given it binds it.
+func (c *cluster) freePort() int {
+	t := c.t
 	t.Helper()
 	for range 1000 {
 		port := 20000 + rand.IntN(12000)
+		if c.given[port] {
+			continue
+		}
 		ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
 		if err != nil {
 			continue
@@ -80,6 +85,7 @@ func freePort(t *testing.T) int {
 			continue
 		}
 		pc.Close()
+		c.given[port] = true
 		return port
 	}
 	t.Fatal("no free port between 20000 and 32000")
@@ -120,8 +126,9 @@ type cluster struct {
 	t      *testing.T
 	bin    string
 	cookie string
-	peers  string // static discovery: every node's membership address
-	ports  []int  // membership ports, one per node the test may start
+	peers  string       // static discovery: every node's membership address
+	ports  []int        // membership ports, one per node the test may start
+	given  map[int]bool // every port handed out (a node's may be bound late)
 }
 
 func newCluster(t *testing.T, bin string, size int) *cluster {
@@ -129,10 +136,10 @@ func newCluster(t *testing.T, bin string, size int) *cluster {
 	if _, err := crand.Read(b); err != nil {
 		t.Fatal(err)
 	}
-	c := &cluster{t: t, bin: bin, cookie: hex.EncodeToString(b)}
+	c := &cluster{t: t, bin: bin, cookie: hex.EncodeToString(b), given: map[int]bool{}}
 	var addrs []string
 	for range size {
-		p := freePort(t)
+		p := c.freePort()
 		c.ports = append(c.ports, p)
 		addrs = append(addrs, "127.0.0.1:"+strconv.Itoa(p))
 	}
@@ -144,7 +151,7 @@ func newCluster(t *testing.T, bin string, size int) *cluster {
 func (c *cluster) start(i int) *node {
 	t := c.t
 	t.Helper()
-	n := &node{name: "node" + strconv.Itoa(i), http: "127.0.0.1:" + strconv.Itoa(freePort(t)), exited: make(chan struct{}), logs: &syncBuffer{}}
+	n := &node{name: "node" + strconv.Itoa(i), http: "127.0.0.1:" + strconv.Itoa(c.freePort()), exited: make(chan struct{}), logs: &syncBuffer{}}
 	n.cmd = exec.Command(c.bin)
 	n.cmd.Env = append(os.Environ(),
 		"PORT="+strings.TrimPrefix(n.http, "127.0.0.1:"),
