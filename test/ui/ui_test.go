@@ -506,6 +506,16 @@ func TestLiveView(t *testing.T) {
 	if bad := p.errors(); len(bad) > 0 {
 		t.Errorf("the page reported %d errors:\n%s", len(bad), strings.Join(bad, "\n"))
 	}
+
+	// The page's own node stops: the page says it lost contact (after
+	// the errors were counted: the browser reports each retry).
+	if err := chromedp.Do(p.ctx, chromedp.EmulateReset()); err != nil {
+		t.Fatalf("back from the phone: %v", err)
+	}
+	nodes[0].stop(t)
+	took = p.waitFor("that it lost contact", within, func(s shown) bool { return strings.HasPrefix(s.Conn, "Lost contact") })
+	t.Logf("the page said it lost contact %v after its node was stopped", took.Round(time.Millisecond))
+	p.screenshot("6-lost-contact")
 	fmt.Fprintf(os.Stderr, "screenshots in %s\n", p.out)
 }
 
