@@ -6,9 +6,11 @@
 //
 // The page, its script and its style are embedded (go:embed; no build
 // step) and get their updates from a Server-Sent Events stream
-// (/view/stream). One goroutine per node gathers the party's state and
-// publishes it only while someone watches, at most every Period (4 times
-// a second by default), and only when it changed; a client that reads
+// (/view/stream). One goroutine per node follows membership and, while
+// someone watches, keeps one gathering of the party's state going beside
+// it (so a call waiting on a moving process does not hold back the news
+// of a node leaving) and publishes what it knows at most every Period (4
+// times a second by default), and only when it changed; a client that reads
 // slowly skips to the latest state, which carries the recent events, so
 // it misses none. Events are found by comparing each state with the one
 // before (where every name runs, each member's status): a move of many
