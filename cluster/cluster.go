@@ -35,6 +35,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/memberlist"
@@ -222,6 +223,14 @@ type Cluster struct {
 	wg     sync.WaitGroup
 
 	inc uint64 // this node's incarnation
+
+	// closing is set as Shutdown begins (memberlist's goroutines then
+	// fail on its closed sockets and miss their probes' answers: expected,
+	// so logged at debug), quiet
+	// once it returns (memberlist does not wait for its goroutines: a
+	// line they write later is dropped, not sent to a logger its owner
+	// may have closed).
+	closing, quiet atomic.Bool
 
 	mu      sync.Mutex
 	live    map[string]Member    // the other live members, as memberlist last told (its Nodes are not safe to read later)
@@ -592,6 +601,7 @@ func (c *Cluster) Leave(ctx context.Context) error {
 // goroutine it owns. Idempotent.
 func (c *Cluster) Shutdown(ctx context.Context) error {
 	c.shutdownOnce.Do(func() {
+		c.closing.Store(true)
 		c.mu.Lock()
 		c.stopped = true
 		subs := make([]*Subscription, 0, len(c.subs))
@@ -620,6 +630,7 @@ func (c *Cluster) Shutdown(ctx context.Context) error {
 		}
 		c.shutdownErr = errors.Join(errs...)
 		c.log.Info("cluster node stopped")
+		c.quiet.Store(true)
 	})
 	return c.shutdownErr
 }

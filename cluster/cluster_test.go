@@ -500,3 +500,26 @@ drain:
 	}
 	t.Logf("a listed b alive again %v after the link came back", took.Round(time.Millisecond))
 }
+
+// A clean leave logs no error or warning (memberlist's goroutines failing
+// on its closed sockets while it stops are expected), and nothing at all
+// once Leave has returned, in a second of watching.
+func TestCleanLeaveIsQuiet(t *testing.T) {
+	nodes := startCluster(t, 3)
+	leaver := nodes[2]
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := leaver.Leave(ctx); err != nil {
+		t.Fatal(err)
+	}
+	after := leaver.log.String()
+	for _, line := range strings.Split(after, "\n") {
+		if strings.Contains(line, "level=ERROR") || strings.Contains(line, "level=WARN") {
+			t.Errorf("a clean leave logged: %s", line)
+		}
+	}
+	time.Sleep(time.Second) // a window of watching, not synchronisation
+	if more := strings.TrimPrefix(leaver.log.String(), after); more != "" {
+		t.Errorf("logged after Leave returned:\n%s", more)
+	}
+}

@@ -160,9 +160,18 @@ func explainJoin(err error) error {
 
 // logMemberlist routes one memberlist log line: "[LEVEL] memberlist: msg".
 func (c *Cluster) logMemberlist(line string) {
+	if c.quiet.Load() {
+		return // after Shutdown returned: see Cluster.quiet
+	}
 	line = strings.TrimSpace(line)
 	level, msg, _ := strings.Cut(line, " ")
 	msg = strings.TrimPrefix(msg, "memberlist: ")
+	if c.closing.Load() {
+		// Failing on its own closed sockets, probes that get no answer
+		// any more: what stopping looks like from inside.
+		c.log.Debug("membership (stopping): " + msg)
+		return
+	}
 	if i := strings.Index(msg, "from="); isCookieText(msg) && i >= 0 {
 		from := ""
 		if f := strings.Fields(msg[i+5:]); len(f) > 0 {
