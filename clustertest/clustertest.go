@@ -162,7 +162,9 @@ func Start(t testing.TB, name, join string, o Options) *Node {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rem.Attach(rt, cl)
+	if err := rem.Attach(rt, cl); err != nil {
+		t.Fatal(err)
+	}
 	rem.Follow(cl.Subscribe())
 	n.Cluster = cl
 	t.Cleanup(n.Kill)

@@ -19,6 +19,10 @@ var (
 	ErrShutdown = errors.New("runtime shut down")
 	// ErrInvalid means an argument or configuration value is invalid.
 	ErrInvalid = errors.New("invalid argument")
+	// ErrNoRemote means a message was sent to a process on another node
+	// from a runtime that has no Remote (process.Config.Remote) to reach
+	// it. It is an ErrNoProcess too: from here, there is no such process.
+	ErrNoRemote = fmt.Errorf("%w: this runtime has no Remote to reach another node", ErrNoProcess)
 )
 
 // PanicError is the exit reason of a process whose handler panicked. The

@@ -356,7 +356,9 @@ func (rt *Runtime) Forwarding() int { return int(rt.forwarding.Load()) }
 // callAsync calls ref, on this node or another, and hands the outcome to
 // done.
 func (rt *Runtime) callAsync(ctx context.Context, ref Ref, msg any, done func(any, error)) error {
-	if ref.Node != rt.node && rt.remote != nil {
+	if remote, err := rt.remoteFor(ref); err != nil {
+		return fmt.Errorf("call: %w", err)
+	} else if remote {
 		return rt.remote.CallAsync(ctx, ref, msg, done)
 	}
 	p, err := rt.lookup(ref)

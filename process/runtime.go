@@ -189,6 +189,9 @@ func NewRuntime(cfg Config, kinds *Kinds) (*Runtime, error) {
 	if kinds == nil {
 		return nil, fmt.Errorf("new runtime: %w: nil kinds", ErrInvalid)
 	}
+	if named, ok := cfg.Remote.(interface{ Node() string }); ok && named.Node() != cfg.Node {
+		return nil, fmt.Errorf("new runtime: %w: Config.Node is %q but its Remote is node %q (give both the same name)", ErrInvalid, cfg.Node, named.Node())
+	}
 	rt := &Runtime{
 		node:         cfg.Node,
 		remote:       cfg.Remote,
@@ -251,7 +254,7 @@ type SpawnOptions struct {
 func (rt *Runtime) Spawn(ctx context.Context, spec Spec, opts SpawnOptions) (*Process, error) {
 	b, err := rt.kinds.New(spec)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("node %s: %w", rt.node, err)
 	}
 	return rt.Start(ctx, b, opts)
 }
@@ -375,6 +378,19 @@ func (rt *Runtime) Lookup(ref Ref) (*Process, bool) {
 	return p, ok
 }
 
+// remoteFor says whether ref is on another node, to be reached through
+// the Remote; a ref on another node without a Remote is ErrNoRemote (a
+// zero or local ref is this runtime's to look up).
+func (rt *Runtime) remoteFor(ref Ref) (bool, error) {
+	if ref.Node == rt.node || ref.Node == "" {
+		return false, nil
+	}
+	if rt.remote == nil {
+		return false, fmt.Errorf("process %s from node %s: %w", ref, rt.node, ErrNoRemote)
+	}
+	return true, nil
+}
+
 func (rt *Runtime) lookup(ref Ref) (*Process, error) {
 	p, ok := rt.Lookup(ref)
 	if !ok {
@@ -386,7 +402,9 @@ func (rt *Runtime) lookup(ref Ref) (*Process, error) {
 // Call sends msg to the process named by ref, on this node or (with a
 // Remote) another, and waits for its reply or for ctx to end.
 func (rt *Runtime) Call(ctx context.Context, ref Ref, msg any) (any, error) {
-	if ref.Node != rt.node && rt.remote != nil {
+	if remote, err := rt.remoteFor(ref); err != nil {
+		return nil, fmt.Errorf("call: %w", err)
+	} else if remote {
 		return rt.remote.Call(ctx, ref, msg)
 	}
 	p, err := rt.lookup(ref)
@@ -398,7 +416,9 @@ func (rt *Runtime) Call(ctx context.Context, ref Ref, msg any) (any, error) {
 
 // Cast sends msg to the process named by ref without waiting.
 func (rt *Runtime) Cast(ref Ref, msg any) error {
-	if ref.Node != rt.node && rt.remote != nil {
+	if remote, err := rt.remoteFor(ref); err != nil {
+		return fmt.Errorf("cast: %w", err)
+	} else if remote {
 		return rt.remote.Cast(ref, msg)
 	}
 	p, err := rt.lookup(ref)
@@ -410,7 +430,9 @@ func (rt *Runtime) Cast(ref Ref, msg any) error {
 
 // Send sends msg to the HandleInfo of the process named by ref.
 func (rt *Runtime) Send(ref Ref, msg any) error {
-	if ref.Node != rt.node && rt.remote != nil {
+	if remote, err := rt.remoteFor(ref); err != nil {
+		return fmt.Errorf("send: %w", err)
+	} else if remote {
 		return rt.remote.Send(ref, msg)
 	}
 	p, err := rt.lookup(ref)

@@ -211,11 +211,19 @@ func New(cfg Config) (*Remote, error) {
 }
 
 // Attach gives the Remote the runtime that incoming messages go to and the
-// dialer that reaches other nodes. Call it once, before traffic.
-func (r *Remote) Attach(rt *process.Runtime, d Dialer) {
+// dialer that reaches other nodes. Call it once, before traffic. It
+// fails if the runtime is another node than the Remote.
+func (r *Remote) Attach(rt *process.Runtime, d Dialer) error {
+	if rt.Node() != r.node {
+		return fmt.Errorf("remote: attach: the runtime is node %q, this remote node %q (give both the same name)", rt.Node(), r.node)
+	}
 	r.rt.Store(rt)
 	r.dialer.Store(&dialerBox{d: d})
+	return nil
 }
+
+// Node returns the name of the node this remote speaks for.
+func (r *Remote) Node() string { return r.node }
 
 // Call sends a call to ref on its node and waits for the reply or ctx's
 // end.

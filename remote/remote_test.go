@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -276,7 +277,9 @@ func (f *forgetful) DialLink(ctx context.Context, node string) (*transport.Link,
 func TestReplyWaitsForAPeerMembershipDoesNotListYet(t *testing.T) {
 	a, b := pair(t)
 	f := &forgetful{inner: b.Cluster, node: a.Name, known: make(chan struct{}), asked: make(chan struct{})}
-	b.Remote.Attach(b.Runtime, f)
+	if err := b.Remote.Attach(b.Runtime, f); err != nil {
+		t.Fatal(err)
+	}
 	p, err := b.Runtime.Start(context.Background(), &sink{seen: map[int][]int{}}, process.SpawnOptions{Name: "sink"})
 	if err != nil {
 		t.Fatal(err)
@@ -300,5 +303,26 @@ func TestReplyWaitsForAPeerMembershipDoesNotListYet(t *testing.T) {
 		}
 	case <-ctx.Done():
 		t.Fatal("the reply was lost: the call waited for its whole timeout")
+	}
+}
+
+// A remote attached to another node's runtime is refused at once (the
+// mismatch used to show only as messages going astray).
+func TestAttachChecksTheNode(t *testing.T) {
+	r, err := remote.New(remote.Config{Node: "a@h", Codec: newCodec(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	rt, err := process.NewRuntime(process.Config{Node: "b@h"}, process.NewKinds())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Shutdown(context.Background())
+	if err := r.Attach(rt, nil); err == nil || !strings.Contains(err.Error(), `the runtime is node "b@h", this remote node "a@h"`) {
+		t.Fatalf("attach to another node's runtime: %v", err)
+	}
+	if r.Node() != "a@h" {
+		t.Fatalf("Node() = %q", r.Node())
 	}
 }

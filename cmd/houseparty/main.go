@@ -471,7 +471,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		return fail(1, err)
 	}
 	log = log.With("node", s.node())
-	rem.Attach(rt, members)
+	if err := rem.Attach(rt, members); err != nil {
+		_ = members.Shutdown(context.Background())
+		return fail(1, err)
+	}
 	rem.Follow(members.Subscribe())
 
 	regCfg := s.registryConfig(log, members, cdc)
