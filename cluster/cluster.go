@@ -152,8 +152,14 @@ type Config struct {
 	// Members; 0 means 5 minutes.
 	DeadRetention time.Duration
 	// OnLink handles each link another member opens to this node; it owns
-	// the link until it returns. Nil closes incoming links.
+	// the link until it returns. Nil closes incoming links, with a warning
+	// once per peer (a node that takes messages sets remote.Remote's
+	// HandleLink).
 	OnLink func(*transport.Link)
+	// CookieHint, if set, names where an operator sets the cookie (such as
+	// an environment variable), for the warnings about peers that do not
+	// share it.
+	CookieHint string
 	// Logger receives cluster events; nil discards them.
 	Logger *slog.Logger
 	// Drop, if set, is asked before this node sends anything to a network
@@ -280,13 +286,21 @@ func New(cfg Config) (*Cluster, error) {
 		c.cfg.DeadRetention = 5 * time.Minute
 	}
 	var err error
-	c.tr, err = transport.New(transport.Config{Node: cfg.Name, Cookie: cfg.Cookie, Logger: c.log, Drop: cfg.Drop})
+	c.tr, err = transport.New(transport.Config{Node: cfg.Name, Cookie: cfg.Cookie, CookieHint: cfg.CookieHint, Logger: c.log, Drop: cfg.Drop})
 	if err != nil {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
 	onLink := cfg.OnLink
 	if onLink == nil {
-		onLink = func(*transport.Link) {}
+		// Membership only: a link another member opens is closed, and
+		// said so once per peer here, where the missing wiring is (the
+		// peer only sees its writes fail).
+		var told sync.Map
+		onLink = func(l *transport.Link) {
+			if _, seen := told.LoadOrStore(l.Peer(), true); !seen {
+				c.log.Warn("link from "+l.Peer()+" closed: this node takes no messages (cluster.Config.OnLink is nil; set it to the remote's HandleLink)", "peer", l.Peer())
+			}
+		}
 	}
 	c.links, err = c.tr.Listen(net.JoinHostPort(cfg.BindAddr, strconv.Itoa(cfg.LinkPort)), onLink)
 	if err != nil {
@@ -341,7 +355,7 @@ func New(cfg Config) (*Cluster, error) {
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	if cfg.Cookie.IsRandom() {
-		c.log.Warn("no cookie set: running as a single node; set SHOAL_COOKIE on every node to form a cluster")
+		c.log.Warn("no cookie set: running as a single node; give every node the same cookie" + c.hint() + " to form a cluster")
 		if len(cfg.Strategies) > 0 {
 			c.log.Warn("discovery disabled: a node without a shared cookie cannot join a cluster")
 		}
@@ -633,6 +647,14 @@ func (c *Cluster) Shutdown(ctx context.Context) error {
 		c.quiet.Store(true)
 	})
 	return c.shutdownErr
+}
+
+// hint is " (CookieHint)" for the cookie warnings, or nothing.
+func (c *Cluster) hint() string {
+	if c.cfg.CookieHint == "" {
+		return ""
+	}
+	return " (" + c.cfg.CookieHint + ")"
 }
 
 // publish delivers ev to every subscriber. Called from memberlist's

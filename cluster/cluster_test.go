@@ -245,14 +245,20 @@ func TestWrongCookieCannotJoin(t *testing.T) {
 	nodes := startCluster(t, 2)
 	intruder := start(t, "intruder@127.0.0.1", "some-other-cookie-entirely!!", func(c *cluster.Config) {
 		c.Strategies = staticTo(t, nodes[0].Address())
+		c.CookieHint = "check MY_COOKIE"
 	})
-	// The intruder is told why, in one clear line, and keeps trying quietly.
+	// The intruder is told why, in one clear line (with its own hint of
+	// where the cookie is set; the library names no variable of its own),
+	// and keeps trying quietly.
 	waitFor(t, 10*time.Second, "intruder to log the cookie mismatch", func() bool {
-		return strings.Contains(intruder.log.String(), "does not share our cookie")
+		return strings.Contains(intruder.log.String(), "does not share our cookie (check MY_COOKIE)")
 	})
 	waitFor(t, 10*time.Second, "good node to log the rejected gossip", func() bool {
 		return strings.Contains(nodes[0].log.String(), "rejected: it does not share our cookie")
 	})
+	if strings.Contains(nodes[0].log.String(), "SHOAL_COOKIE") {
+		t.Errorf("the library names cmd/houseparty's variable:\n%s", nodes[0].log.String())
+	}
 	// Give it more discovery rounds (200ms each); nothing may change.
 	deadline := time.Now().Add(2 * time.Second)
 	for time.Now().Before(deadline) {
@@ -521,5 +527,26 @@ func TestCleanLeaveIsQuiet(t *testing.T) {
 	time.Sleep(time.Second) // a window of watching, not synchronisation
 	if more := strings.TrimPrefix(leaver.log.String(), after); more != "" {
 		t.Errorf("logged after Leave returned:\n%s", more)
+	}
+}
+
+// A node without OnLink closes the links others open to it and says so,
+// once per peer, naming the missing setting (the dialer only saw its
+// writes fail).
+func TestNoOnLinkIsNamed(t *testing.T) {
+	a := start(t, "a@127.0.0.1", secret, nil)
+	b := start(t, "b@127.0.0.1", secret, func(c *cluster.Config) { c.Strategies = staticTo(t, a.Address()) })
+	waitFor(t, 10*time.Second, "a and b to meet", func() bool { return alive(a) == 2 && alive(b) == 2 })
+	const want = "link from a@127.0.0.1 closed: this node takes no messages (cluster.Config.OnLink is nil"
+	for range 2 {
+		l, err := a.DialLink(context.Background(), b.Name())
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, 10*time.Second, "b to say why it closed the link", func() bool { return strings.Contains(b.log.String(), want) })
+		l.Close()
+	}
+	if n := strings.Count(b.log.String(), want); n != 1 {
+		t.Fatalf("said %d times for one peer, want once:\n%s", n, b.log.String())
 	}
 }

@@ -128,7 +128,7 @@ func (c *Cluster) logJoin(addr string, err error) {
 	switch {
 	case !changed:
 	case err != nil && errors.Is(err, transport.ErrCookieMismatch):
-		c.log.Warn("cannot join "+addr+": it does not share our cookie (check SHOAL_COOKIE)", "peer", addr)
+		c.log.Warn("cannot join "+addr+": it does not share our cookie"+c.hint(), "peer", addr)
 	case err != nil:
 		c.log.Warn("cannot join "+addr, "peer", addr, "err", err)
 	case last != "":
@@ -182,7 +182,7 @@ func (c *Cluster) logMemberlist(line string) {
 			host = from
 		}
 		if changed, _ := c.noteChange("gossip "+host, "cookie"); changed {
-			c.log.Warn("gossip from "+host+" rejected: it does not share our cookie (check SHOAL_COOKIE)", "peer", host)
+			c.log.Warn("gossip from "+host+" rejected: it does not share our cookie"+c.hint(), "peer", host)
 		}
 		return
 	}

@@ -65,6 +65,10 @@ type Config struct {
 	Node string
 	// Cookie is the cluster secret.
 	Cookie cookie.Cookie
+	// CookieHint, if set, names where an operator sets the cookie (such as
+	// an environment variable), for the warning about a peer that does
+	// not share it.
+	CookieHint string
 	// Logger receives rejected links and errors; nil discards them.
 	Logger *slog.Logger
 	// HandshakeTimeout bounds the TLS handshake and hello; 0 means 5s.
@@ -106,6 +110,7 @@ type Transport struct {
 	handshake time.Duration
 	maxFrame  int
 	drop      func(addr string) bool
+	hint      string // " (where the cookie is set)", or empty
 	ca        *x509.Certificate
 	serverTLS *tls.Config
 	clientTLS *tls.Config
@@ -126,6 +131,9 @@ func New(cfg Config) (*Transport, error) {
 		maxFrame:  cfg.MaxFrame,
 		drop:      cfg.Drop,
 		rejected:  make(map[string]string),
+	}
+	if cfg.CookieHint != "" {
+		t.hint = " (" + cfg.CookieHint + ")"
 	}
 	if t.log == nil {
 		t.log = slog.New(slog.DiscardHandler)
@@ -270,7 +278,7 @@ func (t *Transport) reject(remote, direction string, err error) {
 		return
 	}
 	if errors.Is(err, ErrCookieMismatch) {
-		t.log.Warn("link "+direction+" "+remote+" rejected: the peer does not share our cookie (check SHOAL_COOKIE)", "peer", remote)
+		t.log.Warn("link "+direction+" "+remote+" rejected: the peer does not share our cookie"+t.hint, "peer", remote)
 		return
 	}
 	t.log.Warn("link "+direction+" "+remote+" failed", "peer", remote, "err", err)

@@ -466,6 +466,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	ccfg.ProbeInterval, ccfg.ProbeTimeout = s.probeInterval, s.probeInterval/2
 	ccfg.Logger = log
 	ccfg.OnLink = rem.HandleLink
+	ccfg.CookieHint = "check SHOAL_COOKIE or SHOAL_COOKIE_FILE on every node"
 	members, err := cluster.New(ccfg)
 	if err != nil {
 		return fail(1, err)
