@@ -1,12 +1,10 @@
-// Package clustertest starts in-process Shoal nodes on loopback for tests:
-// each a process runtime, a remote gateway and a cluster member, and
-// optionally a cluster-wide registry, wired as a real node is. Nodes stop
+// Package clustertest starts in-process Shoal nodes on loopback for tests,
+// each started by the front door (shoal.Start) as a real node is. Nodes stop
 // through t.Cleanup; Kill stops one early, without leaving, as a crash.
 package clustertest
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -18,9 +16,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shoalhq/shoal"
 	"github.com/shoalhq/shoal/cluster"
 	"github.com/shoalhq/shoal/codec"
-	"github.com/shoalhq/shoal/cookie"
 	"github.com/shoalhq/shoal/metrics"
 	"github.com/shoalhq/shoal/process"
 	"github.com/shoalhq/shoal/registry"
@@ -37,14 +35,15 @@ type Options struct {
 	// Kinds is the node's kind table; nil means an empty one. Give each
 	// node its own table.
 	Kinds func() *process.Kinds
-	// Codec builds the node's codec; nil means codec.New. The registry's
-	// types are added when Registry is set.
+	// Codec builds the node's codec; nil means codec.New. The registry
+	// adds its types to it.
 	Codec func(testing.TB) *codec.Codec
-	// Registry starts a cluster-wide registry on the node.
-	Registry bool
 	// GossipPort and LinkPort, if not 0, are the node's membership and
 	// link ports on 127.0.0.1 (Restart uses the old node's).
 	GossipPort, LinkPort int
+	// NoRegistry starts the node without a registry (shoal.WithoutRegistry):
+	// processes reached by ref only, and no registry traffic between nodes.
+	NoRegistry bool
 	// Replicas and Quorum are the registry's (registry Config).
 	Replicas, Quorum int
 	// Partitions is the directory's partition count; 0 means 256 (tests
@@ -100,15 +99,16 @@ func (g grepHandler) WithGroup(name string) slog.Handler {
 	return grepHandler{g.Handler.WithGroup(name), g.sub}
 }
 
-// Node is one in-process node.
+// Node is one in-process node, started by the front door (shoal.Start);
+// its parts are there for tests that reach below it.
 type Node struct {
 	Name     string
+	Node     *shoal.Node
 	Runtime  *process.Runtime
 	Remote   *remote.Remote
 	Cluster  *cluster.Cluster
-	Registry *registry.Registry // nil unless Options.Registry
-	Metrics  *metrics.Metrics   // nil unless Options.Metrics
-	stopped  bool
+	Registry *registry.Registry              // nil with Options.NoRegistry
+	Metrics  *metrics.Metrics                // nil unless Options.Metrics
 	cut      atomic.Pointer[map[string]bool] // addresses traffic to is dropped
 }
 
@@ -120,77 +120,54 @@ func Start(t testing.TB, name, join string, o Options) *Node {
 	if secret == "" {
 		secret = DefaultSecret
 	}
-	c, err := cookie.Parse(secret)
-	if err != nil {
-		t.Fatal(err)
+	cfg := shoal.Config{
+		Name:       name,
+		Secret:     secret,
+		Port:       o.GossipPort,
+		LinkPort:   o.LinkPort,
+		Logger:     logger(name),
+		Replicas:   o.Replicas,
+		Quorum:     o.Quorum,
+		Partitions: 256,
+		// Tests bound a graceful stop with their context.
+		DrainTimeout:    time.Hour,
+		ShutdownTimeout: 10 * time.Second,
 	}
-	cdc := codec.New()
+	if o.Partitions > 0 {
+		cfg.Partitions = o.Partitions
+	}
 	if o.Codec != nil {
-		cdc = o.Codec(t)
+		cfg.Codec = o.Codec(t)
 	}
-	log := logger(name)
-	var mets *metrics.Metrics
-	rcfg := remote.Config{Node: name, Codec: cdc, Logger: log}
-	if o.Metrics {
-		if mets, err = metrics.New(name); err != nil {
-			t.Fatal(err)
-		}
-		rcfg.ObserveCall = mets.ObserveCall
-	}
-	rem, err := remote.New(rcfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kinds := process.NewKinds()
 	if o.Kinds != nil {
-		kinds = o.Kinds()
+		cfg.Kinds = o.Kinds()
 	}
-	rt, err := process.NewRuntime(process.Config{Node: name, Remote: rem}, kinds)
-	if err != nil {
-		t.Fatal(err)
+	if join != "" {
+		cfg.Join = []string{join}
 	}
-	cfg := cluster.LoopbackConfig(name, c)
-	cfg.BindPort, cfg.LinkPort = o.GossipPort, o.LinkPort
-	cfg.OnLink = rem.HandleLink
-	cfg.Logger = log
-	n := &Node{Name: name, Runtime: rt, Remote: rem, Metrics: mets}
-	cfg.Drop = func(addr string) bool {
+	n := &Node{Name: name}
+	opts := []shoal.Option{shoal.DropTraffic(func(addr string) bool {
 		cut := n.cut.Load()
 		return cut != nil && (*cut)[addr]
+	})}
+	if o.NoRegistry {
+		opts = append(opts, shoal.WithoutRegistry())
 	}
-	cl, err := cluster.New(cfg)
+	if o.Metrics {
+		var err error
+		if n.Metrics, err = metrics.New(name); err != nil {
+			t.Fatal(err)
+		}
+		opts = append(opts, shoal.ObserveCalls(n.Metrics.ObserveCall), shoal.ObserveOps(n.Metrics.ObserveOp))
+	}
+	node, err := shoal.Start(context.Background(), cfg, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := rem.Attach(rt, cl); err != nil {
-		t.Fatal(err)
-	}
-	rem.Follow(cl.Subscribe())
-	n.Cluster = cl
-	t.Cleanup(n.Kill)
-	if join != "" {
-		if _, err := cl.Join(context.Background(), []string{join}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if o.Registry {
-		rc := registry.DefaultConfig()
-		rc.Cluster = cl
-		rc.Codec = cdc
-		rc.Logger = log
-		rc.Partitions, rc.Replicas, rc.Quorum = 256, o.Replicas, o.Quorum
-		if o.Partitions > 0 {
-			rc.Partitions = o.Partitions
-		}
-		if mets != nil {
-			rc.ObserveOp = mets.ObserveOp
-		}
-		if n.Registry, err = registry.New(rc, rt); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if mets != nil {
-		if err := mets.Watch(metrics.Sources{Members: cl, Runtime: rt, Registry: n.Registry, Remote: rem}); err != nil {
+	t.Cleanup(node.Kill)
+	n.Node, n.Runtime, n.Remote, n.Cluster, n.Registry = node, node.Runtime(), node.Remote(), node.Cluster(), node.Registry()
+	if n.Metrics != nil {
+		if err := n.Metrics.Watch(metrics.Sources{Members: n.Cluster, Runtime: n.Runtime, Registry: n.Registry, Remote: n.Remote}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -272,25 +249,10 @@ func Heal(t testing.TB, nodes ...*Node) {
 	}
 }
 
-// Stop stops the node gracefully, as on SIGTERM: the registry (if any)
-// hands every process off, then the node leaves the cluster and stops.
-// Idempotent; the error is the drain's or the leave's.
-func (n *Node) Stop(ctx context.Context) error {
-	if n.stopped {
-		return nil
-	}
-	var errs []error
-	if n.Registry != nil {
-		if err := n.Registry.Drain(ctx); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if err := n.Cluster.Leave(ctx); err != nil {
-		errs = append(errs, err)
-	}
-	n.Kill()
-	return errors.Join(errs...)
-}
+// Stop stops the node gracefully, as on SIGTERM (shoal.Node.Stop): the
+// registry hands every process off, then the node leaves the cluster and
+// stops. Idempotent.
+func (n *Node) Stop(ctx context.Context) error { return n.Node.Stop(ctx) }
 
 // Restart kills n, if it runs, and at once starts a new incarnation of
 // it with the same name, membership address and link address (what
@@ -318,20 +280,7 @@ func port(t testing.TB, addr string) int {
 
 // Kill stops the node without leaving the cluster: the others see a crash.
 // Idempotent.
-func (n *Node) Kill() {
-	if n.stopped {
-		return
-	}
-	n.stopped = true
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if n.Registry != nil {
-		_ = n.Registry.Close()
-	}
-	_ = n.Cluster.Shutdown(ctx)
-	_ = n.Remote.Close()
-	_ = n.Runtime.Shutdown(ctx)
-}
+func (n *Node) Kill() { n.Node.Kill() }
 
 // Eventually polls cond every 10ms until it holds, failing the test after d.
 func Eventually(t testing.TB, d time.Duration, what string, cond func() bool) {

@@ -82,7 +82,7 @@ func TestWatch(t *testing.T) {
 		_ = k.Register("idle", func([]byte) (process.Behavior, error) { return idle{}, nil })
 		return k
 	}
-	nodes := clustertest.StartCluster(t, 2, clustertest.Options{Registry: true, Kinds: kinds})
+	nodes := clustertest.StartCluster(t, 2, clustertest.Options{Kinds: kinds})
 	n := nodes[0]
 	m, err := metrics.New(n.Name)
 	if err != nil {

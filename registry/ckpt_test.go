@@ -25,7 +25,7 @@ type durable struct{ mover }
 func (d *durable) CheckpointState(context.Context, process.Self) any { return d.n }
 
 func durableOptions(mode process.CheckpointMode, every time.Duration) clustertest.Options {
-	return clustertest.Options{Registry: true, Kinds: func() *process.Kinds {
+	return clustertest.Options{Kinds: func() *process.Kinds {
 		k := process.NewKinds()
 		_ = k.RegisterWith("counter", func([]byte) (process.Behavior, error) { return &durable{mover{resolved: &resolutions{}}}, nil },
 			process.KindOptions{Checkpoints: mode, CheckpointEvery: every})

@@ -27,7 +27,7 @@ type cnode = clustertest.Node
 
 func startCCluster(t *testing.T, size int) []*cnode {
 	t.Helper()
-	return clustertest.StartCluster(t, size, clustertest.Options{Kinds: counterKinds, Registry: true})
+	return clustertest.StartCluster(t, size, clustertest.Options{Kinds: counterKinds})
 }
 
 var waitCond = clustertest.Eventually
@@ -262,7 +262,7 @@ func TestClusterRegistryRestartsProcessesOfDeadNode(t *testing.T) {
 // peer's registrations; a list lost while links were down is asked for
 // again; a draining node is not ready.
 func TestSyncedReadiness(t *testing.T) {
-	opts := clustertest.Options{Kinds: counterKinds, Registry: true}
+	opts := clustertest.Options{Kinds: counterKinds}
 	nodes := clustertest.StartCluster(t, 2, opts)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -319,7 +319,7 @@ func TestSyncedReadiness(t *testing.T) {
 // Its processes are gone with it; every name must come back, on every
 // node, within 10 s.
 func TestClusterRestartInPlaceLosesNothing(t *testing.T) {
-	opts := clustertest.Options{Kinds: counterKinds, Registry: true}
+	opts := clustertest.Options{Kinds: counterKinds}
 	nodes := clustertest.StartCluster(t, 3, opts)
 	ctx := context.Background()
 	names := make([]string, 600)
@@ -347,8 +347,8 @@ func TestClusterRestartInPlaceLosesNothing(t *testing.T) {
 // says so in Synced (so it is not ready) and keeps serving on its own
 // rather than place names differently from its peer.
 func TestClusterShapeMismatchIsRefused(t *testing.T) {
-	a := clustertest.Start(t, "n0@127.0.0.1", "", clustertest.Options{Kinds: counterKinds, Registry: true, Partitions: 64})
-	b := clustertest.Start(t, "n1@127.0.0.1", a.Cluster.Address(), clustertest.Options{Kinds: counterKinds, Registry: true, Partitions: 128})
+	a := clustertest.Start(t, "n0@127.0.0.1", "", clustertest.Options{Kinds: counterKinds, Partitions: 64})
+	b := clustertest.Start(t, "n1@127.0.0.1", a.Cluster.Address(), clustertest.Options{Kinds: counterKinds, Partitions: 128})
 	waitCond(t, 10*time.Second, "membership of 2", func() bool { return len(a.Cluster.Nodes()) == 1 && len(b.Cluster.Nodes()) == 1 })
 	for _, n := range []*cnode{a, b} {
 		waitCond(t, 10*time.Second, n.Name+" to refuse its peer", func() bool {

@@ -98,7 +98,7 @@ func (s *stayer) BeginHandoff(context.Context, process.Self) process.Handoff {
 // them on the other side; after the heal exactly one process per name
 // runs and every node finds the same one.
 func TestClusterStayersResolvedAfterNetsplit(t *testing.T) {
-	opts := clustertest.Options{Registry: true, Kinds: func() *process.Kinds {
+	opts := clustertest.Options{Kinds: func() *process.Kinds {
 		k := process.NewKinds()
 		_ = k.Register("counter", func([]byte) (process.Behavior, error) { return &stayer{}, nil })
 		return k
@@ -230,7 +230,7 @@ func (s *bigState) HandleCall(ctx context.Context, self process.Self, msg any) (
 // works), and a node whose processes each hold 32 KB of state drains.
 func TestClusterLargeRecordsAndStates(t *testing.T) {
 	const blob = 32 << 10
-	opts := clustertest.Options{Registry: true, Kinds: func() *process.Kinds {
+	opts := clustertest.Options{Kinds: func() *process.Kinds {
 		k := process.NewKinds()
 		_ = k.Register("big", func(args []byte) (process.Behavior, error) {
 			return &bigState{blob: make([]byte, blob)}, nil

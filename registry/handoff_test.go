@@ -65,7 +65,7 @@ func (m *mover) ResolveConflict(_ context.Context, _ process.Self, c process.Con
 }
 
 func moverOptions(resolved *resolutions) clustertest.Options {
-	return clustertest.Options{Registry: true, Kinds: func() *process.Kinds {
+	return clustertest.Options{Kinds: func() *process.Kinds {
 		k := process.NewKinds()
 		_ = k.Register("counter", func([]byte) (process.Behavior, error) { return &mover{resolved: resolved}, nil })
 		return k

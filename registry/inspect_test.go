@@ -45,7 +45,7 @@ func TestInspect(t *testing.T) {
 		_ = k.Register("gate", func([]byte) (process.Behavior, error) { return &gate{entered: entered, release: release}, nil })
 		return k
 	}
-	nodes := clustertest.StartCluster(t, 3, clustertest.Options{Kinds: kinds, Registry: true})
+	nodes := clustertest.StartCluster(t, 3, clustertest.Options{Kinds: kinds})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	r0 := nodes[0].Registry

@@ -63,7 +63,7 @@ func (a *alarm) HandleInfo(_ context.Context, self process.Self, msg any) {
 // node, not before it was due.
 func TestClusterRemindersSurviveMovesAndCrashes(t *testing.T) {
 	rs := &rings{at: map[string][]time.Time{}}
-	opts := clustertest.Options{Registry: true, Kinds: func() *process.Kinds {
+	opts := clustertest.Options{Kinds: func() *process.Kinds {
 		k := process.NewKinds()
 		_ = k.RegisterWith("counter", func([]byte) (process.Behavior, error) {
 			return &alarm{durable: durable{mover{resolved: &resolutions{}}}, rings: rs}, nil

@@ -110,7 +110,7 @@ func (c *counterB) CheckpointState(context.Context, process.Self) any {
 
 // buildA and buildB are the node options of the two builds.
 func buildA(seen *upgradeSeen, strict bool) clustertest.Options {
-	return clustertest.Options{Registry: true,
+	return clustertest.Options{
 		Kinds: func() *process.Kinds {
 			k := process.NewKinds()
 			_ = k.RegisterWith("counter", func([]byte) (process.Behavior, error) { return &counterA{seen: seen}, nil },
@@ -131,7 +131,7 @@ func buildA(seen *upgradeSeen, strict bool) clustertest.Options {
 }
 
 func buildB(seen *upgradeSeen) clustertest.Options {
-	return clustertest.Options{Registry: true,
+	return clustertest.Options{
 		Kinds: func() *process.Kinds {
 			k := process.NewKinds()
 			_ = k.RegisterWith("counter", func([]byte) (process.Behavior, error) { return &counterB{since: "B", seen: seen}, nil },

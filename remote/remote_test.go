@@ -85,7 +85,7 @@ type node = clustertest.Node
 
 func pair(t *testing.T) (*node, *node) {
 	t.Helper()
-	nodes := clustertest.StartCluster(t, 2, clustertest.Options{Codec: newCodec})
+	nodes := clustertest.StartCluster(t, 2, clustertest.Options{Codec: newCodec, NoRegistry: true})
 	return nodes[0], nodes[1]
 }
 

@@ -28,7 +28,7 @@ func (idle) HandleInfo(context.Context, process.Self, any)              {}
 // from the cluster's cookie; it returns the APIs' addresses.
 func startCluster(t *testing.T) []string {
 	t.Helper()
-	nodes := clustertest.StartCluster(t, 3, clustertest.Options{Registry: true, Kinds: func() *process.Kinds {
+	nodes := clustertest.StartCluster(t, 3, clustertest.Options{Kinds: func() *process.Kinds {
 		k := process.NewKinds()
 		for _, kind := range []string{"room", "person"} {
 			_ = k.Register(kind, func([]byte) (process.Behavior, error) { return idle{}, nil })

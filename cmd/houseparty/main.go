@@ -71,10 +71,10 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/shoalhq/shoal"
 	"github.com/shoalhq/shoal/admin"
 	adminapi "github.com/shoalhq/shoal/admin/api"
 	"github.com/shoalhq/shoal/admin/cli"
-	"github.com/shoalhq/shoal/cluster"
 	"github.com/shoalhq/shoal/codec"
 	"github.com/shoalhq/shoal/cookie"
 	"github.com/shoalhq/shoal/discovery"
@@ -84,8 +84,6 @@ import (
 	"github.com/shoalhq/shoal/houseparty/liveview"
 	"github.com/shoalhq/shoal/metrics"
 	"github.com/shoalhq/shoal/process"
-	"github.com/shoalhq/shoal/registry"
-	"github.com/shoalhq/shoal/remote"
 )
 
 func main() {
@@ -312,11 +310,34 @@ func parsePlacement(v string) (int, error) {
 	return n, nil
 }
 
-// registryConfig is the registry's configuration from the settings.
-func (s settings) registryConfig(log *slog.Logger, members registry.Membership, cdc *codec.Codec) registry.Config {
-	cfg := registry.Config{Logger: log, Cluster: members, Codec: cdc, Quorum: s.quorum, Replicas: s.replicas}
+// nodeConfig is the Shoal node's configuration from the settings, with
+// the cookie's secret (empty: the node runs alone) and the discovery
+// strategies.
+func (s settings) nodeConfig(log *slog.Logger, secret string, strategies []discovery.Strategy, cdc *codec.Codec) shoal.Config {
+	cfg := shoal.Config{
+		Name:          s.node(),
+		Secret:        secret,
+		Addr:          s.host,
+		Port:          s.clusterPort,
+		LinkPort:      s.linkPort,
+		Discovery:     strategies,
+		Codec:         cdc,
+		Logger:        log,
+		ProbeInterval: s.probeInterval,
+		Replicas:      s.replicas,
+		Quorum:        s.quorum,
+		// Each step of a graceful stop has its own deadline; 40 s in all
+		// at most, with 10 s more for the HTTP server between the first
+		// two. Leave waits at most 5 s for its broadcast (peers stopping
+		// at the same time never answer it), then shuts membership down
+		// within what is left: 5 s more for that.
+		DrainTimeout:    15 * time.Second,
+		LeaveTimeout:    10 * time.Second,
+		ShutdownTimeout: 5 * time.Second,
+		CookieHint:      "check SHOAL_COOKIE or SHOAL_COOKIE_FILE on every node",
+	}
 	if s.replicas == 0 {
-		cfg.Replicas = -1 // one copy: the registry's 0 means its default
+		cfg.Replicas = -1 // one copy: Shoal's 0 means its default
 	}
 	return cfg
 }
@@ -378,28 +399,27 @@ func parsePort(name, v string, zeroOK bool) (int, error) {
 	return n, nil
 }
 
-// loadCookie returns the configured cookie, or a random one (the node then
-// runs alone).
-func loadCookie(s settings) (cookie.Cookie, error) {
+// loadSecret returns the configured cookie's secret, or "" when none is
+// set (the node then runs alone).
+func loadSecret(s settings) (string, error) {
 	secret := s.cookie
 	if s.cookieFile != "" {
 		if secret != "" {
-			return cookie.Cookie{}, errors.New("set SHOAL_COOKIE or SHOAL_COOKIE_FILE, not both")
+			return "", errors.New("set SHOAL_COOKIE or SHOAL_COOKIE_FILE, not both")
 		}
 		b, err := os.ReadFile(s.cookieFile)
 		if err != nil {
-			return cookie.Cookie{}, fmt.Errorf("SHOAL_COOKIE_FILE: %w", err)
+			return "", fmt.Errorf("SHOAL_COOKIE_FILE: %w", err)
 		}
 		secret = strings.TrimSpace(string(b))
 	}
 	if secret == "" {
-		return cookie.Random(), nil
+		return "", nil
 	}
-	c, err := cookie.Parse(secret)
-	if err != nil {
-		return cookie.Cookie{}, fmt.Errorf("SHOAL_COOKIE: %w", err)
+	if _, err := cookie.Parse(secret); err != nil {
+		return "", fmt.Errorf("SHOAL_COOKIE: %w", err)
 	}
-	return c, nil
+	return secret, nil
 }
 
 // run runs the node until ctx ends and returns the exit code. ready, if
@@ -413,7 +433,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err != nil {
 		return fail(2, err)
 	}
-	secret, err := loadCookie(s)
+	secret, err := loadSecret(s)
 	if err != nil {
 		return fail(2, err)
 	}
@@ -422,90 +442,57 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		return fail(1, fmt.Errorf("PORT %d: cannot listen: %v", s.port, errors.Unwrap(err)))
 	}
 	defer ln.Close()
-	log := s.logger(stderr)
+	log := s.logger(stderr).With("node", s.node())
+	ck := cookie.Random()
+	if secret != "" {
+		ck, _ = cookie.Parse(secret) // checked by loadSecret
+	}
 	strategies, err := all.Parse(s.discovery, all.Node{
 		Defaults: discovery.Defaults{ClusterPort: s.clusterPort, Logger: log},
 		Self:     net.JoinHostPort(s.host, strconv.Itoa(s.clusterPort)),
-		Cookie:   secret,
+		Cookie:   ck,
 	})
 	if err != nil {
 		return fail(2, fmt.Errorf("SHOAL_DISCOVERY: %w", err))
+	}
+	if secret == "" && len(strategies) > 0 {
+		log.Warn("no cookie: the node runs alone and does not use SHOAL_DISCOVERY (set SHOAL_COOKIE or SHOAL_COOKIE_FILE on every node)")
+		strategies = nil
 	}
 	// The wire: one codec with every type that crosses between nodes.
 	cdc := codec.New()
 	if s.strictCodec {
 		cdc = codec.NewStrict()
 	}
-	if err := registry.RegisterTypes(cdc); err != nil {
-		return fail(1, err)
-	}
 	if err := houseparty.RegisterTypes(cdc); err != nil {
 		return fail(1, err)
 	}
-	rcfg := remote.Config{Node: s.node(), Codec: cdc, Logger: log}
-	var mets *metrics.Metrics
+	var (
+		mets *metrics.Metrics
+		opts []shoal.Option
+	)
 	if s.metrics {
 		if mets, err = metrics.New(s.node()); err != nil {
 			return fail(1, err)
 		}
-		rcfg.ObserveCall = mets.ObserveCall
+		opts = append(opts, shoal.ObserveCalls(mets.ObserveCall), shoal.ObserveOps(mets.ObserveOp))
 	}
-	rem, err := remote.New(rcfg)
+	node, err := shoal.Start(ctx, s.nodeConfig(log, secret, strategies, cdc), opts...)
 	if err != nil {
 		return fail(1, err)
 	}
-	defer rem.Close()
-	rt, err := process.NewRuntime(process.Config{Node: s.node(), Logger: log, Remote: rem}, process.NewKinds())
-	if err != nil {
-		return fail(1, err)
-	}
-
-	ccfg := cluster.DefaultConfig(s.node(), secret)
-	ccfg.BindAddr, ccfg.BindPort, ccfg.LinkPort = s.host, s.clusterPort, s.linkPort
-	ccfg.Strategies = strategies
-	ccfg.ProbeInterval, ccfg.ProbeTimeout = s.probeInterval, s.probeInterval/2
-	ccfg.Logger = log
-	ccfg.OnLink = rem.HandleLink
-	ccfg.CookieHint = "check SHOAL_COOKIE or SHOAL_COOKIE_FILE on every node"
-	members, err := cluster.New(ccfg)
-	if err != nil {
-		return fail(1, err)
-	}
-	log = log.With("node", s.node())
-	if err := rem.Attach(rt, members); err != nil {
-		_ = members.Shutdown(context.Background())
-		return fail(1, err)
-	}
-	rem.Follow(members.Subscribe())
-
-	regCfg := s.registryConfig(log, members, cdc)
-	if mets != nil {
-		regCfg.ObserveOp = mets.ObserveOp
-	}
-	reg, err := registry.New(regCfg, rt)
-	if err != nil {
-		_ = members.Shutdown(context.Background())
-		return fail(1, err)
-	}
-	defer reg.Close()
+	defer node.Kill() // after Stop, nothing; on an early return, stops the node
+	members, reg := node.Cluster(), node.Registry()
 	pcfg := houseparty.DefaultConfig()
 	pcfg.Logger, pcfg.Checkpoints = log, s.checkpoints
 	party, err := houseparty.New(pcfg, reg)
 	if err != nil {
-		_ = members.Shutdown(context.Background())
 		return fail(1, err)
 	}
 	// Ready once discovery has had its first answer (and what it found
 	// joined) and the registry holds every member's registrations.
-	readiness := func() error {
-		if err := members.Settled(); err != nil {
-			return err
-		}
-		return reg.Synced()
-	}
-	api, err := httpapi.New(httpapi.Config{Greeting: s.greeting, Logger: log, Ready: readiness, AdminToken: s.adminToken}, party, members)
+	api, err := httpapi.New(httpapi.Config{Greeting: s.greeting, Logger: log, Ready: node.Ready, AdminToken: s.adminToken}, party, members)
 	if err != nil {
-		_ = members.Shutdown(context.Background())
 		return fail(1, err)
 	}
 	// The operator API, on the same port: its token is the cookie's
@@ -513,36 +500,33 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	// use it then without SHOAL_ADMIN_TOKEN).
 	adminToken := s.adminAPIToken
 	if adminToken == "" {
-		adminToken = adminapi.Token(secret)
+		adminToken = adminapi.Token(node.Cookie())
 	}
 	ops, err := admin.New(admin.Config{Token: adminToken, Members: members, Registry: reg, Logger: log})
 	if err != nil {
-		_ = members.Shutdown(context.Background())
 		return fail(1, err)
 	}
 	switch {
 	case s.adminAPIToken != "":
 		log.Info("operator API at /admin/ and /debug/pprof/", "token", "SHOAL_ADMIN_TOKEN")
-	case secret.IsRandom():
+	case secret == "":
 		log.Info("operator API at /admin/ and /debug/pprof/ is closed: no cookie and no SHOAL_ADMIN_TOKEN")
 	default:
 		log.Info("operator API at /admin/ and /debug/pprof/", "token", "derived from the cookie")
 	}
 	var metricsHandler http.Handler
 	if mets != nil {
-		err := mets.Watch(metrics.Sources{Members: members, Runtime: rt, Registry: reg, Remote: rem})
+		err := mets.Watch(metrics.Sources{Members: members, Runtime: node.Runtime(), Registry: reg, Remote: node.Remote()})
 		if err == nil {
 			err = mets.Register(partyCollector{party: party, timeout: 5 * time.Second})
 		}
 		if err != nil {
-			_ = members.Shutdown(context.Background())
 			return fail(1, err)
 		}
 		metricsHandler = mets.Handler()
 	}
 	view, err := liveview.New(liveview.Config{Party: party, Cluster: members, Counts: reg.Counts, ScenarioProtected: s.adminToken != "", Logger: log})
 	if err != nil {
-		_ = members.Shutdown(context.Background())
 		return fail(1, err)
 	}
 	view.Start()
@@ -566,56 +550,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}
 	// Hand every process to the nodes that stay while still serving HTTP
 	// (/readyz answers 503 "draining", so no new traffic comes), then stop
-	// serving, leave and stop: nothing is lost on a rolling update. Each
-	// step has its own deadline; 40 s in all at most.
-	drainCtx, cancelDrain := context.WithTimeout(context.Background(), 15*time.Second)
-	if drain(drainCtx, reg, members, log) != nil {
+	// serving, leave and stop: nothing is lost on a rolling update.
+	if node.Drain(context.Background()) != nil {
 		code = 1
 	}
-	cancelDrain()
 	httpCtx, cancelHTTP := context.WithTimeout(context.Background(), 10*time.Second)
 	if err := srv.Shutdown(httpCtx); err != nil {
 		log.Error("http shutdown", "err", err)
 		code = 1
 	}
 	cancelHTTP()
-	// Leave waits at most 5 s for its broadcast (peers stopping at the
-	// same time never answer it), then shuts the node down within what is
-	// left of ctx: give it 5 s more for that.
-	leaveCtx, cancelLeave := context.WithTimeout(context.Background(), 10*time.Second)
-	if err := members.Leave(leaveCtx); err != nil {
-		log.Error("leave cluster", "err", err)
-		code = 1
-	}
-	cancelLeave()
-	rtCtx, cancelRT := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancelRT()
-	if err := rt.Shutdown(rtCtx); err != nil {
-		log.Error("runtime shutdown", "err", err)
+	if err := node.Stop(context.Background()); err != nil {
+		log.Error("stop", "err", err)
 		code = 1
 	}
 	log.Info("stopped")
 	return code
-}
-
-// drain hands this node's processes to the nodes that stay and logs the
-// outcome. With no node left to take them (every node is stopping at once:
-// scale to zero, compose down) the processes stop with this node: that is
-// logged as a warning with their number, not an error, and drain returns
-// nil. Any other failure is logged and returned.
-func drain(ctx context.Context, reg *registry.Registry, members *cluster.Cluster, log *slog.Logger) error {
-	err := reg.Drain(ctx)
-	noneLeft := errors.Is(err, registry.ErrNoMembers) || len(members.Nodes()) == 0
-	switch left := reg.Local(); {
-	case err != nil && !noneLeft:
-		log.Error("could not hand off every process; the rest restart from their specs elsewhere", "processes", left, "err", err)
-		return err
-	case noneLeft && left > 0:
-		log.Warn("no node left to hand processes to (every other node is stopping too); they stop with this node", "processes", left)
-	case left > 0:
-		log.Warn("not every process was handed off (refused, or chose to stay); their new owners restart them from their specs", "processes", left)
-	case !noneLeft:
-		log.Info("handed every process off")
-	}
-	return nil
 }

@@ -487,7 +487,7 @@ func TestRegistrySettings(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%v: %v", c.env, err)
 		}
-		cfg := s.registryConfig(nil, nil, nil)
+		cfg := s.nodeConfig(nil, "", nil, nil)
 		got := fmt.Sprintf("replicas=%d quorum=%d", cfg.Replicas, cfg.Quorum)
 		if got != c.want {
 			t.Errorf("%v: %s; want %s", c.env, got, c.want)

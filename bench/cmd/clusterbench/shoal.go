@@ -132,7 +132,7 @@ func benchKinds() *process.Kinds {
 const partitions = 1024
 
 func clusterOptions(registry, metrics bool) clustertest.Options {
-	return clustertest.Options{Registry: registry, Metrics: metrics, Partitions: partitions, Kinds: benchKinds, Codec: benchCodec}
+	return clustertest.Options{NoRegistry: !registry, Metrics: metrics, Partitions: partitions, Kinds: benchKinds, Codec: benchCodec}
 }
 
 // startCluster starts size nodes; with p.metrics, each node's metrics are

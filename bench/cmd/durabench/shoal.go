@@ -100,7 +100,7 @@ func benchCodec(tb testing.TB) *codec.Codec {
 // to st (if not nil), and hold pad bytes of ballast; it registers names
 // and waits until every node has settled.
 func startCluster(tb *harness.TB, mode process.CheckpointMode, st store, names []string, pad int, seed uint64) ([]*clustertest.Node, error) {
-	opts := clustertest.Options{Registry: true, Partitions: 1024, Codec: benchCodec, Kinds: func() *process.Kinds {
+	opts := clustertest.Options{Partitions: 1024, Codec: benchCodec, Kinds: func() *process.Kinds {
 		k := process.NewKinds()
 		_ = k.RegisterWith("counter", func(args []byte) (process.Behavior, error) {
 			c := &counter{store: st}

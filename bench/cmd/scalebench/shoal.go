@@ -97,7 +97,7 @@ func newCodec(testing.TB) *codec.Codec {
 }
 
 func options(registry bool, partitions int) clustertest.Options {
-	return clustertest.Options{Registry: registry, Partitions: partitions, Kinds: kinds, Codec: newCodec}
+	return clustertest.Options{NoRegistry: !registry, Partitions: partitions, Kinds: kinds, Codec: newCodec}
 }
 
 // quietWindow is how long the settled cluster idles before its heap is
