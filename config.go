@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"strings"
+	"testing"
 	"time"
 
 	"github.com/shoalhq/shoal/codec"
@@ -76,10 +77,34 @@ type Config struct {
 	// and stopping the processes that are left (0 means 5 s). A context
 	// given to Stop with an earlier deadline shortens them.
 	DrainTimeout, LeaveTimeout, ShutdownTimeout time.Duration
+	// CodecCheck says whether messages to processes on this node, and
+	// their replies, go through the codec as if they crossed to another
+	// node, so that a type that cannot cross fails here too, at the call
+	// (process.ErrWontCross), and a one-node test catches it. The default,
+	// CodecCheckAuto, checks in test binaries (go test) only: it costs an
+	// encoding per local message.
+	CodecCheck CodecCheck
 	// CookieHint, if set, names where an operator sets the secret (an
 	// environment variable, a file), for the warnings about peers that do
 	// not share it.
 	CookieHint string
+}
+
+// CodecCheck is when local messages go through the codec (Config.CodecCheck).
+type CodecCheck uint8
+
+const (
+	// CodecCheckAuto checks under go test and not otherwise.
+	CodecCheckAuto CodecCheck = iota
+	// CodecCheckAlways checks every local message.
+	CodecCheckAlways
+	// CodecCheckNever hands local messages over as they are.
+	CodecCheckNever
+)
+
+// on reports whether local messages are checked.
+func (c CodecCheck) on() bool {
+	return c == CodecCheckAlways || (c == CodecCheckAuto && testing.Testing())
 }
 
 // Budgets used when a Config leaves them at 0.
@@ -147,6 +172,8 @@ func (c Config) validate() (cookie.Cookie, error) {
 		return cookie.Cookie{}, invalid("DrainTimeout", "%v must not be negative", c.DrainTimeout)
 	case c.LeaveTimeout < 0:
 		return cookie.Cookie{}, invalid("LeaveTimeout", "%v must not be negative", c.LeaveTimeout)
+	case c.CodecCheck > CodecCheckNever:
+		return cookie.Cookie{}, invalid("CodecCheck", "%d is not CodecCheckAuto, CodecCheckAlways or CodecCheckNever", c.CodecCheck)
 	case c.ShutdownTimeout < 0:
 		return cookie.Cookie{}, invalid("ShutdownTimeout", "%v must not be negative", c.ShutdownTimeout)
 	}

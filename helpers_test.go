@@ -6,6 +6,8 @@ import (
 	"net"
 	"testing"
 
+	"github.com/shoalhq/shoal/internal/syncbuf"
+
 	"github.com/shoalhq/shoal"
 	"github.com/shoalhq/shoal/codec"
 	"github.com/shoalhq/shoal/discovery"
@@ -35,20 +37,21 @@ func freeAddr(t *testing.T) string {
 	return addr
 }
 
-// startNodes starts size nodes with the counter kind, the others joining
-// the first, waits until each is ready and sees the others, and kills
-// them when the test ends.
-func startNodes(t *testing.T, ctx context.Context, size int) []*shoal.Node {
+// startNodes starts size nodes named prefix0@127.0.0.1 ..., each with a
+// secret, 64 partitions and what edit adds (kinds, a logger), the others
+// joining the first; it waits until each is ready and kills them when
+// the test ends.
+func startNodes(t *testing.T, ctx context.Context, prefix string, size int, edit func(i int, cfg *shoal.Config)) []*shoal.Node {
 	t.Helper()
 	var nodes []*shoal.Node
 	for i := range size {
 		cfg := shoal.Config{
-			Name:       fmt.Sprintf("n%d@127.0.0.1", i),
+			Name:       fmt.Sprintf("%s%d@127.0.0.1", prefix, i),
 			Secret:     "0123456789abcdef0123",
-			Kinds:      counterKinds(),
 			Codec:      codec.New(),
 			Partitions: 64,
 		}
+		edit(i, &cfg)
 		if i > 0 {
 			cfg.Join = []string{nodes[0].Address()}
 		}
@@ -66,3 +69,6 @@ func startNodes(t *testing.T, ctx context.Context, size int) []*shoal.Node {
 	}
 	return nodes
 }
+
+// syncBuffer is a buffer loggers may write to concurrently.
+type syncBuffer = syncbuf.Buffer

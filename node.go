@@ -51,6 +51,9 @@ func Start(ctx context.Context, cfg Config, opts ...Option) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := declareTypes(cfg.Name, cfg.Kinds, cfg.Codec); err != nil {
+		return nil, err
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -60,7 +63,11 @@ func Start(ctx context.Context, cfg Config, opts ...Option) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("shoal: start node %s: links: %w", cfg.Name, err)
 	}
-	n.rt, err = process.NewRuntime(process.Config{Node: cfg.Name, Logger: log, Remote: n.rem}, cfg.Kinds)
+	pcfg := process.Config{Node: cfg.Name, Logger: log, Remote: n.rem}
+	if cfg.CodecCheck.on() {
+		pcfg.Codec = cfg.Codec
+	}
+	n.rt, err = process.NewRuntime(pcfg, cfg.Kinds)
 	if err != nil {
 		_ = n.rem.Close()
 		return nil, fmt.Errorf("shoal: start node %s: runtime: %w", cfg.Name, err)

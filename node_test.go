@@ -69,7 +69,7 @@ func TestJoinThatFindsNobodyFails(t *testing.T) {
 func TestNodeLifecycle(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	nodes := startNodes(t, ctx, 3)
+	nodes := startNodes(t, ctx, "n", 3, func(_ int, cfg *shoal.Config) { cfg.Kinds = counterKinds() })
 	const names = 60
 	for i := range names {
 		name := fmt.Sprintf("c%d", i)

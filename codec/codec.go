@@ -18,8 +18,10 @@
 // tests, or for a cluster that must never drop a field silently).
 //
 // Register every type that crosses the network once, at startup, on every
-// node, under the same name. Values decode as the registered type (not a
-// pointer to it). Common scalar types are registered by New.
+// node, under the same name. A registered type T crosses in both forms: a
+// T decodes as a T and a *T as a *T (the pointer form has a tag of its
+// own), so a process may hand off or reply with either. Common scalar
+// types are registered by New.
 package codec
 
 import (
@@ -47,15 +49,16 @@ var (
 // register types before encoding or decoding them.
 type Codec struct {
 	mu     sync.RWMutex
-	byType map[reflect.Type]uint32
-	byTag  map[uint32]entry
+	byType map[reflect.Type]uint32 // registered types and the pointers to them
+	byTag  map[uint32]entry        // pointer forms' entries have ptr set
 	enc    cbor.EncMode
 	dec    cbor.DecMode
 }
 
 type entry struct {
 	name string
-	typ  reflect.Type
+	typ  reflect.Type // the registered type (for a pointer form, its element)
+	ptr  bool         // the pointer form: decodes as *typ
 }
 
 // Limits bound what the decoder accepts.
@@ -122,6 +125,9 @@ func Register[T any](c *Codec, name string) error {
 	return c.register(name, reflect.TypeOf(&zero).Elem())
 }
 
+// register registers t under name and, unless t is a pointer, *t in its
+// pointer form (tag of "*"+name). A pointer type registered explicitly
+// replaces the pointer form of its element.
 func (c *Codec) register(name string, t reflect.Type) error {
 	tag := Tag(name)
 	c.mu.Lock()
@@ -129,11 +135,29 @@ func (c *Codec) register(name string, t reflect.Type) error {
 	if e, ok := c.byTag[tag]; ok {
 		return fmt.Errorf("codec: register %q (%v): %w with %q (%v)", name, t, ErrDuplicate, e.name, e.typ)
 	}
-	if _, ok := c.byType[t]; ok {
+	if old, ok := c.byType[t]; ok && !c.byTag[old].ptr {
 		return fmt.Errorf("codec: register %q: %w: type %v", name, ErrDuplicate, t)
+	}
+	var ptag uint32
+	pt := reflect.PointerTo(t)
+	if t.Kind() != reflect.Pointer {
+		ptag = Tag("*" + name)
+		if e, ok := c.byTag[ptag]; ok {
+			return fmt.Errorf("codec: register %q (%v): %w: its pointer form's tag is %q's (%v)", name, t, ErrDuplicate, e.name, e.typ)
+		}
+		if _, ok := c.byType[pt]; ok {
+			ptag = 0 // the pointer type is registered in its own right
+		}
+	}
+	if old, ok := c.byType[t]; ok { // t is a pointer form so far
+		delete(c.byTag, old)
 	}
 	c.byType[t] = tag
 	c.byTag[tag] = entry{name: name, typ: t}
+	if ptag != 0 {
+		c.byType[pt] = ptag
+		c.byTag[ptag] = entry{name: name, typ: t, ptr: true}
+	}
 	return nil
 }
 
@@ -164,7 +188,7 @@ func (c *Codec) Append(b []byte, v any) ([]byte, error) {
 	tag, ok := c.byType[reflect.TypeOf(v)]
 	c.mu.RUnlock()
 	if !ok {
-		return nil, fmt.Errorf("codec: marshal %T: %w", v, ErrUnregistered)
+		return nil, fmt.Errorf("codec: marshal %T: %w (register it on every node)", v, ErrUnregistered)
 	}
 	body, err := c.enc.Marshal(v)
 	if err != nil {
@@ -193,20 +217,28 @@ func (c *Codec) Unmarshal(b []byte) (any, error) {
 	if !ok {
 		return nil, fmt.Errorf("codec: unmarshal tag %#x: %w", tag, ErrUnregistered)
 	}
-	p := reflect.New(e.typ)
+	t := e.typ
+	if e.ptr {
+		t = reflect.PointerTo(t)
+	}
+	p := reflect.New(t)
 	if err := c.dec.Unmarshal(b[4:], p.Interface()); err != nil {
 		return nil, fmt.Errorf("codec: unmarshal %s: %w: %v", e.name, ErrMalformed, err)
 	}
 	return p.Elem().Interface(), nil
 }
 
-// Name returns the name v's type is registered under.
+// Name returns the name v's type is registered under (a pointer form's is
+// its element's, with a '*' before it).
 func (c *Codec) Name(v any) (string, bool) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	tag, ok := c.byType[reflect.TypeOf(v)]
 	if !ok {
 		return "", false
+	}
+	if e := c.byTag[tag]; e.ptr {
+		return "*" + e.name, true
 	}
 	return c.byTag[tag].name, true
 }

@@ -37,6 +37,8 @@ func TestRoundTrip(t *testing.T) {
 		nil, "ok", true, 42, int64(-7), uint64(1 << 63), 3.5, []byte{0, 1, 2}, []string{"a", "b"},
 		move{Person: "person_1", Room: "room_2", Count: 3, Log: []string{"x"}},
 		state{Name: "room_1", Members: map[string]int{"a": 1}, Nested: &move{Person: "p"}},
+		// Pointer forms decode as pointers (TestPointerForms).
+		&move{Person: "p", Count: 2}, (*move)(nil), &state{Name: "r"},
 	} {
 		b, err := c.Marshal(v)
 		if err != nil {
@@ -46,9 +48,33 @@ func TestRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatalf("unmarshal %#v: %v", v, err)
 		}
-		if !reflect.DeepEqual(got, v) {
-			t.Fatalf("round trip %#v -> %#v", v, got)
+		if !reflect.DeepEqual(got, v) || reflect.TypeOf(got) != reflect.TypeOf(v) {
+			t.Fatalf("round trip %#v (%T) -> %#v (%T)", v, v, got, got)
 		}
+	}
+}
+
+// TestPointerForms: a registered T crosses as a T and a *T as a *T (a
+// process handing off or replying with a pointer used to fail as
+// unregistered; TestRoundTrip carries them); a pointer form's name has a
+// '*'; a pointer type registered in its own right keeps its name.
+func TestPointerForms(t *testing.T) {
+	c := newTest(t)
+	if n, ok := c.Name(&move{}); !ok || n != "*test.move" {
+		t.Fatalf("Name(*move) = %q, %v", n, ok)
+	}
+	type explicit struct{ A int }
+	if err := c.Register("test.explicit-ptr", &explicit{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Register("test.explicit", explicit{}); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := c.Name(&explicit{}); n != "test.explicit-ptr" {
+		t.Fatalf("Name of a pointer type registered in its own right = %q", n)
+	}
+	if _, err := c.Marshal(new(*move)); !errors.Is(err, ErrUnregistered) {
+		t.Fatalf("marshal **move = %v, want ErrUnregistered", err)
 	}
 }
 
@@ -104,7 +130,7 @@ func TestErrors(t *testing.T) {
 
 func FuzzUnmarshal(f *testing.F) {
 	c := newTest(f)
-	for _, v := range []any{nil, "ok", 7, move{Person: "a", Log: []string{"b"}}, state{Members: map[string]int{"x": 1}}} {
+	for _, v := range []any{nil, "ok", 7, move{Person: "a", Log: []string{"b"}}, state{Members: map[string]int{"x": 1}}, &move{Person: "p"}, (*state)(nil)} {
 		b, err := c.Marshal(v)
 		if err != nil {
 			f.Fatal(err)

@@ -23,6 +23,10 @@ var (
 	// from a runtime that has no Remote (process.Config.Remote) to reach
 	// it. It is an ErrNoProcess too: from here, there is no such process.
 	ErrNoRemote = fmt.Errorf("%w: this runtime has no Remote to reach another node", ErrNoProcess)
+	// ErrWontCross means a message or reply to a process on this node
+	// would fail on its way to another node: its type is not registered
+	// in the codec, or does not encode (Config.Codec checks it).
+	ErrWontCross = errors.New("would not cross to another node")
 )
 
 // PanicError is the exit reason of a process whose handler panicked. The

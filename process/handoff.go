@@ -365,7 +365,18 @@ func (rt *Runtime) callAsync(ctx context.Context, ref Ref, msg any, done func(an
 	if err != nil {
 		return err
 	}
-	return p.CallAsync(ctx, msg, done)
+	if rt.codec == nil {
+		return p.CallAsync(ctx, msg, done)
+	}
+	if msg, err = rt.cross(p, "call", msg); err != nil {
+		return err
+	}
+	return p.CallAsync(ctx, msg, func(v any, err error) {
+		if err == nil {
+			v, err = rt.cross(p, "reply from", v)
+		}
+		done(v, err)
+	})
 }
 
 // handleHandoff runs the BeginHandoff hook; it reports whether the process

@@ -84,6 +84,7 @@ type Process struct {
 	id       uint64
 	name     string
 	behavior Behavior
+	kind     *kind // nil for a process not spawned from a kind
 	onExit   func(*Process, error)
 
 	mu     sync.Mutex
@@ -111,6 +112,15 @@ type Process struct {
 
 // Ref returns the process's reference.
 func (p *Process) Ref() Ref { return Ref{Node: p.rt.node, ID: p.id} }
+
+// Kind returns the kind the process was spawned from ("" if it was
+// started from a Behavior).
+func (p *Process) Kind() string {
+	if p.kind == nil {
+		return ""
+	}
+	return p.kind.name
+}
 
 // Name returns the name given at spawn ("" if none).
 func (p *Process) Name() string { return p.name }

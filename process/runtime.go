@@ -63,6 +63,20 @@ type Config struct {
 	Logger *slog.Logger
 	// Remote, if set, delivers messages addressed to refs of other nodes.
 	Remote Remote
+	// Codec, if set, carries every message to a process of this node that
+	// goes through Call, Cast or Send, and a call's reply, as if it
+	// crossed to another node: encoded and decoded on the way. A type the
+	// codec cannot carry then fails at the call, with ErrWontCross naming
+	// it, the process, its kind and the node, instead of working here and
+	// failing only when the process lives elsewhere. For tests (the front
+	// door sets it under go test): it costs an encoding per message.
+	Codec Codec
+}
+
+// Codec encodes and decodes messages (package codec).
+type Codec interface {
+	Marshal(v any) ([]byte, error)
+	Unmarshal(b []byte) (any, error)
 }
 
 // Remote delivers messages to processes on other nodes (package remote).
@@ -105,6 +119,7 @@ type tableShard struct {
 type Runtime struct {
 	node   string
 	remote Remote
+	codec  Codec // checks local messages when set
 	kinds  *Kinds
 	clock  Clock
 	log    *slog.Logger
@@ -195,6 +210,7 @@ func NewRuntime(cfg Config, kinds *Kinds) (*Runtime, error) {
 	rt := &Runtime{
 		node:         cfg.Node,
 		remote:       cfg.Remote,
+		codec:        cfg.Codec,
 		kinds:        kinds,
 		clock:        cfg.Clock,
 		log:          cfg.Logger,
@@ -252,11 +268,11 @@ type SpawnOptions struct {
 // implements Initializer, Init runs before Spawn returns and its error
 // fails the spawn.
 func (rt *Runtime) Spawn(ctx context.Context, spec Spec, opts SpawnOptions) (*Process, error) {
-	b, err := rt.kinds.New(spec)
+	b, kd, err := rt.kinds.create(spec)
 	if err != nil {
 		return nil, fmt.Errorf("node %s: %w", rt.node, err)
 	}
-	return rt.Start(ctx, b, opts)
+	return rt.start(ctx, rt.nextID.Add(1), b, opts, kd)
 }
 
 // MaxSystemID bounds the ids of system processes (StartSystem): every
@@ -266,7 +282,7 @@ const MaxSystemID = 1 << 16
 // Start starts a process running b, which need not come from a kind (such
 // a process cannot be re-created elsewhere). See Spawn.
 func (rt *Runtime) Start(ctx context.Context, b Behavior, opts SpawnOptions) (*Process, error) {
-	return rt.start(ctx, rt.nextID.Add(1), b, opts)
+	return rt.start(ctx, rt.nextID.Add(1), b, opts, nil)
 }
 
 // StartSystem starts a process with a fixed id below MaxSystemID, so that
@@ -276,10 +292,10 @@ func (rt *Runtime) StartSystem(ctx context.Context, id uint64, b Behavior, opts 
 	if id == 0 || id >= MaxSystemID {
 		return nil, fmt.Errorf("start system process: %w: id %d not in 1-%d", ErrInvalid, id, MaxSystemID-1)
 	}
-	return rt.start(ctx, id, b, opts)
+	return rt.start(ctx, id, b, opts, nil)
 }
 
-func (rt *Runtime) start(ctx context.Context, id uint64, b Behavior, opts SpawnOptions) (*Process, error) {
+func (rt *Runtime) start(ctx context.Context, id uint64, b Behavior, opts SpawnOptions, kd *kind) (*Process, error) {
 	if b == nil {
 		return nil, fmt.Errorf("start process: %w: nil behavior", ErrInvalid)
 	}
@@ -294,6 +310,7 @@ func (rt *Runtime) start(ctx context.Context, id uint64, b Behavior, opts SpawnO
 		id:       id,
 		name:     opts.Name,
 		behavior: b,
+		kind:     kd,
 		onExit:   opts.OnExit,
 		st:       stActive, // no activation may start before Init is done
 	}
@@ -411,7 +428,17 @@ func (rt *Runtime) Call(ctx context.Context, ref Ref, msg any) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return p.Call(ctx, msg)
+	if rt.codec == nil {
+		return p.Call(ctx, msg)
+	}
+	if msg, err = rt.cross(p, "call", msg); err != nil {
+		return nil, err
+	}
+	v, err := p.Call(ctx, msg)
+	if err != nil {
+		return v, err
+	}
+	return rt.cross(p, "reply from", v)
 }
 
 // Cast sends msg to the process named by ref without waiting.
@@ -423,6 +450,9 @@ func (rt *Runtime) Cast(ref Ref, msg any) error {
 	}
 	p, err := rt.lookup(ref)
 	if err != nil {
+		return err
+	}
+	if msg, err = rt.cross(p, "cast", msg); err != nil {
 		return err
 	}
 	return p.Cast(msg)
@@ -439,7 +469,31 @@ func (rt *Runtime) Send(ref Ref, msg any) error {
 	if err != nil {
 		return err
 	}
+	if msg, err = rt.cross(p, "send", msg); err != nil {
+		return err
+	}
 	return p.Send(msg)
+}
+
+// cross carries v through the runtime's codec, if it has one, as if it
+// went to or came from (what says which) p on another node.
+func (rt *Runtime) cross(p *Process, what string, v any) (any, error) {
+	if rt.codec == nil {
+		return v, nil
+	}
+	b, err := rt.codec.Marshal(v)
+	var out any
+	if err == nil {
+		out, err = rt.codec.Unmarshal(b)
+	}
+	if err != nil {
+		kind := ""
+		if k := p.Kind(); k != "" {
+			kind = fmt.Sprintf(" (kind %q)", k)
+		}
+		return nil, fmt.Errorf("%s process %s%s on node %s: %T %w: %w", what, p, kind, rt.node, v, ErrWontCross, err)
+	}
+	return out, nil
 }
 
 // Stop stops the process named by ref and waits until it has exited or ctx

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 )
 
@@ -56,95 +55,6 @@ type Spec struct {
 // Factory creates a fresh Behavior from a Spec's arguments. It must not
 // block; use Initializer for work that must precede the first message.
 type Factory func(args []byte) (Behavior, error)
-
-// Kinds is the table of process kinds of a node. Register every kind at
-// startup, the same on every node. Safe for concurrent use.
-type Kinds struct {
-	mu        sync.RWMutex
-	factories map[string]Factory
-	options   map[string]KindOptions
-}
-
-// KindOptions are a kind's settings, the same on every node.
-type KindOptions struct {
-	// Checkpoints is when its processes checkpoint their state (their
-	// Behavior must implement Checkpointer); CheckpointOff by default.
-	Checkpoints CheckpointMode
-	// CheckpointEvery is the async interval; 0 means
-	// DefaultCheckpointEvery.
-	CheckpointEvery time.Duration
-}
-
-// NewKinds returns an empty kind table.
-func NewKinds() *Kinds {
-	return &Kinds{factories: make(map[string]Factory), options: make(map[string]KindOptions)}
-}
-
-// Register adds a kind with default options. Registering a name twice,
-// an empty name or a nil factory is an error.
-func (k *Kinds) Register(kind string, f Factory) error {
-	return k.RegisterWith(kind, f, KindOptions{})
-}
-
-// RegisterWith adds a kind with options.
-func (k *Kinds) RegisterWith(kind string, f Factory, opts KindOptions) error {
-	switch opts.Checkpoints {
-	case CheckpointOff, CheckpointSync, CheckpointAsync:
-	default:
-		return fmt.Errorf("register kind %q: %w: checkpoint mode %v", kind, ErrInvalid, opts.Checkpoints)
-	}
-	if opts.CheckpointEvery < 0 {
-		return fmt.Errorf("register kind %q: %w: negative checkpoint interval", kind, ErrInvalid)
-	}
-	if kind == "" {
-		return fmt.Errorf("register kind: %w: empty name", ErrInvalid)
-	}
-	if f == nil {
-		return fmt.Errorf("register kind %q: %w: nil factory", kind, ErrInvalid)
-	}
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if _, dup := k.factories[kind]; dup {
-		return fmt.Errorf("register kind %q: %w", kind, ErrKindExists)
-	}
-	k.factories[kind] = f
-	k.options[kind] = opts
-	return nil
-}
-
-// Options returns a kind's options and whether it is registered.
-func (k *Kinds) Options(kind string) (KindOptions, bool) {
-	k.mu.RLock()
-	defer k.mu.RUnlock()
-	o, ok := k.options[kind]
-	return o, ok
-}
-
-// New creates a Behavior for spec.
-func (k *Kinds) New(spec Spec) (Behavior, error) {
-	k.mu.RLock()
-	f, ok := k.factories[spec.Kind]
-	k.mu.RUnlock()
-	if !ok {
-		return nil, fmt.Errorf("create process of kind %q: %w", spec.Kind, ErrUnknownKind)
-	}
-	b, err := safeFactory(f, spec.Args)
-	if err != nil {
-		return nil, fmt.Errorf("create process of kind %q: %w", spec.Kind, err)
-	}
-	if b == nil {
-		return nil, fmt.Errorf("create process of kind %q: %w: factory returned nil", spec.Kind, ErrInvalid)
-	}
-	return b, nil
-}
-
-// Has reports whether kind is registered.
-func (k *Kinds) Has(kind string) bool {
-	k.mu.RLock()
-	defer k.mu.RUnlock()
-	_, ok := k.factories[kind]
-	return ok
-}
 
 // Self is what a handler knows of its own process. It is valid only inside
 // that process's handlers (and Init and Terminate); its timer and stop

@@ -113,7 +113,12 @@ func (h *dirHost) paused(name string, id uint64, ho process.Handoff) {
 		if err != nil {
 			// The state cannot travel: the process keeps running here
 			// rather than lose it (if it may stay).
-			h.log.Error("registry: cannot encode a handed-off state", "name", name, "err", err)
+			kind := ""
+			if p, ok := h.r.rt.Lookup(process.Ref{Node: h.r.rt.Node(), ID: id}); ok {
+				kind = p.Kind()
+			}
+			h.log.Error("registry: a handed-off state cannot cross to another node; the process stays here (declare the state type with its kind, KindOptions.State, or register it in the codec on every node)",
+				"name", name, "kind", kind, "node", h.r.rt.Node(), "type", fmt.Sprintf("%T", ho.State), "err", err)
 			action = directory.ActionStay
 		} else {
 			action, state = directory.ActionMove, b

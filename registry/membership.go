@@ -50,8 +50,10 @@ type Membership interface {
 
 var _ Membership = (*cluster.Cluster)(nil)
 
-// RegisterTypes registers the registry's wire types in c. Call it on every
-// node's codec (New does it for Config.Codec if it has not been done).
+// RegisterTypes registers the registry's wire types in c. New does it for
+// Config.Codec (unless they are there already): call it only for a codec
+// that must decode the registry's messages without a registry, such as a
+// tool reading captured traffic.
 func RegisterTypes(c *codec.Codec) error {
 	return registerDirTypes(c)
 }

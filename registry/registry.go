@@ -27,8 +27,8 @@ type Config struct {
 	// Logger receives registry events; nil discards them.
 	Logger *slog.Logger
 	// Cluster, if set, makes the registry cluster-wide; the runtime must
-	// then have a process.Remote, and every node's codec must have the
-	// registry's types (RegisterTypes) and the processes' message types.
+	// then have a process.Remote, and every node's codec the processes'
+	// message types (New adds the registry's own to Codec).
 	Cluster Membership
 	// Codec is the codec of the node's remote; a cluster-wide registry
 	// needs it to carry handed-off state, and adds its own wire types to

@@ -12,28 +12,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shoalhq/shoal/internal/syncbuf"
+
 	"github.com/shoalhq/shoal/cookie"
 	"github.com/shoalhq/shoal/transport"
 )
 
 const secret = "the-shared-cookie-of-this-test-cluster"
 
-type logBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+// logBuf is a buffer loggers may write to concurrently.
+type logBuf = syncbuf.Buffer
 
 func newTransport(t *testing.T, node, secret string, logs io.Writer) *transport.Transport {
 	t.Helper()

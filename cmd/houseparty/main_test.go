@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -15,10 +14,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/shoalhq/shoal/internal/syncbuf"
 
 	"github.com/shoalhq/shoal/admin/api"
 	"github.com/shoalhq/shoal/cookie"
@@ -26,22 +26,8 @@ import (
 	"github.com/shoalhq/shoal/process"
 )
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is a buffer loggers may write to concurrently.
+type syncBuffer = syncbuf.Buffer
 
 func env(m map[string]string) func(string) string {
 	return func(k string) string { return m[k] }

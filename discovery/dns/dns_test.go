@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shoalhq/shoal/internal/syncbuf"
+
 	mdns "github.com/miekg/dns"
 
 	"github.com/shoalhq/shoal/discovery"
@@ -428,23 +430,8 @@ func TestConcurrentDiscover(t *testing.T) {
 	wg.Wait()
 }
 
-// syncBuffer is a log sink safe for concurrent writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+// syncBuffer is a buffer loggers may write to concurrently.
+type syncBuffer = syncbuf.Buffer
 
 func TestPartialFailureReturnsWhatResolved(t *testing.T) {
 	z := &zone{}
