@@ -38,6 +38,9 @@ type KindOptions struct {
 	// not a failure on the other nodes later.
 	Messages []any
 	State    any
+	// Restart is the kind's restart policy: RestartTemporary (no restart)
+	// by default.
+	Restart RestartPolicy
 }
 
 // NewKinds returns an empty kind table.
@@ -66,6 +69,9 @@ func (k *Kinds) RegisterWith(name string, f Factory, opts KindOptions) error {
 	}
 	if f == nil {
 		return fmt.Errorf("register kind %q: %w: nil factory", name, ErrInvalid)
+	}
+	if err := opts.Restart.validate(); err != nil {
+		return fmt.Errorf("register kind %q: %w", name, err)
 	}
 	for i, m := range opts.Messages {
 		if m == nil {

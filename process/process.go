@@ -84,7 +84,8 @@ type Process struct {
 	id       uint64
 	name     string
 	behavior Behavior
-	kind     *kind // nil for a process not spawned from a kind
+	kind     *kind       // nil for a process not spawned from a kind
+	sup      *supervised // nil unless its kind restarts its processes
 	onExit   func(*Process, error)
 
 	mu     sync.Mutex
@@ -125,9 +126,10 @@ func (p *Process) Kind() string {
 // Name returns the name given at spawn ("" if none).
 func (p *Process) Name() string { return p.name }
 
-// Behavior returns the process's behavior value. Reading its state from
-// outside the process's handlers is a data race; use a call instead.
-func (p *Process) Behavior() Behavior { return p.behavior }
+// Restarts reports whether the process's kind restarts it in place
+// (KindOptions.Restart): its spawner may then keep its last checkpoint
+// for SpawnOptions.Restore.
+func (p *Process) Restarts() bool { return p.sup != nil }
 
 // String returns the process's name, or its ref if it has none.
 func (p *Process) String() string {
@@ -223,13 +225,10 @@ type Describer interface {
 }
 
 // Describe returns the behavior's own summary, asked in the process's
-// turn; ok is false, without asking, if the behavior is not a Describer.
+// turn; ok is false if the behavior is not a Describer.
 // A panic in Describe is returned as a *PanicError and does not stop the
 // process (Describe only reads).
 func (p *Process) Describe(ctx context.Context) (summary string, ok bool, err error) {
-	if _, ok := p.behavior.(Describer); !ok {
-		return "", false, nil
-	}
 	if err := ctx.Err(); err != nil {
 		return "", true, fmt.Errorf("describe %s: %w", p, err)
 	}
@@ -242,7 +241,8 @@ func (p *Process) Describe(ctx context.Context) (summary string, ok bool, err er
 		if r.err != nil {
 			return "", true, fmt.Errorf("describe %s: %w", p, r.err)
 		}
-		return r.val.(string), true, nil
+		s, ok := r.val.(string)
+		return s, ok, nil
 	case <-ctx.Done():
 		return "", true, fmt.Errorf("describe %s: %w", p, ctx.Err())
 	}
@@ -250,6 +250,9 @@ func (p *Process) Describe(ctx context.Context) (summary string, ok bool, err er
 
 // describe runs the behavior's Describe (the process's turn).
 func (p *Process) describe() result {
+	if _, ok := p.behavior.(Describer); !ok {
+		return result{} // not a Describer: no summary
+	}
 	var s string
 	if perr := p.protect(func() { s = p.behavior.(Describer).Describe() }); perr != nil {
 		return result{err: perr}
@@ -353,6 +356,22 @@ func (p *Process) run() {
 			out, reason := p.handle(cur)
 			switch out {
 			case outExit, outPanic:
+				panicked := out == outPanic
+				if s := p.sup; s != nil && (panicked || p.selfStop) && s.applies(reason, panicked) {
+					// Supervised: the call that panicked hears it now
+					// (the restart may wait), then the process restarts
+					// in place and goes on with the batch.
+					if panicked && cur.kind == kindCall {
+						cur.call.reply(result{err: fmt.Errorf("call %s: %w", p, reason)})
+					}
+					restarted, why := p.restart(reason, panicked)
+					if restarted {
+						continue
+					}
+					p.exit(why, panicked, batch)
+					clean = true
+					return
+				}
 				if out == outPanic && cur.kind == kindCall {
 					batch = append([]envelope{cur}, batch...)
 				}

@@ -262,6 +262,10 @@ type SpawnOptions struct {
 	// Checkpoints say whether and how the process checkpoints its state
 	// (off by default).
 	Checkpoints CheckpointOptions
+	// Restore, if set, gives a process that its kind's RestartPolicy
+	// restarts the state to restart from: its last stored checkpoint
+	// (false: none, it restarts from its spec).
+	Restore func(p *Process) (Handoff, bool)
 }
 
 // Spawn creates a process from spec and starts it. If the behavior
@@ -272,7 +276,11 @@ func (rt *Runtime) Spawn(ctx context.Context, spec Spec, opts SpawnOptions) (*Pr
 	if err != nil {
 		return nil, fmt.Errorf("node %s: %w", rt.node, err)
 	}
-	return rt.start(ctx, rt.nextID.Add(1), b, opts, kd)
+	var sup *supervised
+	if kd.opts.Restart.Mode != RestartTemporary {
+		sup = &supervised{args: spec.Args, policy: kd.opts.Restart.withDefaults(), restore: opts.Restore}
+	}
+	return rt.start(ctx, rt.nextID.Add(1), b, opts, kd, sup)
 }
 
 // MaxSystemID bounds the ids of system processes (StartSystem): every
@@ -282,7 +290,7 @@ const MaxSystemID = 1 << 16
 // Start starts a process running b, which need not come from a kind (such
 // a process cannot be re-created elsewhere). See Spawn.
 func (rt *Runtime) Start(ctx context.Context, b Behavior, opts SpawnOptions) (*Process, error) {
-	return rt.start(ctx, rt.nextID.Add(1), b, opts, nil)
+	return rt.start(ctx, rt.nextID.Add(1), b, opts, nil, nil)
 }
 
 // StartSystem starts a process with a fixed id below MaxSystemID, so that
@@ -292,10 +300,10 @@ func (rt *Runtime) StartSystem(ctx context.Context, id uint64, b Behavior, opts 
 	if id == 0 || id >= MaxSystemID {
 		return nil, fmt.Errorf("start system process: %w: id %d not in 1-%d", ErrInvalid, id, MaxSystemID-1)
 	}
-	return rt.start(ctx, id, b, opts, nil)
+	return rt.start(ctx, id, b, opts, nil, nil)
 }
 
-func (rt *Runtime) start(ctx context.Context, id uint64, b Behavior, opts SpawnOptions, kd *kind) (*Process, error) {
+func (rt *Runtime) start(ctx context.Context, id uint64, b Behavior, opts SpawnOptions, kd *kind, sup *supervised) (*Process, error) {
 	if b == nil {
 		return nil, fmt.Errorf("start process: %w: nil behavior", ErrInvalid)
 	}
@@ -311,6 +319,7 @@ func (rt *Runtime) start(ctx context.Context, id uint64, b Behavior, opts SpawnO
 		name:     opts.Name,
 		behavior: b,
 		kind:     kd,
+		sup:      sup,
 		onExit:   opts.OnExit,
 		st:       stActive, // no activation may start before Init is done
 	}

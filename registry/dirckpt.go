@@ -52,6 +52,7 @@ type ckptWait struct {
 	state  []byte
 	merged []directory.Inst
 	sum    uint64 // of state
+	keep   bool   // kept once stored, for a restart in place (ckLast)
 	first  time.Time
 	done   func(error)
 }
@@ -69,7 +70,7 @@ func (s ckptSink) SaveCheckpoint(ck process.Checkpoint, done func(error)) {
 		done(fmt.Errorf("encode checkpoint of %s: %w", p.Name(), err))
 		return
 	}
-	w := &ckptWait{name: p.Name(), id: p.Ref().ID, seq: ck.Seq, state: state, sum: maphash.Bytes(h.ckSeed, state), first: time.Now(), done: done}
+	w := &ckptWait{name: p.Name(), id: p.Ref().ID, seq: ck.Seq, state: state, sum: maphash.Bytes(h.ckSeed, state), first: time.Now(), done: done, keep: p.Restarts()}
 	for _, c := range ck.Merged {
 		w.merged = append(w.merged, directory.Inst{Node: directory.NodeID{Name: c.Node, Inc: c.Incarnation}, ID: c.ID})
 	}
@@ -159,6 +160,9 @@ func (h *dirHost) checkpointedLocked(w *ckptWait, err error) {
 	switch {
 	case err == nil:
 		h.ckStored[w.id] = w.sum
+		if w.keep {
+			h.ckLast[w.id] = w.state
+		}
 	case (errors.Is(err, directory.ErrTimeout) || errors.Is(err, directory.ErrNoPrimary) || errors.Is(err, directory.ErrBusy)) &&
 		time.Since(w.first) < ckptRetryFor && h.ctx.Err() == nil:
 		h.ckRetrying[w] = time.AfterFunc(ckptRetryEvery, func() { h.retryCheckpoint(w) })
@@ -168,6 +172,26 @@ func (h *dirHost) checkpointedLocked(w *ckptWait, err error) {
 		err = fmt.Errorf("checkpoint %s seq %d: %w", w.name, w.seq, err)
 	}
 	h.queue = append(h.queue, dirJob{fn: func() { w.done(err) }})
+}
+
+// restoreFor returns the process.SpawnOptions.Restore of a process its
+// kind restarts in place: the last checkpoint stored for it, or the state
+// it started from.
+func (h *dirHost) restoreFor(name string) func(*process.Process) (process.Handoff, bool) {
+	return func(p *process.Process) (process.Handoff, bool) {
+		h.mu.Lock()
+		b := h.ckLast[p.Ref().ID]
+		h.mu.Unlock()
+		if b == nil {
+			return process.Handoff{}, false
+		}
+		saved, err := h.decodeState(b)
+		if err != nil {
+			h.log.Error("registry: cannot decode the checkpoint a process restarts from; it restarts from its spec", "name", name, "kind", p.Kind(), "err", err)
+			return process.Handoff{}, false
+		}
+		return process.Handoff{Action: process.HandoffMove, State: saved.state, Version: saved.version, Reminders: saved.reminders}, true
+	}
 }
 
 // checkpointMode returns how a kind's processes checkpoint.

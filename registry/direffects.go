@@ -139,7 +139,8 @@ func (h *dirHost) start(e directory.Start) {
 	defer h.wg.Done()
 	spec := process.Spec{Kind: e.Spec.Kind, Args: e.Spec.Args}
 	opts := process.SpawnOptions{Name: e.Name}
-	if ko := h.checkpointMode(e.Spec.Kind); ko.Checkpoints != process.CheckpointOff {
+	ko := h.checkpointMode(e.Spec.Kind)
+	if ko.Checkpoints != process.CheckpointOff {
 		opts.Checkpoints = process.CheckpointOptions{Mode: ko.Checkpoints, Every: ko.CheckpointEvery, Sink: ckptSink{h}}
 	}
 	if e.Restore {
@@ -158,6 +159,9 @@ func (h *dirHost) start(e directory.Start) {
 		}
 		opts.HandedOff = &process.Handoff{Action: process.HandoffMove, State: saved.state, Version: saved.version, Reminders: saved.reminders}
 	}
+	if ko.Restart.Mode != process.RestartTemporary && ko.Checkpoints != process.CheckpointOff {
+		opts.Restore = h.restoreFor(e.Name)
+	}
 	sr := &startRec{}
 	opts.OnExit = func(p *process.Process, _ error) { h.exited(sr, p) }
 	p, err := h.r.rt.Spawn(h.ctx, spec, opts)
@@ -175,6 +179,13 @@ func (h *dirHost) start(e directory.Start) {
 		h.r.counts.registered.Add(1)
 	}
 	id := p.Ref().ID
+	if opts.Restore != nil && e.Restore {
+		h.mu.Lock()
+		if _, ok := h.ckLast[id]; !ok { // no checkpoint since: the state it started from
+			h.ckLast[id] = e.State
+		}
+		h.mu.Unlock()
+	}
 	h.step(func(n *directory.Node) {
 		sr.started = true
 		n.Started(e.Token, id)
@@ -197,6 +208,7 @@ func (h *dirHost) exited(sr *startRec, p *process.Process) {
 	id := p.Ref().ID
 	h.step(func(n *directory.Node) {
 		delete(h.ckStored, id)
+		delete(h.ckLast, id)
 		if !sr.started {
 			sr.exited = true
 			return

@@ -55,10 +55,14 @@ type dirHost struct {
 	// with their timers (stopped by close).
 	ckRetrying map[*ckptWait]*time.Timer
 	ckStored   map[uint64]uint64
-	ckSeed     maphash.Seed
-	queue      []dirJob
-	draining   bool
-	misfits    map[directory.NodeID][2]int // peers heard with another shape
+	// ckLast holds the last stored checkpoint (or the state it started
+	// from) of each local process its kind restarts in place, for its
+	// restart (process.SpawnOptions.Restore).
+	ckLast   map[uint64][]byte
+	ckSeed   maphash.Seed
+	queue    []dirJob
+	draining bool
+	misfits  map[directory.NodeID][2]int // peers heard with another shape
 
 	cache  *refCache // where calls by name last found remote-primary names
 	lists  listFlights
@@ -110,7 +114,7 @@ func (r *Registry) startDirectory(cfg Config) error {
 		r: r, m: cfg.Cluster, codec: cfg.Codec, log: r.log, self: self, tick: cfg.Tick, quorum: cfg.Quorum,
 		view:      map[string]directory.NodeID{},
 		waiting:   map[uint64]chan dirAnswer{},
-		ckWaiting: map[uint64]*ckptWait{}, ckStored: map[uint64]uint64{}, ckSeed: maphash.MakeSeed(),
+		ckWaiting: map[uint64]*ckptWait{}, ckStored: map[uint64]uint64{}, ckLast: map[uint64][]byte{}, ckSeed: maphash.MakeSeed(),
 		ckRetrying: map[*ckptWait]*time.Timer{},
 		cache:      newRefCache(refCacheTTL, refCacheMax),
 		wake:       make(chan struct{}, 1),
