@@ -198,3 +198,33 @@ func TestHandoffStateThatCannotCrossIsNamed(t *testing.T) {
 		}
 	}
 }
+
+// onlyHere is registered on one node of two.
+type onlyHere struct{ N int }
+
+// TestUnregisteredOnTheOtherNode: a type one node registered and the
+// other did not fails the call with an error naming the type, the
+// process's kind and the node that could not decode it.
+func TestUnregisteredOnTheOtherNode(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	nodes := startNodes(t, ctx, "u", 2, func(i int, cfg *shoal.Config) {
+		cfg.Kinds = greeterKinds(process.KindOptions{})()
+		if i == 0 {
+			_ = cfg.Codec.Register("test.onlyHere", onlyHere{})
+		}
+	})
+	p, err := nodes[1].Runtime().Spawn(ctx, process.Spec{Kind: "greeter"}, process.SpawnOptions{Name: "far"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = nodes[0].Runtime().Call(ctx, p.Ref(), onlyHere{N: 1})
+	if !errors.Is(err, codec.ErrUnregistered) {
+		t.Fatalf("call with a type the other node lacks: %v", err)
+	}
+	for _, want := range []string{"shoal_test.onlyHere", `kind "greeter"`, "u1@127.0.0.1"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not name %s", err, want)
+		}
+	}
+}

@@ -21,6 +21,7 @@ var (
 	descLinkBytes     = prometheus.NewDesc("shoal_link_bytes_total", "Bytes of the frames exchanged with another node (before encryption), by node and direction.", []string{"peer", "direction"}, nil)
 	descLinkErrors    = prometheus.NewDesc("shoal_link_errors_total", "Links to or from another node that failed, by node.", []string{"peer"}, nil)
 	descLinkDropped   = prometheus.NewDesc("shoal_link_dropped_total", "Frames for another node that could not be sent, by node.", []string{"peer"}, nil)
+	descLinkRefused   = prometheus.NewDesc("shoal_link_refused_total", "Casts and sends from another node dropped because their process's bounded mailbox was full, by node.", []string{"peer"}, nil)
 	descMailbox       = prometheus.NewDesc("shoal_mailbox_depth", "Mailbox lengths of this node's processes, at the scrape.", nil, nil)
 	descMailboxMax    = prometheus.NewDesc("shoal_mailbox_depth_max", "The longest mailbox of this node's processes, at the scrape.", nil, nil)
 )
@@ -34,7 +35,7 @@ type collector struct{ src Sources }
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		descMembers, descProcesses, descRegistered, descPartitions, descNames, descRegistrations, descRestarts,
-		descHandoffs, descConflicts, descLinkFrames, descLinkBytes, descLinkErrors, descLinkDropped,
+		descHandoffs, descConflicts, descLinkFrames, descLinkBytes, descLinkErrors, descLinkDropped, descLinkRefused,
 		descMailbox, descMailboxMax,
 	} {
 		ch <- d
@@ -103,6 +104,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			counter(descLinkBytes, p.BytesOut, p.Node, "out")
 			counter(descLinkErrors, p.Errors, p.Node)
 			counter(descLinkDropped, p.Dropped, p.Node)
+			counter(descLinkRefused, p.Refused, p.Node)
 		}
 	}
 }

@@ -30,6 +30,7 @@
 //	shoal_link_bytes_total{peer,direction}             their bytes
 //	shoal_link_errors_total{peer}                      links to or from each node that failed
 //	shoal_link_dropped_total{peer}                     frames for each node that could not be sent
+//	shoal_link_refused_total{peer}                     casts from each node dropped: mailbox full
 //	shoal_remote_call_seconds{peer}                    latency of calls to processes on each node
 //	shoal_remote_call_errors_total{peer}               those calls that failed
 //	shoal_mailbox_depth                                a histogram of the mailbox lengths of this node's processes

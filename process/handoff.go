@@ -287,6 +287,7 @@ func (p *Process) Forward(to Ref, reason error) error {
 	}
 	p.mu.Lock()
 	p.st = stForwarding
+	p.roomLocked()
 	p.fwd = to
 	p.reason = reason
 	// Under p.mu, so that nothing sent meanwhile overtakes the backlog.

@@ -41,6 +41,8 @@ type KindOptions struct {
 	// Restart is the kind's restart policy: RestartTemporary (no restart)
 	// by default.
 	Restart RestartPolicy
+	// Mailbox bounds its processes' mailboxes; no bound by default.
+	Mailbox MailboxOptions
 }
 
 // NewKinds returns an empty kind table.
@@ -69,6 +71,9 @@ func (k *Kinds) RegisterWith(name string, f Factory, opts KindOptions) error {
 	}
 	if f == nil {
 		return fmt.Errorf("register kind %q: %w: nil factory", name, ErrInvalid)
+	}
+	if err := opts.Mailbox.validate(); err != nil {
+		return fmt.Errorf("register kind %q: %w", name, err)
 	}
 	if err := opts.Restart.validate(); err != nil {
 		return fmt.Errorf("register kind %q: %w", name, err)

@@ -106,7 +106,8 @@ type Process struct {
 	// pendingAbort tells the handoff's caller it failed instead.
 	pendingAbort func(error)
 
-	fwd Ref // where a handed-off process's messages go; under mu
+	fwd   Ref           // where a handed-off process's messages go; under mu
+	space chan struct{} // closed when a bounded mailbox has room; under mu
 
 	ck *ckState // nil unless the process checkpoints; owned like timers
 }
@@ -190,7 +191,7 @@ func (p *Process) Call(ctx context.Context, msg any) (any, error) {
 		return nil, fmt.Errorf("call %s: %w", p, err)
 	}
 	c := &call{ctx: ctx, ch: make(chan result, 1)}
-	if err := p.enqueue(envelope{kind: kindCall, msg: msg, call: c}); err != nil {
+	if err := p.put(ctx, envelope{kind: kindCall, msg: msg, call: c}, true); err != nil {
 		return nil, fmt.Errorf("call %s: %w", p, err)
 	}
 	select {
@@ -210,7 +211,7 @@ func (p *Process) CallAsync(ctx context.Context, msg any, done func(reply any, e
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("call %s: %w", p, err)
 	}
-	if err := p.enqueue(envelope{kind: kindCall, msg: msg, call: &call{ctx: ctx, cb: done}}); err != nil {
+	if err := p.put(ctx, envelope{kind: kindCall, msg: msg, call: &call{ctx: ctx, cb: done}}, true); err != nil {
 		return fmt.Errorf("call %s: %w", p, err)
 	}
 	return nil
@@ -263,7 +264,7 @@ func (p *Process) describe() result {
 // Cast sends msg to the process's HandleCast without waiting. It fails only
 // if the process has exited.
 func (p *Process) Cast(msg any) error {
-	if err := p.enqueue(envelope{kind: kindCast, msg: msg}); err != nil {
+	if err := p.put(nil, envelope{kind: kindCast, msg: msg}, true); err != nil {
 		return fmt.Errorf("cast to %s: %w", p, err)
 	}
 	return nil
@@ -272,7 +273,7 @@ func (p *Process) Cast(msg any) error {
 // Send sends msg to the process's HandleInfo without waiting. It fails only
 // if the process has exited.
 func (p *Process) Send(msg any) error {
-	if err := p.enqueue(envelope{kind: kindInfo, msg: msg}); err != nil {
+	if err := p.put(nil, envelope{kind: kindInfo, msg: msg}, true); err != nil {
 		return fmt.Errorf("send to %s: %w", p, err)
 	}
 	return nil
@@ -296,6 +297,11 @@ func (p *Process) Stop(ctx context.Context, reason error) error {
 // was idle.
 func (p *Process) enqueue(e envelope) error {
 	p.mu.Lock()
+	return p.enqueueLocked(e)
+}
+
+// enqueueLocked is enqueue with p.mu held; it unlocks it.
+func (p *Process) enqueueLocked(e envelope) error {
 	switch p.st {
 	case stDead:
 		p.mu.Unlock()
@@ -347,6 +353,7 @@ func (p *Process) run() {
 		full := p.queue
 		p.queue = p.spare
 		p.spare = nil
+		p.roomLocked()
 		p.mu.Unlock()
 		batch = full
 		for len(batch) > 0 {
@@ -567,6 +574,7 @@ func (p *Process) abandon(reason error) {
 	p.mu.Lock()
 	p.st = stDead
 	p.reason = reason
+	p.roomLocked()
 	rest := p.queue
 	p.queue = nil
 	p.mu.Unlock()
@@ -587,6 +595,7 @@ func (p *Process) exit(reason error, panicked bool, rest []envelope) {
 	p.mu.Lock()
 	p.st = stDead
 	p.reason = reason
+	p.roomLocked()
 	rest = append(rest, p.queue...)
 	p.queue, p.spare = nil, nil
 	p.mu.Unlock()

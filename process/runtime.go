@@ -450,38 +450,50 @@ func (rt *Runtime) Call(ctx context.Context, ref Ref, msg any) (any, error) {
 	return rt.cross(p, "reply from", v)
 }
 
-// Cast sends msg to the process named by ref without waiting.
-func (rt *Runtime) Cast(ref Ref, msg any) error {
+// Cast sends msg to the process named by ref without waiting for it to
+// be handled (a bounded mailbox that is full, with OverflowBlock, makes it
+// wait for room: CastContext bounds that wait).
+func (rt *Runtime) Cast(ref Ref, msg any) error { return rt.oneWay(nil, kindCast, ref, msg) }
+
+// CastContext is Cast waiting for room in a full bounded mailbox only as
+// long as ctx lets it.
+func (rt *Runtime) CastContext(ctx context.Context, ref Ref, msg any) error {
+	return rt.oneWay(ctx, kindCast, ref, msg)
+}
+
+// Send sends msg to the HandleInfo of the process named by ref (see Cast).
+func (rt *Runtime) Send(ref Ref, msg any) error { return rt.oneWay(nil, kindInfo, ref, msg) }
+
+// SendContext is Send waiting for room only as long as ctx lets it.
+func (rt *Runtime) SendContext(ctx context.Context, ref Ref, msg any) error {
+	return rt.oneWay(ctx, kindInfo, ref, msg)
+}
+
+// oneWay delivers a cast or a send (kind) to ref.
+func (rt *Runtime) oneWay(ctx context.Context, kind msgKind, ref Ref, msg any) error {
+	what := "cast"
+	if kind == kindInfo {
+		what = "send"
+	}
 	if remote, err := rt.remoteFor(ref); err != nil {
-		return fmt.Errorf("cast: %w", err)
+		return fmt.Errorf("%s: %w", what, err)
 	} else if remote {
+		if kind == kindInfo {
+			return rt.remote.Send(ref, msg)
+		}
 		return rt.remote.Cast(ref, msg)
 	}
 	p, err := rt.lookup(ref)
 	if err != nil {
 		return err
 	}
-	if msg, err = rt.cross(p, "cast", msg); err != nil {
+	if msg, err = rt.cross(p, what, msg); err != nil {
 		return err
 	}
-	return p.Cast(msg)
-}
-
-// Send sends msg to the HandleInfo of the process named by ref.
-func (rt *Runtime) Send(ref Ref, msg any) error {
-	if remote, err := rt.remoteFor(ref); err != nil {
-		return fmt.Errorf("send: %w", err)
-	} else if remote {
-		return rt.remote.Send(ref, msg)
+	if err := p.put(ctx, envelope{kind: kind, msg: msg}, true); err != nil {
+		return fmt.Errorf("%s to %s: %w", what, p, err)
 	}
-	p, err := rt.lookup(ref)
-	if err != nil {
-		return err
-	}
-	if msg, err = rt.cross(p, "send", msg); err != nil {
-		return err
-	}
-	return p.Send(msg)
+	return nil
 }
 
 // cross carries v through the runtime's codec, if it has one, as if it

@@ -442,7 +442,7 @@ func (r *Registry) Call(ctx context.Context, name string, msg any) (any, error) 
 // without waiting for it to be handled.
 func (r *Registry) Cast(ctx context.Context, name string, msg any) error {
 	if r.dir != nil {
-		_, err := r.dirDeliver(ctx, name, func(ref process.Ref) (any, error) { return nil, r.rt.Cast(ref, msg) })
+		_, err := r.dirDeliver(ctx, name, func(ref process.Ref) (any, error) { return nil, r.rt.CastContext(ctx, ref, msg) })
 		if err != nil {
 			return fmt.Errorf("cast %q: %w", name, err)
 		}
@@ -458,7 +458,7 @@ func (r *Registry) Cast(ctx context.Context, name string, msg any) error {
 // Send sends msg to the HandleInfo of the process registered under name.
 func (r *Registry) Send(ctx context.Context, name string, msg any) error {
 	if r.dir != nil {
-		_, err := r.dirDeliver(ctx, name, func(ref process.Ref) (any, error) { return nil, r.rt.Send(ref, msg) })
+		_, err := r.dirDeliver(ctx, name, func(ref process.Ref) (any, error) { return nil, r.rt.SendContext(ctx, ref, msg) })
 		if err != nil {
 			return fmt.Errorf("send %q: %w", name, err)
 		}

@@ -97,7 +97,30 @@ type Config struct {
 	// took to its reply or failure, and the error (metrics). It runs on
 	// the caller's or a link's goroutine and must be quick.
 	ObserveCall func(node string, took time.Duration, err error)
+	// MaxQueue bounds the memory of the messages waiting to be written to
+	// one node; 0 means 8 MiB. A message that finds the queue full waits for
+	// room, within its caller's context (calls) or SendTimeout (casts,
+	// sends, replies), then fails with ErrQueueFull: a node sending faster
+	// than the network or the other node takes it slows down instead of
+	// growing its memory.
+	MaxQueue int
+	// SendTimeout bounds that wait for what has no context; 0 means 5 s.
+	SendTimeout time.Duration
+	// WriteTimeout bounds one write of queued messages to a link; 0
+	// means 10 s. A write that takes longer (a node whose packets are
+	// dropped) fails the link: its messages are dropped, its pending
+	// calls fail, and the next message dials again.
+	WriteTimeout time.Duration
+	// Heartbeat is how often an idle link carries a heartbeat; 0 means
+	// 1 s. A link from a node that sends heartbeats and is silent for
+	// LinkTimeout (0 means 10 s) is closed: the network lost it even if
+	// membership still sees the node.
+	Heartbeat, LinkTimeout time.Duration
 }
+
+// ErrQueueFull means a message to another node found the queue of
+// messages waiting for that node full for as long as it could wait.
+var ErrQueueFull = errors.New("queue to node full")
 
 // PeerStats are the traffic with one other node since this one started.
 type PeerStats struct {
@@ -110,11 +133,15 @@ type PeerStats struct {
 	// not connect, a write or read that failed, a frame that did not
 	// decode); Dropped the frames queued for it that could not be sent.
 	Errors, Dropped uint64
+	// Refused counts the casts and sends from it dropped here because
+	// their process's bounded mailbox was full.
+	Refused uint64
 }
 
 // peerCounters are one node's PeerStats, updated as traffic passes.
 type peerCounters struct {
-	framesIn, bytesIn, framesOut, bytesOut, errors, dropped atomic.Uint64
+	framesIn, bytesIn, framesOut, bytesOut, errors, dropped, refused atomic.Uint64
+	refusedLog                                                       atomic.Int64 // when a refusal was last logged (unix ns)
 }
 
 // Remote is a node's gateway to processes on other nodes. It implements
@@ -151,6 +178,9 @@ type Remote struct {
 	framesIn, framesOut atomic.Uint64
 
 	observeCall func(node string, took time.Duration, err error)
+
+	maxQueue                                          int
+	sendTimeout, writeTimeout, heartbeat, linkTimeout time.Duration
 }
 
 type dialerBox struct{ d Dialer }
@@ -185,6 +215,14 @@ type callResult struct {
 	err error
 }
 
+// or returns v, or def if v is 0.
+func or[T int | time.Duration](v, def T) T {
+	if v == 0 {
+		return def
+	}
+	return v
+}
+
 // New returns a Remote. Attach a runtime and a dialer before traffic.
 func New(cfg Config) (*Remote, error) {
 	if cfg.Node == "" || cfg.Codec == nil {
@@ -205,6 +243,11 @@ func New(cfg Config) (*Remote, error) {
 	}
 	if r.timeout == 0 {
 		r.timeout = 5 * time.Second
+	}
+	r.maxQueue, r.sendTimeout, r.writeTimeout = or(cfg.MaxQueue, 8<<20), or(cfg.SendTimeout, 5*time.Second), or(cfg.WriteTimeout, 10*time.Second)
+	r.heartbeat, r.linkTimeout = or(cfg.Heartbeat, time.Second), or(cfg.LinkTimeout, 10*time.Second)
+	if r.maxQueue < 0 || r.sendTimeout < 0 || r.writeTimeout < 0 || r.heartbeat < 0 || r.linkTimeout < 0 {
+		return nil, errors.New("remote: negative MaxQueue, SendTimeout, WriteTimeout, Heartbeat or LinkTimeout")
 	}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	return r, nil
@@ -253,7 +296,7 @@ func (r *Remote) Call(ctx context.Context, ref process.Ref, msg any) (any, error
 	if r.observeCall != nil {
 		began = time.Now()
 	}
-	if err := r.enqueue(ref.Node, appendCall(nil, id, ref.ID, timeout, payload)); err != nil {
+	if err := r.enqueue(ctx, ref.Node, appendCall(nil, id, ref.ID, timeout, payload)); err != nil {
 		r.observed(ref.Node, began, err)
 		return nil, fmt.Errorf("call %s: %w", ref, err)
 	}
@@ -265,9 +308,18 @@ func (r *Remote) Call(ctx context.Context, ref process.Ref, msg any) (any, error
 	}
 	r.observed(ref.Node, began, res.err)
 	if res.err != nil {
-		return nil, fmt.Errorf("call %s: %w", ref, res.err)
+		return nil, callError(ref, msg, res.err)
 	}
 	return res.val, nil
+}
+
+// callError wraps a failed call's error, naming the message's type when
+// a codec refused it (here or on the other node).
+func callError(ref process.Ref, msg any, err error) error {
+	if errors.Is(err, codec.ErrUnregistered) || errors.Is(err, codec.ErrMalformed) {
+		return fmt.Errorf("call %s with %T: %w", ref, msg, err)
+	}
+	return fmt.Errorf("call %s: %w", ref, err)
 }
 
 // observed reports a call that began at began (zero: not observed).
@@ -308,7 +360,7 @@ func (r *Remote) CallAsync(ctx context.Context, ref process.Ref, msg any, done f
 	r.pendMu.Lock()
 	r.pending[id] = pc
 	r.pendMu.Unlock()
-	if err := r.enqueue(ref.Node, appendCall(nil, id, ref.ID, timeout, payload)); err != nil {
+	if err := r.enqueue(ctx, ref.Node, appendCall(nil, id, ref.ID, timeout, payload)); err != nil {
 		r.pendMu.Lock()
 		_, mine := r.pending[id]
 		delete(r.pending, id)
@@ -355,7 +407,7 @@ func (r *Remote) oneWay(kind byte, ref process.Ref, msg any) error {
 	if err != nil {
 		return fmt.Errorf("send to %s: %w", ref, err)
 	}
-	if err := r.enqueue(ref.Node, b); err != nil {
+	if err := r.enqueue(nil, ref.Node, b); err != nil {
 		return fmt.Errorf("send to %s: %w", ref, err)
 	}
 	return nil
@@ -443,8 +495,9 @@ func (r *Remote) Close() error {
 }
 
 // enqueue hands a frame to the outgoing link to node, creating it (and its
-// writer) on first use.
-func (r *Remote) enqueue(node string, frame []byte) error {
+// writer) on first use. A full queue makes it wait for room, within ctx
+// (nil: SendTimeout).
+func (r *Remote) enqueue(ctx context.Context, node string, frame []byte) error {
 	if node == r.node {
 		return fmt.Errorf("%w: %s is this node", ErrUnreachable, node)
 	}
@@ -461,7 +514,7 @@ func (r *Remote) enqueue(node string, frame []byte) error {
 		go p.run()
 	}
 	r.mu.Unlock()
-	return p.push(frame)
+	return p.push(ctx, frame)
 }
 
 // peer is the outgoing link to one node, with its queue and writer.
@@ -474,16 +527,51 @@ type peer struct {
 
 	mu     sync.Mutex
 	q      [][]byte
+	qBytes int           // the memory q holds (frameCost)
+	room   chan struct{} // closed when q has room again
+	link   *transport.Link
 	closed bool
 }
 
-func (p *peer) push(frame []byte) error {
+// push queues frame, waiting for room while the queue holds MaxQueue
+// bytes (a frame larger than that goes alone into an empty queue).
+func (p *peer) push(ctx context.Context, frame []byte) error {
 	p.mu.Lock()
+	var timer *time.Timer
+	cost := frameCost(frame)
+	for !p.closed && len(p.q) > 0 && p.qBytes+cost > p.r.maxQueue {
+		if p.room == nil {
+			p.room = make(chan struct{})
+		}
+		room := p.room
+		p.mu.Unlock()
+		var expired <-chan struct{}
+		if ctx != nil {
+			expired = ctx.Done()
+		} else if timer == nil {
+			timer = time.NewTimer(p.r.sendTimeout)
+			defer timer.Stop()
+		}
+		var timeout <-chan time.Time
+		if timer != nil {
+			timeout = timer.C
+		}
+		select {
+		case <-room:
+		case <-expired:
+			return fmt.Errorf("%w: %s: %d bytes waiting: %w", ErrQueueFull, p.node, p.r.maxQueue, ctx.Err())
+		case <-timeout:
+			return fmt.Errorf("%w: %s: %d bytes waiting for %v (the node or the network takes messages slower than they are sent)",
+				ErrQueueFull, p.node, p.r.maxQueue, p.r.sendTimeout)
+		}
+		p.mu.Lock()
+	}
 	if p.closed {
 		p.mu.Unlock()
 		return fmt.Errorf("%w: %s", ErrUnreachable, p.node)
 	}
 	p.q = append(p.q, frame)
+	p.qBytes += cost
 	p.mu.Unlock()
 	select {
 	case p.wake <- struct{}{}:
@@ -492,16 +580,54 @@ func (p *peer) push(frame []byte) error {
 	return nil
 }
 
+// frameCost is the memory a queued frame holds: its array and its place
+// in the queue.
+func frameCost(f []byte) int { return cap(f) + 24 }
+
+// close stops the writer: it closes the link, so that a write to a node
+// that does not read returns at once, and wakes the senders waiting for
+// room.
 func (p *peer) close() {
 	p.mu.Lock()
 	if !p.closed {
 		p.closed = true
 		close(p.done)
+		if p.link != nil {
+			p.link.Close()
+		}
+		p.roomLocked()
 	}
 	p.mu.Unlock()
 }
 
-// run dials on demand and writes queued frames in order, in batches.
+// roomLocked wakes the senders waiting for room; p.mu is held.
+func (p *peer) roomLocked() {
+	if p.room != nil {
+		close(p.room)
+		p.room = nil
+	}
+}
+
+// setLink records the writer's link (nil: none), for close; false if the
+// peer is closed (the link is then closed).
+func (p *peer) setLink(l *transport.Link) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed && l != nil {
+		l.Close()
+		return false
+	}
+	p.link = l
+	return true
+}
+
+// heartbeatFrame is what an idle link carries every Heartbeat: a cast to
+// process 0, which no node has (a node of an older build drops it
+// quietly).
+var heartbeatFrame = appendCast(nil, kindCast, 0, nil)
+
+// run dials on demand and writes queued frames in order, in batches, and
+// a heartbeat on an idle link.
 func (p *peer) run() {
 	defer p.r.wg.Done()
 	var link *transport.Link
@@ -510,10 +636,22 @@ func (p *peer) run() {
 			link.Close()
 		}
 	}()
+	tick := time.NewTicker(p.r.heartbeat)
+	defer tick.Stop()
+	wrote := false // since the last tick
 	var spare [][]byte
 	for {
 		select {
 		case <-p.wake:
+		case <-tick.C:
+			if link != nil && !wrote {
+				if err := link.Send(heartbeatFrame); err != nil {
+					p.linkFailed(link, 0, err)
+					link = nil
+				}
+			}
+			wrote = false
+			continue
 		case <-p.done:
 			return
 		}
@@ -525,11 +663,16 @@ func (p *peer) run() {
 			}
 			batch := p.q
 			p.q = spare[:0] // spare is never batch: the two alternate
+			p.qBytes = 0
+			p.roomLocked()
 			spare = nil
 			p.mu.Unlock()
 			if link == nil {
 				var err error
 				link, err = p.dial()
+				if err == nil && !p.setLink(link) {
+					link, err = nil, ErrClosed
+				}
 				if err != nil {
 					p.n.errors.Add(1)
 					p.n.dropped.Add(uint64(len(batch)))
@@ -539,14 +682,12 @@ func (p *peer) run() {
 					spare = batch
 					continue
 				}
+				link.SetWriteTimeout(p.r.writeTimeout)
 			}
+			wrote = true
 			if err := link.SendBatch(batch); err != nil {
-				p.n.errors.Add(1)
-				p.n.dropped.Add(uint64(len(batch)))
-				p.r.log.Warn("link to node failed", "peer", p.node, "err", err)
-				link.Close()
+				p.linkFailed(link, len(batch), err)
 				link = nil
-				p.r.failPending(p.node, fmt.Errorf("%w: %s: %v", ErrUnreachable, p.node, err))
 			} else {
 				p.r.framesOut.Add(uint64(len(batch)))
 				p.n.framesOut.Add(uint64(len(batch)))
@@ -560,6 +701,21 @@ func (p *peer) run() {
 			spare = batch
 		}
 	}
+}
+
+// linkFailed closes a link whose write failed, with lost frames on it,
+// and fails the calls waiting on the node.
+func (p *peer) linkFailed(link *transport.Link, lost int, err error) {
+	p.n.errors.Add(1)
+	p.n.dropped.Add(uint64(lost))
+	select {
+	case <-p.done: // closing: the close failed it
+	default:
+		p.r.log.Warn("link to node failed", "peer", p.node, "err", err)
+	}
+	link.Close()
+	p.setLink(nil)
+	p.r.failPending(p.node, fmt.Errorf("%w: %s: %v", ErrUnreachable, p.node, err))
 }
 
 // unknownPatience is how long a peer that has a link open to this node,
@@ -628,6 +784,12 @@ func (r *Remote) HandleLink(l *transport.Link) {
 	r.mu.Lock()
 	n := r.countersLocked(from)
 	r.mu.Unlock()
+	var watching chan struct{} // closed when this returns, once a heartbeat came
+	defer func() {
+		if watching != nil {
+			close(watching)
+		}
+	}()
 	for {
 		b, err := l.Recv()
 		if err != nil {
@@ -647,7 +809,45 @@ func (r *Remote) HandleLink(l *transport.Link) {
 			r.log.Warn("bad frame from node; closing link", "peer", from, "err", err)
 			return
 		}
+		if f.kind == kindCast && f.target == 0 {
+			// A heartbeat: from now on this link must not go silent.
+			if watching == nil {
+				r.mu.Lock()
+				if r.closed { // Close waits for what it knows of
+					r.mu.Unlock()
+					return
+				}
+				r.wg.Add(1)
+				r.mu.Unlock()
+				watching = make(chan struct{})
+				go r.watch(l, heard, watching)
+			}
+			continue
+		}
 		r.dispatch(from, f)
+	}
+}
+
+// watch closes link l, whose node sends heartbeats, once nothing has come
+// from its node for LinkTimeout (the network lost the link even if
+// membership still sees the node), or returns when stop closes.
+func (r *Remote) watch(l *transport.Link, heard *atomic.Int64, stop chan struct{}) {
+	defer r.wg.Done()
+	t := time.NewTicker(r.heartbeat)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-r.ctx.Done():
+			return
+		case <-t.C:
+			if silent := time.Since(time.Unix(0, heard.Load())); silent > r.linkTimeout {
+				r.log.Warn("link from node silent; closing it", "peer", l.Peer(), "silent", silent.Round(time.Millisecond))
+				l.Close()
+				return
+			}
+		}
 	}
 }
 
@@ -672,29 +872,43 @@ func (r *Remote) dispatch(from string, f frame) {
 	msg, derr := r.codec.Unmarshal(f.payload)
 	switch f.kind {
 	case kindCast, kindSend:
+		if ok && derr != nil {
+			// A type one node registered and this one did not: say so
+			// (the sender cannot hear of it).
+			r.log.Warn("dropped a message this node cannot decode; register its type on every node", "peer", from,
+				"process", p.String(), "kind", p.Kind(), "err", derr)
+			return
+		}
 		if !ok || derr != nil {
 			r.log.Debug("dropped one-way message", "peer", from, "target", ref.String(), "found", ok, "err", derr)
 			return
 		}
+		var err error
 		if f.kind == kindCast {
-			_ = p.Cast(msg)
+			err = p.TryCast(msg)
 		} else {
-			_ = p.Send(msg)
+			err = p.TrySend(msg)
+		}
+		if errors.Is(err, process.ErrMailboxFull) {
+			r.mailboxFull(from, p)
 		}
 	case kindCall:
 		reply := func(status byte, payload []byte) {
-			_ = r.enqueue(from, appendReply(nil, f.callID, status, payload))
+			_ = r.enqueue(nil, from, appendReply(nil, f.callID, status, payload))
 		}
 		switch {
+		case derr != nil && ok:
+			reply(statusCodecError, fmt.Appendf(nil, "process %s (kind %q) on node %s: %v", ref, p.Kind(), r.node, derr))
+			return
 		case derr != nil:
-			reply(statusCodecError, []byte(derr.Error()))
+			reply(statusCodecError, fmt.Appendf(nil, "node %s: %v", r.node, derr))
 			return
 		case !ok:
 			reply(statusNoProcess, []byte(fmt.Sprintf("process %s: %v", ref, process.ErrNoProcess)))
 			return
 		}
 		ctx, cancel := context.WithTimeout(r.ctx, f.timeout)
-		err := p.CallAsync(ctx, msg, func(v any, err error) {
+		err := p.TryCallAsync(ctx, msg, func(v any, err error) {
 			cancel()
 			r.sendReply(from, f.callID, v, err)
 		})
@@ -702,6 +916,21 @@ func (r *Remote) dispatch(from string, f frame) {
 			cancel()
 			r.sendReply(from, f.callID, nil, err)
 		}
+	}
+}
+
+// mailboxFull counts a message from another node dropped because its
+// process's bounded mailbox was full, and says so at most once a second
+// per peer (a flood would otherwise flood the log too).
+func (r *Remote) mailboxFull(from string, p *process.Process) {
+	r.mu.Lock()
+	n := r.countersLocked(from)
+	r.mu.Unlock()
+	n.refused.Add(1)
+	now := time.Now().UnixNano()
+	if last := n.refusedLog.Load(); now-last >= int64(time.Second) && n.refusedLog.CompareAndSwap(last, now) {
+		r.log.Warn("dropped messages from another node: their process's mailbox is full", "peer", from,
+			"process", p.String(), "kind", p.Kind(), "dropped_so_far", n.refused.Load())
 	}
 }
 
@@ -734,14 +963,14 @@ func (r *Remote) sendReply(to string, callID uint64, v any, err error) {
 	if err != nil {
 		payload = []byte(err.Error())
 	}
-	_ = r.enqueue(to, appendReply(nil, callID, status, payload))
+	_ = r.enqueue(nil, to, appendReply(nil, callID, status, payload))
 }
 
 func (r *Remote) decodeReply(from string, f frame) callResult {
 	if f.status == statusOK {
 		v, err := r.codec.Unmarshal(f.payload)
 		if err != nil {
-			return callResult{err: err}
+			return callResult{err: fmt.Errorf("the reply from node %s does not decode on node %s (register its type on every node): %w", from, r.node, err)}
 		}
 		return callResult{val: v}
 	}
@@ -771,7 +1000,7 @@ func (r *Remote) Peers() []PeerStats {
 		out = append(out, PeerStats{
 			Node: node, FramesIn: c.framesIn.Load(), BytesIn: c.bytesIn.Load(),
 			FramesOut: c.framesOut.Load(), BytesOut: c.bytesOut.Load(),
-			Errors: c.errors.Load(), Dropped: c.dropped.Load(),
+			Errors: c.errors.Load(), Dropped: c.dropped.Load(), Refused: c.refused.Load(),
 		})
 	}
 	r.mu.Unlock()

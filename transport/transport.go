@@ -379,9 +379,10 @@ type Link struct {
 	maxFrame int
 	r        *bufio.Reader
 
-	wmu  sync.Mutex
-	w    *bufio.Writer
-	drop func() bool // Config.Drop for the dialed address
+	wmu          sync.Mutex
+	w            *bufio.Writer
+	drop         func() bool   // Config.Drop for the dialed address
+	writeTimeout time.Duration // under wmu; 0: none
 
 	closeOnce sync.Once
 }
@@ -402,10 +403,27 @@ func (l *Link) Peer() string { return l.peer }
 // RemoteAddr returns the peer's network address.
 func (l *Link) RemoteAddr() net.Addr { return l.conn.RemoteAddr() }
 
+// SetWriteTimeout bounds each Send and SendBatch from now on: one that
+// has not written everything within d fails (the link is then unusable;
+// close it). 0 means no bound.
+func (l *Link) SetWriteTimeout(d time.Duration) {
+	l.wmu.Lock()
+	l.writeTimeout = d
+	l.wmu.Unlock()
+}
+
+// deadlineLocked starts the write timeout, if any; wmu is held.
+func (l *Link) deadlineLocked() {
+	if l.writeTimeout > 0 {
+		_ = l.conn.SetWriteDeadline(time.Now().Add(l.writeTimeout))
+	}
+}
+
 // Send writes one frame and flushes it.
 func (l *Link) Send(frame []byte) error {
 	l.wmu.Lock()
 	defer l.wmu.Unlock()
+	l.deadlineLocked()
 	if err := l.writeLocked(frame); err != nil {
 		return err
 	}
@@ -419,6 +437,7 @@ func (l *Link) Send(frame []byte) error {
 func (l *Link) SendBatch(frames [][]byte) error {
 	l.wmu.Lock()
 	defer l.wmu.Unlock()
+	l.deadlineLocked()
 	for _, f := range frames {
 		if err := l.writeLocked(f); err != nil {
 			return err

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/shoalhq/shoal/internal/syncbuf"
+	"github.com/shoalhq/shoal/internal/testport"
 
 	"github.com/shoalhq/shoal/admin/api"
 	"github.com/shoalhq/shoal/cookie"
@@ -70,14 +71,11 @@ func TestRunServesAndStops(t *testing.T) {
 	n.stop(t)
 }
 
+// freePort returns a loopback port for a node to bind (package testport:
+// not one an outgoing connection may take meanwhile).
 func freePort(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	return strconv.Itoa(testport.Free(t))
 }
 
 func httpGet(t *testing.T, url string) (int, string, error) {

@@ -7,7 +7,6 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -19,6 +18,7 @@ import (
 	"time"
 
 	"github.com/shoalhq/shoal/internal/syncbuf"
+	"github.com/shoalhq/shoal/internal/testport"
 )
 
 // TestSetupIsShort: the code that meets Shoal (setup) stays within 40
@@ -42,16 +42,9 @@ func TestSetupIsShort(t *testing.T) {
 	t.Fatal("no func setup in main.go")
 }
 
-// freePort returns a loopback port nobody listens on.
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
+// freePort returns a loopback port for a node to bind (package testport:
+// not one an outgoing connection may take meanwhile).
+func freePort(t *testing.T) int { return testport.Free(t) }
 
 // node is one sessions process.
 type node struct {
