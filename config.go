@@ -54,7 +54,8 @@ type Config struct {
 	// Codec carries the messages and states that cross between nodes; nil
 	// means codec.New(). The registry adds its own types to it.
 	Codec *codec.Codec
-	// Logger receives the node's events; nil discards them.
+	// Logger receives the node's events, each with the node's name
+	// ("node" attribute: do not add one); nil discards them.
 	Logger *slog.Logger
 	// ProbeInterval is how often a member probes another; a node killed
 	// without leaving is reported down within about 12 probe intervals.

@@ -58,6 +58,9 @@ func Start(ctx context.Context, cfg Config, opts ...Option) (*Node, error) {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	// Every line names the node (membership adds it to its own).
+	clusterLog := log
+	log = log.With("node", cfg.Name)
 	n := &Node{cfg: cfg, cookie: ck, log: log}
 	n.rem, err = remote.New(remote.Config{Node: cfg.Name, Codec: cfg.Codec, Logger: log, ObserveCall: o.observeCall})
 	if err != nil {
@@ -78,7 +81,7 @@ func Start(ctx context.Context, cfg Config, opts ...Option) (*Node, error) {
 	ccfg.ProbeInterval, ccfg.ProbeTimeout = cfg.ProbeInterval, cfg.ProbeInterval/2
 	ccfg.OnLink = n.rem.HandleLink
 	ccfg.CookieHint = cfg.CookieHint
-	ccfg.Logger = log
+	ccfg.Logger = clusterLog
 	ccfg.Drop = o.drop
 	if n.cl, err = cluster.New(ccfg); err != nil {
 		n.closeParts(context.Background())

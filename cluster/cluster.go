@@ -247,7 +247,7 @@ type Cluster struct {
 	probeEvery            time.Duration
 	suspMult, suspMaxMult int
 	gone                  map[string]goneMember // dead or left members, until DeadRetention
-	subs                  map[*Subscription]struct{}
+	subs                  map[*subscription]struct{}
 	found                 map[string][]string // discovered addresses by strategy name
 	settled               map[string]bool     // strategies that polled once and joined what they found
 	stopped               bool
@@ -273,7 +273,7 @@ func New(cfg Config) (*Cluster, error) {
 		gone:    make(map[string]goneMember),
 		leaving: make(map[string]time.Time),
 		suspect: make(map[string]time.Time),
-		subs:    make(map[*Subscription]struct{}),
+		subs:    make(map[*subscription]struct{}),
 		found:   make(map[string][]string),
 		settled: make(map[string]bool),
 		joinLog: make(map[string]string),
@@ -618,7 +618,7 @@ func (c *Cluster) Shutdown(ctx context.Context) error {
 		c.closing.Store(true)
 		c.mu.Lock()
 		c.stopped = true
-		subs := make([]*Subscription, 0, len(c.subs))
+		subs := make([]*subscription, 0, len(c.subs))
 		for s := range c.subs {
 			subs = append(subs, s)
 		}
@@ -784,8 +784,18 @@ func (e *events) NotifyUpdate(n *memberlist.Node) {
 	e.c.publish(Event{Type: EventUpdate, Member: m, At: time.Now()})
 }
 
-// Subscription receives node events in order, from the moment it was made.
-type Subscription struct {
+// Subscription receives node events in order, from the moment it was
+// made, until Close. An interface, so that a test can give the registry
+// (or anything that follows membership) events of its own.
+type Subscription interface {
+	// Events delivers the events; it closes after Close.
+	Events() <-chan Event
+	// Close ends the subscription.
+	Close()
+}
+
+// subscription is the Cluster's Subscription.
+type subscription struct {
 	c    *Cluster
 	ch   chan Event
 	mu   sync.Mutex
@@ -797,8 +807,8 @@ type Subscription struct {
 
 // Subscribe returns a new subscription to node events. Events are buffered
 // without bound until read; close the subscription when done.
-func (c *Cluster) Subscribe() *Subscription {
-	s := &Subscription{c: c, ch: make(chan Event), wake: make(chan struct{}, 1), done: make(chan struct{})}
+func (c *Cluster) Subscribe() Subscription {
+	s := &subscription{c: c, ch: make(chan Event), wake: make(chan struct{}, 1), done: make(chan struct{})}
 	c.mu.Lock()
 	if c.stopped {
 		c.mu.Unlock()
@@ -815,10 +825,10 @@ func (c *Cluster) Subscribe() *Subscription {
 
 // Events returns the channel of events; it is closed when the subscription
 // or the cluster is closed.
-func (s *Subscription) Events() <-chan Event { return s.ch }
+func (s *subscription) Events() <-chan Event { return s.ch }
 
 // Close ends the subscription. Idempotent.
-func (s *Subscription) Close() {
+func (s *subscription) Close() {
 	s.once.Do(func() {
 		s.c.mu.Lock()
 		delete(s.c.subs, s)
@@ -827,7 +837,7 @@ func (s *Subscription) Close() {
 	})
 }
 
-func (s *Subscription) push(ev Event) {
+func (s *subscription) push(ev Event) {
 	s.mu.Lock()
 	s.q = append(s.q, ev)
 	s.mu.Unlock()
@@ -837,7 +847,7 @@ func (s *Subscription) push(ev Event) {
 	}
 }
 
-func (s *Subscription) forward() {
+func (s *subscription) forward() {
 	defer s.c.wg.Done()
 	defer close(s.ch)
 	for {

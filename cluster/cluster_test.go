@@ -130,7 +130,7 @@ func TestFiveNodesConvergeAndDetectFailure(t *testing.T) {
 			t.Fatalf("%s sees %d other nodes; want 4", n.Name(), got)
 		}
 	}
-	subs := make([]*cluster.Subscription, 0, 4)
+	subs := make([]cluster.Subscription, 0, 4)
 	for _, n := range nodes[:4] {
 		subs = append(subs, n.Subscribe())
 	}
@@ -407,7 +407,7 @@ func TestRestartInPlaceIsDownThenUp(t *testing.T) {
 	if _, err := fmt.Sscan(portText, &port); err != nil {
 		t.Fatalf("address %q: %v", addr, err)
 	}
-	subs := []*cluster.Subscription{nodes[0].Subscribe(), nodes[1].Subscribe()}
+	subs := []cluster.Subscription{nodes[0].Subscribe(), nodes[1].Subscribe()}
 	for _, s := range subs {
 		defer s.Close()
 	}

@@ -1,5 +1,8 @@
 // Package clustertest starts in-process Shoal nodes on loopback for tests,
-// each started by the front door (shoal.Start) as a real node is. Nodes stop
+// each started by the front door (shoal.Start) as a real node is, with
+// faults: netsplits (Partition, Heal), lost links (CutLinks), crashes
+// (Kill), restarts at the same address (Restart). It takes a T, which
+// *testing.T is and a program outside go test can be. Nodes stop
 // through t.Cleanup; Kill stops one early, without leaving, as a crash.
 package clustertest
 
@@ -25,6 +28,20 @@ import (
 	"github.com/shoalhq/shoal/remote"
 )
 
+// T is what the harness needs of its caller: *testing.T and *testing.B
+// are ones, and a program outside go test (a benchmark, a soak) can give
+// its own. Fatal and Fatalf must not return (end the goroutine or panic);
+// Cleanup's functions run when the caller is done, last first.
+type T interface {
+	Helper()
+	Fatal(args ...any)
+	Fatalf(format string, args ...any)
+	Logf(format string, args ...any)
+	Cleanup(f func())
+}
+
+var _ T = (testing.TB)(nil)
+
 // DefaultSecret is the cookie nodes share unless Options say otherwise.
 const DefaultSecret = "clustertest-shared-cookie-0123"
 
@@ -37,7 +54,7 @@ type Options struct {
 	Kinds func() *process.Kinds
 	// Codec builds the node's codec; nil means codec.New. The registry
 	// adds its types to it.
-	Codec func(testing.TB) *codec.Codec
+	Codec func(T) *codec.Codec
 	// GossipPort and LinkPort, if not 0, are the node's membership and
 	// link ports on 127.0.0.1 (Restart uses the old node's).
 	GossipPort, LinkPort int
@@ -74,7 +91,7 @@ func logger(name string) *slog.Logger {
 	if sub := os.Getenv("SHOAL_TEST_LOG_GREP"); sub != "" {
 		h = grepHandler{h, sub}
 	}
-	return slog.New(h).With("node", name)
+	return slog.New(h) // Shoal adds the node to its lines
 }
 
 // grepHandler keeps the records whose message contains sub
@@ -114,7 +131,7 @@ type Node struct {
 
 // Start starts a node called name; join, if not empty, is the membership
 // address of a node to join.
-func Start(t testing.TB, name, join string, o Options) *Node {
+func Start(t T, name, join string, o Options) *Node {
 	t.Helper()
 	secret := o.Secret
 	if secret == "" {
@@ -176,7 +193,7 @@ func Start(t testing.TB, name, join string, o Options) *Node {
 
 // StartCluster starts size nodes named n0@127.0.0.1 ... and waits until
 // every node sees every other.
-func StartCluster(t testing.TB, size int, o Options) []*Node {
+func StartCluster(t T, size int, o Options) []*Node {
 	t.Helper()
 	first := Start(t, "n0@127.0.0.1", "", o)
 	nodes := []*Node{first}
@@ -235,7 +252,7 @@ func (n *Node) CutLinks(others ...*Node) {
 
 // Heal restores the network between nodes and has each join the others,
 // as discovery would.
-func Heal(t testing.TB, nodes ...*Node) {
+func Heal(t T, nodes ...*Node) {
 	t.Helper()
 	var addrs []string
 	for _, n := range nodes {
@@ -258,14 +275,14 @@ func (n *Node) Stop(ctx context.Context) error { return n.Node.Stop(ctx) }
 // it with the same name, membership address and link address (what
 // Kubernetes does to a container that was OOM-killed: the pod IP stays),
 // joining join.
-func Restart(t testing.TB, n *Node, join string, o Options) *Node {
+func Restart(t T, n *Node, join string, o Options) *Node {
 	t.Helper()
 	o.GossipPort, o.LinkPort = port(t, n.Cluster.Address()), port(t, n.Cluster.LinkAddr())
 	n.Kill()
 	return Start(t, n.Name, join, o)
 }
 
-func port(t testing.TB, addr string) int {
+func port(t T, addr string) int {
 	t.Helper()
 	_, p, err := net.SplitHostPort(addr)
 	if err != nil {
@@ -283,7 +300,7 @@ func port(t testing.TB, addr string) int {
 func (n *Node) Kill() { n.Node.Kill() }
 
 // Eventually polls cond every 10ms until it holds, failing the test after d.
-func Eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
+func Eventually(t T, d time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for !cond() {
@@ -297,7 +314,7 @@ func Eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
 // Alone starts a node without a cluster: a runtime configured by cfg,
 // running kinds (a new, empty set if nil), and its single-node registry.
 // The runtime stops when the test ends.
-func Alone(t testing.TB, cfg process.Config, kinds *process.Kinds) *registry.Registry {
+func Alone(t T, cfg process.Config, kinds *process.Kinds) *registry.Registry {
 	t.Helper()
 	if kinds == nil {
 		kinds = process.NewKinds()

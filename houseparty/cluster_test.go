@@ -44,7 +44,7 @@ func (w *watch) fail(format string, args ...any) {
 // partyOptions are the options of a node with a registry and the
 // party's types.
 func partyOptions() clustertest.Options {
-	return clustertest.Options{Codec: func(tb testing.TB) *codec.Codec {
+	return clustertest.Options{Codec: func(tb clustertest.T) *codec.Codec {
 		c := codec.New()
 		if err := houseparty.RegisterTypes(c); err != nil {
 			tb.Fatal(err)

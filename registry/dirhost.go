@@ -68,7 +68,7 @@ type dirHost struct {
 	lists  listFlights
 	writes atomic.Uint64 // client writes answered, for listFlights
 	wake   chan struct{}
-	sub    *cluster.Subscription
+	sub    cluster.Subscription
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup

@@ -400,7 +400,7 @@ func watchDowns(t *testing.T, nodes []*cnode) (stop func() []string) {
 		seen []string
 		wg   sync.WaitGroup
 	)
-	subs := make([]*cluster.Subscription, len(nodes))
+	subs := make([]cluster.Subscription, len(nodes))
 	for i, n := range nodes {
 		sub := n.Cluster.Subscribe()
 		subs[i] = sub

@@ -40,7 +40,7 @@ type Membership interface {
 	// Nodes returns the other live members.
 	Nodes() []string
 	// Subscribe returns a subscription to node events.
-	Subscribe() *cluster.Subscription
+	Subscribe() cluster.Subscription
 	// Incarnation returns this start of the node's id (random, not 0).
 	Incarnation() uint64
 	// Members returns every member known, this node included, with its

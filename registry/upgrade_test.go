@@ -117,7 +117,7 @@ func buildA(seen *upgradeSeen, strict bool) clustertest.Options {
 				process.KindOptions{Checkpoints: process.CheckpointSync})
 			return k
 		},
-		Codec: func(t testing.TB) *codec.Codec {
+		Codec: func(t clustertest.T) *codec.Codec {
 			c := codec.New()
 			if strict {
 				c = codec.NewStrict()
@@ -138,7 +138,7 @@ func buildB(seen *upgradeSeen) clustertest.Options {
 				process.KindOptions{Checkpoints: process.CheckpointSync})
 			return k
 		},
-		Codec: func(t testing.TB) *codec.Codec {
+		Codec: func(t clustertest.T) *codec.Codec {
 			c := codec.New()
 			if err := codec.Register[stateB](c, "upgrade.state"); err != nil {
 				t.Fatal(err)

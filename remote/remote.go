@@ -416,7 +416,7 @@ func (r *Remote) oneWay(kind byte, ref process.Ref, msg any) error {
 // Follow makes the Remote call NodeDown for every node sub reports down or
 // left, until the subscription ends or the Remote is closed (which closes
 // sub).
-func (r *Remote) Follow(sub *cluster.Subscription) {
+func (r *Remote) Follow(sub cluster.Subscription) {
 	r.wg.Add(2)
 	go func() {
 		defer r.wg.Done()

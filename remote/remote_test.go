@@ -26,7 +26,7 @@ type (
 	fail  struct{}
 )
 
-func newCodec(t testing.TB) *codec.Codec {
+func newCodec(t clustertest.T) *codec.Codec {
 	c := codec.New()
 	for name, v := range map[string]any{"t.seq": seq{}, "t.get": get{}, "t.block": block{}, "t.boom": boom{}, "t.fail": fail{}} {
 		if err := c.Register(name, v); err != nil {

@@ -442,7 +442,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		return fail(1, fmt.Errorf("PORT %d: cannot listen: %v", s.port, errors.Unwrap(err)))
 	}
 	defer ln.Close()
-	log := s.logger(stderr).With("node", s.node())
+	plain := s.logger(stderr) // Shoal adds the node to its lines
+	log := plain.With("node", s.node())
 	ck := cookie.Random()
 	if secret != "" {
 		ck, _ = cookie.Parse(secret) // checked by loadSecret
@@ -477,7 +478,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		}
 		opts = append(opts, shoal.ObserveCalls(mets.ObserveCall), shoal.ObserveOps(mets.ObserveOp))
 	}
-	node, err := shoal.Start(ctx, s.nodeConfig(log, secret, strategies, cdc), opts...)
+	node, err := shoal.Start(ctx, s.nodeConfig(plain, secret, strategies, cdc), opts...)
 	if err != nil {
 		return fail(1, err)
 	}

@@ -125,7 +125,7 @@ func run(ctx context.Context, args []string) error {
 	if *join != "" {
 		o.join = strings.Split(*join, ",")
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, nil)).With("node", o.name)
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	ln, err := net.Listen("tcp", o.http)
 	if err != nil {
 		return err
@@ -139,6 +139,7 @@ func run(ctx context.Context, args []string) error {
 	srv := &http.Server{Handler: routes(node), ReadHeaderTimeout: 10 * time.Second}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
+	log = log.With("node", o.name)
 	log.Info("serving", "http", ln.Addr().String(), "membership", node.Address())
 	select {
 	case <-ctx.Done():

@@ -12,7 +12,6 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"sync/atomic"
-	"testing"
 	"time"
 
 	"github.com/shoalhq/shoal/bench/internal/harness"
@@ -36,7 +35,7 @@ type castArm struct {
 // bump sets a handoff process's state before it moves.
 type bump struct{}
 
-func benchCodec(tb testing.TB) *codec.Codec {
+func benchCodec(tb clustertest.T) *codec.Codec {
 	c := codec.New()
 	if err := c.Register("bench.msg", benchMsg{}); err != nil {
 		tb.Fatal(err)

@@ -14,7 +14,6 @@ import (
 	"runtime/pprof"
 	"strconv"
 	"sync/atomic"
-	"testing"
 	"time"
 
 	"github.com/shoalhq/shoal/bench/internal/harness"
@@ -85,7 +84,7 @@ func (c *counter) EndHandoff(_ context.Context, _ process.Self, state any) error
 func (c *counter) CheckpointState(context.Context, process.Self) any { return c.st }
 
 // benchCodec registers the messages and the state.
-func benchCodec(tb testing.TB) *codec.Codec {
+func benchCodec(tb clustertest.T) *codec.Codec {
 	c := codec.New()
 	if err := c.Register("durabench.inc", incMsg{}); err != nil {
 		tb.Fatal(err)

@@ -72,15 +72,22 @@ func main() {
 	}
 }
 
+// boundedMailbox is the mailbox bound of shoal+bounded's cast target
+// (process.KindOptions.Mailbox, OverflowBlock): the sender waits for room
+// whenever it is this far ahead.
+const boundedMailbox = 10_000
+
 // scrapeEvery is how often shoal+metrics reads its metrics (-scrape).
 var scrapeEvery time.Duration
 
 func newSystem(name string) (system, error) {
 	switch name {
 	case "shoal":
-		return newShoalSystem(false)
+		return newShoalSystem(false, 0)
 	case "shoal+metrics":
-		return newShoalSystem(true)
+		return newShoalSystem(true, 0)
+	case "shoal+bounded":
+		return newShoalSystem(false, boundedMailbox)
 	case "protoactor":
 		return newProtoSystem(), nil
 	}
@@ -155,7 +162,11 @@ func compare(n, casts, calls, runs int) error {
 	results := map[string][]result{}
 	for run := range runs {
 		for _, w := range []string{"idle", "cast", "call"} {
-			for _, sys := range []string{"shoal", "shoal+metrics", "protoactor"} {
+			systems := []string{"shoal", "shoal+metrics", "protoactor"}
+			if w == "cast" {
+				systems = append(systems, "shoal+bounded")
+			}
+			for _, sys := range systems {
 				res, err := runChild(sys+":"+w, n, casts, calls)
 				if err != nil {
 					return err
@@ -189,6 +200,16 @@ func compare(n, casts, calls, runs int) error {
 	fmt.Println("|---|---:|---:|---:|")
 	for _, r := range rows {
 		med := [2]float64{med("shoal", r), med("shoal+metrics", r)}
+		fmt.Printf("| %s | %s %s | %s %s | %.3fx |\n", r.name, human(med[0]), r.unit, human(med[1]), r.unit, med[1]/med[0])
+	}
+	fmt.Printf("\nWhat a bounded mailbox costs (the cast target's mailbox bounded at %d, the sender waiting for room; goal: within 5%%)\n\n", boundedMailbox)
+	fmt.Println("| workload | Shoal | Shoal, bounded mailbox | bounded / unbounded |")
+	fmt.Println("|---|---:|---:|---:|")
+	for _, r := range rows {
+		if r.workload != "cast" {
+			continue
+		}
+		med := [2]float64{med("shoal", r), med("shoal+bounded", r)}
 		fmt.Printf("| %s | %s %s | %s %s | %.3fx |\n", r.name, human(med[0]), r.unit, human(med[1]), r.unit, med[1]/med[0])
 	}
 	return nil
@@ -249,12 +270,13 @@ type shoalSystem struct {
 	scraping func() // stops the metrics' reader, if any
 }
 
-func newShoalSystem(withMetrics bool) (*shoalSystem, error) {
+func newShoalSystem(withMetrics bool, mailbox int) (*shoalSystem, error) {
 	kinds := process.NewKinds()
 	if err := kinds.Register("idle", func([]byte) (process.Behavior, error) { return &shoalIdle{}, nil }); err != nil {
 		return nil, err
 	}
-	if err := kinds.Register("cast", func([]byte) (process.Behavior, error) { return &shoalCastTarget{}, nil }); err != nil {
+	castOpts := process.KindOptions{Mailbox: process.MailboxOptions{Size: mailbox}}
+	if err := kinds.RegisterWith("cast", func([]byte) (process.Behavior, error) { return &shoalCastTarget{}, nil }, castOpts); err != nil {
 		return nil, err
 	}
 	const node = "bench@127.0.0.1"

@@ -16,7 +16,6 @@ import (
 	"strings"
 	"sync/atomic"
 	"syscall"
-	"testing"
 	"time"
 
 	"github.com/shoalhq/shoal/bench/internal/harness"
@@ -88,7 +87,7 @@ func kinds() *process.Kinds {
 	return k
 }
 
-func newCodec(testing.TB) *codec.Codec {
+func newCodec(clustertest.T) *codec.Codec {
 	c := codec.New()
 	if err := c.Register("scalebench.ping", ping{}); err != nil {
 		panic(err) // a constant type

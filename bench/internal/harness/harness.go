@@ -1,5 +1,5 @@
 // Package harness runs clustertest nodes outside a test, for the cluster
-// benchmarks: a testing.TB whose failures end the measurement instead of
+// benchmarks: a clustertest.T whose failures end the measurement instead of
 // a test, and the loops those benchmarks share (concurrent workers,
 // bounded waits, registrations from chosen nodes).
 package harness
@@ -17,7 +17,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"testing"
 	"time"
 
 	"github.com/shoalhq/shoal/clustertest"
@@ -28,16 +27,16 @@ import (
 // benchmark has no use for a failure it carries on after) panic with a
 // failure that Run recovers on the measuring goroutine; a failure on
 // another goroutine ends the child process, which the parent reports.
-// Cleanups run, last first, when the measurement ends. clustertest uses
-// only the methods defined here; any other would hit the nil embedded
-// interface and panic.
+// Cleanups run, last first, when the measurement ends. It is a
+// clustertest.T.
 type TB struct {
-	testing.TB
 	mu       sync.Mutex
 	cleanups []func()
 }
 
 type failure struct{ msg string }
+
+var _ clustertest.T = (*TB)(nil)
 
 func (*TB) Helper()                      {}
 func (*TB) Name() string                 { return "bench" }
