@@ -288,7 +288,7 @@ func (p *Process) Forward(to Ref, reason error) error {
 	p.mu.Lock()
 	p.st = stForwarding
 	p.roomLocked()
-	p.fwd = to
+	p.extraLocked().fwd = to
 	p.reason = reason
 	// Under p.mu, so that nothing sent meanwhile overtakes the backlog.
 	for _, e := range p.queue {
@@ -309,7 +309,7 @@ func (p *Process) Forward(to Ref, reason error) error {
 // forwardLocked sends one message of a retired incarnation on to its new
 // home; p.mu is held.
 func (p *Process) forwardLocked(e envelope) {
-	rt, to := p.rt, p.fwd
+	rt, to := p.rt, p.extra.fwd
 	switch e.kind {
 	case kindCast:
 		_ = rt.Cast(to, e.msg)

@@ -75,10 +75,11 @@ func (p *Process) put(ctx context.Context, e envelope, wait bool) error {
 			p.mu.Unlock()
 			return fmt.Errorf("%w: %d messages wait in process %s (kind %q) on node %s", ErrMailboxFull, size, p, p.Kind(), p.rt.node)
 		}
-		if p.space == nil {
-			p.space = make(chan struct{})
+		x := p.extraLocked()
+		if x.space == nil {
+			x.space = make(chan struct{})
 		}
-		room := p.space
+		room := x.space
 		p.mu.Unlock()
 		var done <-chan struct{}
 		if ctx != nil {
@@ -96,9 +97,9 @@ func (p *Process) put(ctx context.Context, e envelope, wait bool) error {
 
 // roomLocked wakes the messages waiting for room; p.mu is held.
 func (p *Process) roomLocked() {
-	if p.space != nil {
-		close(p.space)
-		p.space = nil
+	if x := p.extra; x != nil && x.space != nil {
+		close(x.space)
+		x.space = nil
 	}
 }
 

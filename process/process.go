@@ -84,9 +84,13 @@ type Process struct {
 	id       uint64
 	name     string
 	behavior Behavior
-	kind     *kind       // nil for a process not spawned from a kind
-	sup      *supervised // nil unless its kind restarts its processes
-	onExit   func(*Process, error)
+	kind     *kind // nil for a process not spawned from a kind
+	// extra holds what few processes need (a restart policy, a forward
+	// address, senders waiting for room), out of every process's bytes.
+	// Set at start for a process whose kind restarts it, else under mu
+	// when first needed; never replaced once set.
+	extra  *procExtra
+	onExit func(*Process, error)
 
 	mu     sync.Mutex
 	st     status
@@ -105,9 +109,6 @@ type Process struct {
 	pending    func() // run once a handoff pause has taken effect
 	// pendingAbort tells the handoff's caller it failed instead.
 	pendingAbort func(error)
-
-	fwd   Ref           // where a handed-off process's messages go; under mu
-	space chan struct{} // closed when a bounded mailbox has room; under mu
 
 	ck *ckState // nil unless the process checkpoints; owned like timers
 }
@@ -130,7 +131,31 @@ func (p *Process) Name() string { return p.name }
 // Restarts reports whether the process's kind restarts it in place
 // (KindOptions.Restart): its spawner may then keep its last checkpoint
 // for SpawnOptions.Restore.
-func (p *Process) Restarts() bool { return p.sup != nil }
+func (p *Process) Restarts() bool { return p.supervisor() != nil }
+
+// procExtra is a process's rarely needed state (Process.extra).
+type procExtra struct {
+	sup   *supervised   // its kind restarts it; set at start
+	fwd   Ref           // where a handed-off process's messages go; under mu
+	space chan struct{} // closed when a bounded mailbox has room; under mu
+}
+
+// extraLocked returns p.extra, making it; p.mu is held.
+func (p *Process) extraLocked() *procExtra {
+	if p.extra == nil {
+		p.extra = &procExtra{}
+	}
+	return p.extra
+}
+
+// supervisor returns the process's restart state, if its kind restarts
+// it (then extra was set at start: reading it needs no lock).
+func (p *Process) supervisor() *supervised {
+	if p.kind == nil || p.kind.opts.Restart.Mode == RestartTemporary {
+		return nil
+	}
+	return p.extra.sup
+}
 
 // String returns the process's name, or its ref if it has none.
 func (p *Process) String() string {
@@ -364,7 +389,7 @@ func (p *Process) run() {
 			switch out {
 			case outExit, outPanic:
 				panicked := out == outPanic
-				if s := p.sup; s != nil && (panicked || p.selfStop) && s.applies(reason, panicked) {
+				if s := p.supervisor(); s != nil && (panicked || p.selfStop) && s.applies(reason, panicked) {
 					// Supervised: the call that panicked hears it now
 					// (the restart may wait), then the process restarts
 					// in place and goes on with the batch.

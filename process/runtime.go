@@ -319,12 +319,14 @@ func (rt *Runtime) start(ctx context.Context, id uint64, b Behavior, opts SpawnO
 		name:     opts.Name,
 		behavior: b,
 		kind:     kd,
-		sup:      sup,
 		onExit:   opts.OnExit,
 		st:       stActive, // no activation may start before Init is done
 	}
 	if opts.Checkpoints.Mode != CheckpointOff {
 		p.ck = &ckState{opts: opts.Checkpoints}
+	}
+	if sup != nil {
+		p.extra = &procExtra{sup: sup}
 	}
 	sh := &rt.shards[p.id%shardCount]
 	sh.mu.Lock()

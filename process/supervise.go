@@ -115,7 +115,7 @@ func (s *supervised) applies(reason error, panicked bool) bool {
 // says so; otherwise, or if the restart fails, it returns false and the
 // reason p exits with. It runs in p's turn.
 func (p *Process) restart(reason error, panicked bool) (bool, error) {
-	s := p.sup
+	s := p.supervisor()
 	if s == nil || !s.applies(reason, panicked) || p.rt.closed.Load() {
 		return false, reason
 	}
