@@ -91,7 +91,6 @@ func Start(ctx context.Context, cfg Config, opts ...Option) (*Node, error) {
 		n.closeParts(context.Background())
 		return nil, fmt.Errorf("shoal: start node %s: %w", cfg.Name, err)
 	}
-	n.rem.Follow(n.cl.Subscribe())
 	if len(cfg.Join) > 0 {
 		if _, err := n.cl.Join(ctx, cfg.Join); err != nil {
 			n.closeParts(context.Background())

@@ -158,7 +158,7 @@ type dirEndpoint struct{ h *dirHost }
 
 // listEndpointID is the system process id of every node's listing
 // endpoint (a dirEndpoint too) under the partitioned directory.
-const listEndpointID = EndpointID + 1
+const listEndpointID = endpointID + 1
 
 func (ep *dirEndpoint) HandleCall(ctx context.Context, _ process.Self, msg any) (any, error) {
 	switch m := msg.(type) {

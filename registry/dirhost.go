@@ -152,7 +152,7 @@ func (r *Registry) startDirectory(cfg Config) error {
 		return fmt.Errorf("new registry: register wire types: %w", err)
 	}
 	h.ctx, h.cancel = context.WithCancel(context.Background())
-	if _, err := r.rt.StartSystem(h.ctx, EndpointID, &dirEndpoint{h: h}, process.SpawnOptions{Name: "shoal.registry"}); err != nil {
+	if _, err := r.rt.StartSystem(h.ctx, endpointID, &dirEndpoint{h: h}, process.SpawnOptions{Name: "shoal.registry"}); err != nil {
 		h.cancel()
 		return fmt.Errorf("new registry: start endpoint: %w", err)
 	}

@@ -14,7 +14,7 @@ func (r *Registry) Owner(name string) string {
 }
 
 // Systems returns the number of system processes the registry runs.
-func (r *Registry) Systems() int { return SystemProcesses }
+func (r *Registry) Systems() int { return systemProcesses }
 
 // PartitionOf returns name's partition.
 func (r *Registry) PartitionOf(name string) int {

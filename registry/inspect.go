@@ -264,7 +264,7 @@ func (h *dirHost) askDrain() dirDrained {
 
 // opsEndpointID is the system process id of every node's operator
 // endpoint (inspections and drains: rare, and slower than a listing).
-const opsEndpointID = EndpointID + 2
+const opsEndpointID = endpointID + 2
 
 // opsEndpoint answers other nodes' inspections and drains.
 type opsEndpoint struct{ r *Registry }

@@ -9,16 +9,16 @@ import (
 	"github.com/shoalhq/shoal/process"
 )
 
-// EndpointID is the system process id of every node's registry endpoint:
+// endpointID is the system process id of every node's registry endpoint:
 // the directory's messages between nodes go through it. Listings have an
-// endpoint of their own, at EndpointID+1, and operators' inspections and
-// drains another, at EndpointID+2.
-const EndpointID = 1
+// endpoint of their own, at endpointID+1, and operators' inspections and
+// drains another, at endpointID+2.
+const endpointID = 1
 
-// SystemProcesses is the number of system processes a cluster-wide
+// systemProcesses is the number of system processes a cluster-wide
 // registry runs on its node (the endpoint, the listing endpoint and the
 // operator endpoint).
-const SystemProcesses = 3
+const systemProcesses = 3
 
 // ErrConflict is the exit reason of a process that lost a name to a copy on
 // another node (after a netsplit healed, or registrations raced across
@@ -103,4 +103,4 @@ func (r *Registry) Drain(ctx context.Context) error {
 }
 
 // endpointRef is the registry endpoint of node.
-func endpointRef(node string) process.Ref { return process.Ref{Node: node, ID: EndpointID} }
+func endpointRef(node string) process.Ref { return process.Ref{Node: node, ID: endpointID} }

@@ -178,6 +178,7 @@ type Remote struct {
 	framesIn, framesOut atomic.Uint64
 
 	observeCall func(node string, took time.Duration, err error)
+	following   atomic.Bool // follows a membership (Attach)
 
 	maxQueue                                          int
 	sendTimeout, writeTimeout, heartbeat, linkTimeout time.Duration
@@ -255,13 +256,19 @@ func New(cfg Config) (*Remote, error) {
 
 // Attach gives the Remote the runtime that incoming messages go to and the
 // dialer that reaches other nodes. Call it once, before traffic. It
-// fails if the runtime is another node than the Remote.
+// fails if the runtime is another node than the Remote. A dialer that
+// also reports membership events (Subscribe, as *cluster.Cluster does)
+// is followed: a node that goes down or leaves fails the calls waiting
+// on it at once, and its link is dropped.
 func (r *Remote) Attach(rt *process.Runtime, d Dialer) error {
 	if rt.Node() != r.node {
 		return fmt.Errorf("remote: attach: the runtime is node %q, this remote node %q (give both the same name)", rt.Node(), r.node)
 	}
 	r.rt.Store(rt)
 	r.dialer.Store(&dialerBox{d: d})
+	if m, ok := d.(interface{ Subscribe() cluster.Subscription }); ok && r.following.CompareAndSwap(false, true) {
+		r.follow(m.Subscribe())
+	}
 	return nil
 }
 
@@ -413,10 +420,10 @@ func (r *Remote) oneWay(kind byte, ref process.Ref, msg any) error {
 	return nil
 }
 
-// Follow makes the Remote call NodeDown for every node sub reports down or
+// follow makes the Remote call NodeDown for every node sub reports down or
 // left, until the subscription ends or the Remote is closed (which closes
 // sub).
-func (r *Remote) Follow(sub cluster.Subscription) {
+func (r *Remote) follow(sub cluster.Subscription) {
 	r.wg.Add(2)
 	go func() {
 		defer r.wg.Done()
@@ -434,7 +441,7 @@ func (r *Remote) Follow(sub cluster.Subscription) {
 }
 
 // NodeDown fails at once every call waiting on node and drops its link;
-// Follow wires it to the cluster's down and left events.
+// Attach wires it to the cluster's down and left events.
 func (r *Remote) NodeDown(node string) {
 	r.failPending(node, fmt.Errorf("%w: %s is down", ErrUnreachable, node))
 	r.mu.Lock()
