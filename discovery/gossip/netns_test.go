@@ -1,36 +1,29 @@
 package gossip
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"os"
-	"os/exec"
 	"runtime"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/shoalhq/shoal/internal/netnstest"
+
 	"golang.org/x/net/ipv4"
 
 	"github.com/shoalhq/shoal/discovery"
 )
 
-// The multicast tests must not send a packet on the host's networks. The
-// parent test re-executes this test binary under `unshare --net`, in a
-// private network namespace whose only interface is a loopback, with
-// netnsChildEnv set; the child brings lo up with multicast and runs one
-// scenario on it. The namespace vanishes with the child process, so there
-// is nothing to clean up.
-const (
-	netnsChildEnv = "SHOAL_GOSSIP_NETNS_CHILD"
-	netnsSkip     = "NETNS-SKIP: "
-	testSourceIP  = "198.18.0.1" // in 198.18.0.0/15, the range set aside for tests, on the namespace's lo
-)
+// The multicast tests must not send a packet on the host's networks: each
+// scenario runs in a private network namespace whose only interface is a
+// loopback (package internal/netnstest re-executes the test binary under
+// `unshare --net`), with multicast on. The namespace vanishes with the
+// child process, so there is nothing to clean up.
+const testSourceIP = "198.18.0.1" // in 198.18.0.0/15, the range set aside for tests, on the namespace's lo
 
 // netnsScenario is one test that runs inside the private namespace.
 type netnsScenario struct {
@@ -49,87 +42,33 @@ func netnsScenarios() []netnsScenario {
 }
 
 func TestMulticastInNetns(t *testing.T) {
-	if os.Getenv(netnsChildEnv) == "1" {
+	if netnstest.InChild(t) {
 		enterChild(t)
 		for _, sc := range netnsScenarios() {
 			t.Run(sc.name, sc.run)
 		}
 		return
 	}
-	if runtime.GOOS != "linux" {
-		t.Skipf("needs Linux network namespaces (unshare --net); this is %s", runtime.GOOS)
-	}
-	unshare, err := exec.LookPath("unshare")
-	if err != nil {
-		t.Skip("unshare (util-linux) is not installed; it is needed to isolate multicast in a private network namespace")
-	}
-	if out, err := exec.CommandContext(t.Context(), unshare, "--net", "--", "true").CombinedOutput(); err != nil {
-		t.Skipf("the kernel refused a private network namespace (unshare --net needs CAP_SYS_ADMIN): %v: %s", err, bytes.TrimSpace(out))
-	}
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatalf("finding the test binary: %v", err)
-	}
 	for _, sc := range netnsScenarios() {
 		t.Run(sc.name, func(t *testing.T) {
 			t.Parallel()
-			runChild(t, unshare, exe, sc.name)
+			netnstest.Run(t, 3*time.Minute)
 		})
 	}
 }
 
-// runChild runs one scenario in a fresh namespace and reports its result.
-func runChild(t *testing.T, unshare, exe, name string) {
-	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, unshare, "--net", "--", exe,
-		"-test.run=^TestMulticastInNetns$/^"+name+"$", "-test.v", "-test.count=1", "-test.timeout=3m")
-	cmd.Env = append(os.Environ(), netnsChildEnv+"=1")
-	out, err := cmd.CombinedOutput()
-	if i := bytes.Index(out, []byte(netnsSkip)); i >= 0 {
-		line, _, _ := bytes.Cut(out[i+len(netnsSkip):], []byte("\n"))
-		t.Skipf("inside the namespace: %s", line)
-	}
-	if err != nil {
-		t.Fatalf("scenario %s failed in its namespace: %v\n%s", name, err, out)
-	}
-	if !bytes.Contains(out, []byte("--- PASS: TestMulticastInNetns/"+name+" ")) {
-		t.Fatalf("scenario %s did not pass in its namespace:\n%s", name, out)
-	}
-	t.Logf("child output:\n%s", out)
-}
-
-// enterChild checks that this process is in a private namespace and
-// prepares its loopback for multicast, or skips saying why.
+// enterChild prepares the namespace's loopback (netnstest brought it up)
+// for multicast, or skips saying why.
 func enterChild(t *testing.T) {
-	// Refuse to touch a network that is not ours: a fresh namespace has
-	// exactly one interface, its own lo.
-	ifs, err := net.Interfaces()
-	if err != nil {
-		t.Fatalf("listing interfaces: %v", err)
-	}
-	if len(ifs) != 1 || ifs[0].Name != "lo" {
-		names := make([]string, len(ifs))
-		for i, ifi := range ifs {
-			names[i] = ifi.Name
-		}
-		t.Fatalf("%s is set but this is not a private network namespace (interfaces %v); refusing to send multicast", netnsChildEnv, names)
-	}
-	ip, err := exec.LookPath("ip")
-	if err != nil {
-		t.Skip(netnsSkip + "the ip command (iproute2) is not installed; it is needed to enable multicast on the namespace's lo")
-	}
 	for _, args := range [][]string{
-		{"link", "set", "lo", "up", "multicast", "on"},
+		{"link", "set", "lo", "multicast", "on"},
 		{"route", "add", "224.0.0.0/4", "dev", "lo"},
 		// A global-scope address, so heartbeats get a source address as
 		// on a LAN (lo's 127.0.0.1 is host-scope, never chosen for a
 		// link-scope route, and the source would be 0.0.0.0).
 		{"addr", "add", testSourceIP + "/24", "dev", "lo"},
 	} {
-		if out, err := exec.CommandContext(t.Context(), ip, args...).CombinedOutput(); err != nil {
-			t.Skipf(netnsSkip+"the kernel refused `ip %s`: %v: %s", strings.Join(args, " "), err, bytes.TrimSpace(out))
-		}
+		netnstest.Cmd(t, "ip", args...)
 	}
 }
 
