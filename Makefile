@@ -5,13 +5,21 @@ GO ?= go
 
 test: vet unit sim-smoke fuzz-smoke bench-smoke
 
+# The modules of this repository besides the root one: Kubernetes
+# discovery and what imports it live in modules of their own, so that a
+# program importing only the library does not pull client-go. Each
+# replaces github.com/shoalhq/shoal with this checkout.
+MODULES := discovery/kubernetes discovery/all cmd/houseparty test/kube
+
 vet:
 	$(GO) vet ./...
+	for m in $(MODULES); do $(GO) vet -C $$m ./... || exit 1; done
 	cd bench && $(GO) vet ./...
 	cd test/ui && $(GO) vet ./...
 
 unit:
 	$(GO) test -race -count=1 ./...
+	for m in $(MODULES); do $(GO) test -C $$m -race -count=1 ./... || exit 1; done
 
 # The registry's state machine under the seeded fault simulator, at
 # length (a failing seed prints the command that replays it). `make unit`
@@ -71,7 +79,7 @@ ui-test:
 	cd test/ui && UI_OUT='$(UI_OUT)' $(GO) test -count=1 -v -timeout 10m ./...
 
 run:
-	$(GO) run ./cmd/houseparty
+	$(GO) run -C cmd/houseparty .
 
 # Three nodes on this machine, one cookie, static discovery (Ctrl-C stops).
 cluster:

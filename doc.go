@@ -35,6 +35,9 @@
 //   - codec: the wire form of the messages and states that cross nodes.
 //   - cluster, transport, cookie, discovery: membership, authenticated
 //     links, the shared secret, and the ways nodes find each other.
+//     Kubernetes discovery (discovery/kubernetes) and discovery/all are
+//     modules of their own, so that client-go reaches only the programs
+//     that import them.
 //   - clustertest: in-process clusters on loopback for tests.
 //   - houseparty and cmd/houseparty: the demo application.
 package shoal

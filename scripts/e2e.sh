@@ -34,7 +34,7 @@ trap 'exit 130' INT TERM
 # The v2 of the rolling update: the same code built with the tag
 # houseparty_v2, whose people hand on a state with a field more.
 mkdir -p bin/image-v2
-CGO_ENABLED=0 GOOS=linux "$GO" build -trimpath -ldflags='-s -w' -tags houseparty_v2 -o bin/image-v2/houseparty ./cmd/houseparty
+CGO_ENABLED=0 GOOS=linux "$GO" build -C cmd/houseparty -trimpath -ldflags='-s -w' -tags houseparty_v2 -o "$PWD/bin/image-v2/houseparty" .
 set +e
 SHOAL_E2E=1 "$GO" test -count=1 -v -timeout "$timeout" ./test/e2e/ 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}

@@ -13,7 +13,7 @@ image=${IMAGE:-shoal/houseparty:latest}
 limit=$((25 * 1000 * 1000))
 t0=$(date +%s)
 mkdir -p bin/image
-CGO_ENABLED=0 GOOS=linux "$GO" build -trimpath -ldflags='-s -w' -o bin/image/houseparty ./cmd/houseparty
+CGO_ENABLED=0 GOOS=linux "$GO" build -C cmd/houseparty -trimpath -ldflags='-s -w' -o "$PWD/bin/image/houseparty" .
 t1=$(date +%s)
 docker build -q -f deploy/Dockerfile -t "$image" bin/image >/dev/null
 t2=$(date +%s)

@@ -6,7 +6,7 @@ set -euo pipefail
 n=${1:-3}
 cd "$(dirname "$0")/.."
 bin=$(mktemp -d)/houseparty
-go build -o "$bin" ./cmd/houseparty
+go build -C cmd/houseparty -o "$bin" .
 cookie=${SHOAL_COOKIE:-$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')}
 peers=""
 for i in $(seq 1 "$n"); do peers="$peers${peers:+,}127.0.0.1:$((7945 + i))"; done

@@ -9,6 +9,11 @@
 //
 // several separated by ';', each with ?KEY=VALUE&... options (see each
 // package, and package discovery for the grammar).
+//
+// This package is a module of its own, github.com/shoalhq/shoal/discovery/all,
+// as is the Kubernetes strategy it brings (and client-go with it): a
+// program that does not run on Kubernetes builds its strategies from the
+// packages static, dns and gossip and stays clear of both.
 package all
 
 import (

@@ -96,4 +96,10 @@
 //	cfg.Selector = "app=hp"
 //	cfg.Kubeconfig = "/path/to/kubeconfig"
 //	s, err := kubernetes.New(cfg)
+//
+// # Module
+//
+// This package is the module github.com/shoalhq/shoal/discovery/kubernetes,
+// apart from the library's, because it needs k8s.io/client-go: only the
+// programs that import it pull the Kubernetes modules.
 package kubernetes

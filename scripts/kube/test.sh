@@ -55,7 +55,7 @@ eval "$("$here/start.sh" "$bin" "$state" | tail -n 1)"
 t2=$(date +%s)
 cd "$root"
 set +e
-SHOAL_KUBE_TEST_KUBECONFIG=$KUBECONFIG "$GO" test -race -count=1 -v -timeout "$timeout" -run "$run" ./test/kube/ 2>&1 | tee "$state/test.log"
+SHOAL_KUBE_TEST_KUBECONFIG=$KUBECONFIG "$GO" test -C test/kube -race -count=1 -v -timeout "$timeout" -run "$run" . 2>&1 | tee "$state/test.log"
 rc=${PIPESTATUS[0]}
 set -e
 t3=$(date +%s)

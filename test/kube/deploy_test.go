@@ -195,8 +195,8 @@ func buildHouseparty(t *testing.T, ctx context.Context, dir string) func() strin
 		goTool = "go"
 	}
 	out := filepath.Join(dir, "houseparty")
-	cmd := exec.CommandContext(ctx, goTool, "build", "-trimpath", "-o", out, "./cmd/houseparty")
-	cmd.Dir = root
+	// cmd/houseparty is a module of its own (it brings Kubernetes discovery).
+	cmd := exec.CommandContext(ctx, goTool, "build", "-C", filepath.Join(root, "cmd", "houseparty"), "-trimpath", "-o", out, ".")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	var log bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &log, &log

@@ -97,8 +97,9 @@ func outDir(t *testing.T) string {
 func build(t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "houseparty")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/houseparty")
-	cmd.Dir = filepath.Join("..", "..")
+	// cmd/houseparty is a module of its own (it brings Kubernetes discovery).
+	cmd := exec.Command("go", "build", "-o", bin, ".")
+	cmd.Dir = filepath.Join("..", "..", "cmd", "houseparty")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build ./cmd/houseparty: %v\n%s", err, out)
 	}
