@@ -66,7 +66,7 @@ func Start(ctx context.Context, cfg Config, opts ...Option) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("shoal: start node %s: links: %w", cfg.Name, err)
 	}
-	pcfg := process.Config{Node: cfg.Name, Logger: log, Remote: n.rem}
+	pcfg := process.Config{Node: cfg.Name, Logger: log, Remote: n.rem, StateCodec: cfg.Codec}
 	if cfg.CodecCheck.on() {
 		pcfg.Codec = cfg.Codec
 	}

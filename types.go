@@ -17,6 +17,9 @@ import (
 func declareTypes(node string, kinds *process.Kinds, c *codec.Codec) error {
 	for _, kind := range kinds.Names() {
 		opts, _ := kinds.Options(kind)
+		if opts.PassivateAfter > 0 && opts.State == nil {
+			return fmt.Errorf("shoal: start node %s: kind %q: %w: KindOptions.PassivateAfter is set but KindOptions.State is not: declare the type of the state its processes keep while passivated", node, kind, process.ErrInvalid)
+		}
 		samples := opts.Messages
 		if opts.State != nil {
 			samples = append(samples[:len(samples):len(samples)], opts.State)

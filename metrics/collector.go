@@ -10,6 +10,7 @@ import (
 var (
 	descMembers       = prometheus.NewDesc("shoal_members", "Members of the cluster as this node sees them, by status.", []string{"status"}, nil)
 	descProcesses     = prometheus.NewDesc("shoal_processes", "Processes this node runs, system ones included.", nil, nil)
+	descPassivated    = prometheus.NewDesc("shoal_processes_passivated", "Processes this node runs that are passivated now (their Behavior dropped until their next message).", nil, nil)
 	descRegistered    = prometheus.NewDesc("shoal_registered_processes", "Registered processes this node runs.", nil, nil)
 	descPartitions    = prometheus.NewDesc("shoal_registry_partitions", "Registry partitions this node holds, by role (primary, replica, gathering: not answering yet).", []string{"role"}, nil)
 	descNames         = prometheus.NewDesc("shoal_registry_names", "Names in the registry partitions this node serves as primary.", nil, nil)
@@ -34,7 +35,7 @@ type collector struct{ src Sources }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
-		descMembers, descProcesses, descRegistered, descPartitions, descNames, descRegistrations, descRestarts,
+		descMembers, descProcesses, descPassivated, descRegistered, descPartitions, descNames, descRegistrations, descRestarts,
 		descHandoffs, descConflicts, descLinkFrames, descLinkBytes, descLinkErrors, descLinkDropped, descLinkRefused,
 		descMailbox, descMailboxMax,
 	} {
@@ -60,6 +61,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	if rt := c.src.Runtime; rt != nil {
 		gauge(descProcesses, float64(rt.Len()))
+		gauge(descPassivated, float64(rt.Passivated()))
 		counts := make([]uint64, len(mailboxBuckets))
 		var sum, n uint64
 		longest := 0

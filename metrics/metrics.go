@@ -17,6 +17,7 @@
 //
 //	shoal_members{status}                              members as this node sees them (alive, suspect, dead, left)
 //	shoal_processes                                    every process this node runs (system ones too)
+//	shoal_processes_passivated                         those of them passivated now (KindOptions.PassivateAfter)
 //	shoal_registered_processes                         the registered processes this node runs
 //	shoal_registry_partitions{role}                    registry partitions this node holds (primary, replica, gathering)
 //	shoal_registry_names                               names in the partitions this node serves

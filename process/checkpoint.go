@@ -212,6 +212,7 @@ func (p *Process) checkpointSync() (*PanicError, error) {
 	}
 	if err != nil {
 		p.rt.log.Debug("checkpoint not stored", "process", p.String(), "seq", ck.seq, "err", err)
+		ck.dirty = true // not idle until one is stored (passivation)
 		return nil, fmt.Errorf("%w: %s seq %d: %w", ErrNotDurable, p, ck.seq, err)
 	}
 	ck.merged = ck.merged[n:]

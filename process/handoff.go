@@ -282,6 +282,7 @@ func (p *Process) Forward(to Ref, reason error) error {
 	}
 	p.stopTimers()
 	p.stopCheckpoints()
+	p.stopPassivation()
 	if reason == nil {
 		reason = ErrMoved
 	}

@@ -43,6 +43,13 @@ type KindOptions struct {
 	Restart RestartPolicy
 	// Mailbox bounds its processes' mailboxes; no bound by default.
 	Mailbox MailboxOptions
+	// PassivateAfter, if positive, passivates its processes once they
+	// have been idle that long (checked every PassivateAfter, so within
+	// twice that): their Behavior gives its state (Checkpointer) and is
+	// dropped, and the next message makes a new one from the spec that
+	// takes the state back (HandoffReceiver) before handling it. Their
+	// Behavior must implement both. See Process.Passivated.
+	PassivateAfter time.Duration
 }
 
 // NewKinds returns an empty kind table.
@@ -65,6 +72,9 @@ func (k *Kinds) RegisterWith(name string, f Factory, opts KindOptions) error {
 	}
 	if opts.CheckpointEvery < 0 {
 		return fmt.Errorf("register kind %q: %w: negative checkpoint interval", name, ErrInvalid)
+	}
+	if opts.PassivateAfter < 0 {
+		return fmt.Errorf("register kind %q: %w: negative PassivateAfter", name, ErrInvalid)
 	}
 	if name == "" {
 		return fmt.Errorf("register kind: %w: empty name", ErrInvalid)

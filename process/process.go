@@ -30,6 +30,7 @@ const (
 	kindHandoff
 	kindResolve
 	kindCheckpoint // an async checkpoint is due, a flush, or the sink's answer
+	kindPassivate  // the idle check of a process whose kind passivates
 )
 
 type envelope struct {
@@ -95,6 +96,8 @@ type Process struct {
 	mu     sync.Mutex
 	st     status
 	exited bool // exit fully done: removed, OnExit called
+	// dormant: passivated, its Behavior dropped until its next message.
+	dormant bool
 	// selfStop is owned by the goroutine running the handlers (it sits
 	// here to share padding with st and exited).
 	selfStop bool
@@ -136,6 +139,7 @@ func (p *Process) Restarts() bool { return p.supervisor() != nil }
 // procExtra is a process's rarely needed state (Process.extra).
 type procExtra struct {
 	sup   *supervised   // its kind restarts it; set at start
+	pass  *passivation  // its kind passivates it; set at start
 	fwd   Ref           // where a handed-off process's messages go; under mu
 	space chan struct{} // closed when a bounded mailbox has room; under mu
 }
@@ -276,6 +280,9 @@ func (p *Process) Describe(ctx context.Context) (summary string, ok bool, err er
 
 // describe runs the behavior's Describe (the process's turn).
 func (p *Process) describe() result {
+	if p.behavior == nil {
+		return result{val: "passivated"}
+	}
 	if _, ok := p.behavior.(Describer); !ok {
 		return result{} // not a Describer: no summary
 	}
@@ -457,6 +464,14 @@ const (
 func (p *Process) handle(e envelope) (outcome, error) {
 	self := Self{p}
 	ctx := p.rt.ctx
+	if p.kind != nil && p.kind.opts.PassivateAfter > 0 && e.kind != kindPassivate {
+		if p.behavior == nil && needsBehavior(e) {
+			if err := p.wake(); err != nil {
+				return outExit, err
+			}
+		}
+		p.extra.pass.busy = true
+	}
 	switch e.kind {
 	case kindCall:
 		if err := e.call.ctx.Err(); err != nil {
@@ -513,6 +528,8 @@ func (p *Process) handle(e envelope) (outcome, error) {
 		}
 	case kindCheckpoint:
 		return p.handleCheckpoint(e)
+	case kindPassivate:
+		return p.handlePassivate()
 	case kindStop:
 		return outExit, e.msg.(stopMsg).reason
 	case kindHandoff:
@@ -596,6 +613,7 @@ func (p *Process) endHandoff(ctx context.Context, hr HandoffReceiver, state any)
 func (p *Process) abandon(reason error) {
 	p.stopTimers()
 	p.stopCheckpoints()
+	p.stopPassivation()
 	p.mu.Lock()
 	p.st = stDead
 	p.reason = reason
@@ -617,6 +635,8 @@ func (p *Process) exit(reason error, panicked bool, rest []envelope) {
 	}
 	p.stopTimers()
 	p.stopCheckpoints()
+	p.stopPassivation()
+	p.setDormant(false)
 	p.mu.Lock()
 	p.st = stDead
 	p.reason = reason

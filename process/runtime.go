@@ -71,6 +71,10 @@ type Config struct {
 	// failing only when the process lives elsewhere. For tests (the front
 	// door sets it under go test): it costs an encoding per message.
 	Codec Codec
+	// StateCodec, if set, encodes the state a passivated process keeps
+	// (KindOptions.PassivateAfter), so that it holds bytes instead of
+	// its objects; nil keeps the state value as the process gave it.
+	StateCodec Codec
 }
 
 // Codec encodes and decodes messages (package codec).
@@ -120,15 +124,19 @@ type Runtime struct {
 	node   string
 	remote Remote
 	codec  Codec // checks local messages when set
-	kinds  *Kinds
-	clock  Clock
-	log    *slog.Logger
-	ctx    context.Context // handed to casts and infos; ends at shutdown
-	cancel context.CancelFunc
+	// stateCodec encodes passivated processes' states, when set.
+	stateCodec Codec
+	kinds      *Kinds
+	clock      Clock
+	log        *slog.Logger
+	ctx        context.Context // handed to casts and infos; ends at shutdown
+	cancel     context.CancelFunc
 
 	nextID  atomic.Uint64
 	timerID atomic.Uint64
 	count   atomic.Int64
+	// passivated counts the processes passivated now.
+	passivated atomic.Int64
 	// forwarding counts calls forwarded by handed-off processes and not
 	// yet answered.
 	forwarding atomic.Int64
@@ -211,6 +219,7 @@ func NewRuntime(cfg Config, kinds *Kinds) (*Runtime, error) {
 		node:         cfg.Node,
 		remote:       cfg.Remote,
 		codec:        cfg.Codec,
+		stateCodec:   cfg.StateCodec,
 		kinds:        kinds,
 		clock:        cfg.Clock,
 		log:          cfg.Logger,
@@ -246,6 +255,10 @@ func (rt *Runtime) Kinds() *Kinds { return rt.kinds }
 // Len returns the number of live processes.
 func (rt *Runtime) Len() int { return int(rt.count.Load()) }
 
+// Passivated returns the number of this node's processes that are
+// passivated now (KindOptions.PassivateAfter); Len counts them too.
+func (rt *Runtime) Passivated() int { return int(rt.passivated.Load()) }
+
 // SpawnOptions are optional settings for Spawn and Start.
 type SpawnOptions struct {
 	// Name is shown in logs and errors; the runtime does not index it.
@@ -262,9 +275,11 @@ type SpawnOptions struct {
 	// Checkpoints say whether and how the process checkpoints its state
 	// (off by default).
 	Checkpoints CheckpointOptions
-	// Restore, if set, gives a process that its kind's RestartPolicy
-	// restarts the state to restart from: its last stored checkpoint
-	// (false: none, it restarts from its spec).
+	// Restore, if set, gives a checkpointing process that its kind's
+	// RestartPolicy restarts, or that wakes after its kind passivated it,
+	// the state to start again from: its last stored checkpoint (false:
+	// none, it starts from its spec). A passivated process that has it
+	// keeps no state of its own.
 	Restore func(p *Process) (Handoff, bool)
 }
 
@@ -276,11 +291,23 @@ func (rt *Runtime) Spawn(ctx context.Context, spec Spec, opts SpawnOptions) (*Pr
 	if err != nil {
 		return nil, fmt.Errorf("node %s: %w", rt.node, err)
 	}
-	var sup *supervised
+	var x *procExtra
 	if kd.opts.Restart.Mode != RestartTemporary {
-		sup = &supervised{args: spec.Args, policy: kd.opts.Restart.withDefaults(), restore: opts.Restore}
+		x = &procExtra{sup: &supervised{args: spec.Args, policy: kd.opts.Restart.withDefaults(), restore: opts.Restore}}
 	}
-	return rt.start(ctx, rt.nextID.Add(1), b, opts, kd, sup)
+	if kd.opts.PassivateAfter > 0 {
+		if err := validatePassivation(kd, b); err != nil {
+			return nil, fmt.Errorf("node %s: start process %q: %w", rt.node, opts.Name, err)
+		}
+		if x == nil {
+			x = &procExtra{}
+		}
+		x.pass = &passivation{args: spec.Args, after: kd.opts.PassivateAfter}
+		if opts.Checkpoints.Mode != CheckpointOff {
+			x.pass.restore = opts.Restore
+		}
+	}
+	return rt.start(ctx, rt.nextID.Add(1), b, opts, kd, x)
 }
 
 // MaxSystemID bounds the ids of system processes (StartSystem): every
@@ -303,7 +330,7 @@ func (rt *Runtime) StartSystem(ctx context.Context, id uint64, b Behavior, opts 
 	return rt.start(ctx, id, b, opts, nil, nil)
 }
 
-func (rt *Runtime) start(ctx context.Context, id uint64, b Behavior, opts SpawnOptions, kd *kind, sup *supervised) (*Process, error) {
+func (rt *Runtime) start(ctx context.Context, id uint64, b Behavior, opts SpawnOptions, kd *kind, x *procExtra) (*Process, error) {
 	if b == nil {
 		return nil, fmt.Errorf("start process: %w: nil behavior", ErrInvalid)
 	}
@@ -325,9 +352,7 @@ func (rt *Runtime) start(ctx context.Context, id uint64, b Behavior, opts SpawnO
 	if opts.Checkpoints.Mode != CheckpointOff {
 		p.ck = &ckState{opts: opts.Checkpoints}
 	}
-	if sup != nil {
-		p.extra = &procExtra{sup: sup}
-	}
+	p.extra = x
 	sh := &rt.shards[p.id%shardCount]
 	sh.mu.Lock()
 	if rt.closed.Load() {
@@ -362,6 +387,9 @@ func (rt *Runtime) start(ctx context.Context, id uint64, b Behavior, opts SpawnO
 			}
 		}
 		p.restoreReminders(h.Reminders)
+	}
+	if x != nil && x.pass != nil {
+		p.armPassivation(x.pass)
 	}
 	p.mu.Lock()
 	if len(p.queue) == 0 {

@@ -70,7 +70,7 @@ func (s ckptSink) SaveCheckpoint(ck process.Checkpoint, done func(error)) {
 		done(fmt.Errorf("encode checkpoint of %s: %w", p.Name(), err))
 		return
 	}
-	w := &ckptWait{name: p.Name(), id: p.Ref().ID, seq: ck.Seq, state: state, sum: maphash.Bytes(h.ckSeed, state), first: time.Now(), done: done, keep: p.Restarts()}
+	w := &ckptWait{name: p.Name(), id: p.Ref().ID, seq: ck.Seq, state: state, sum: maphash.Bytes(h.ckSeed, state), first: time.Now(), done: done, keep: restoresInPlace(h.checkpointMode(p.Kind()))}
 	for _, c := range ck.Merged {
 		w.merged = append(w.merged, directory.Inst{Node: directory.NodeID{Name: c.Node, Inc: c.Incarnation}, ID: c.ID})
 	}
@@ -175,8 +175,8 @@ func (h *dirHost) checkpointedLocked(w *ckptWait, err error) {
 }
 
 // restoreFor returns the process.SpawnOptions.Restore of a process its
-// kind restarts in place: the last checkpoint stored for it, or the state
-// it started from.
+// kind restarts or wakes in place: the last checkpoint stored for it, or
+// the state it started from.
 func (h *dirHost) restoreFor(name string) func(*process.Process) (process.Handoff, bool) {
 	return func(p *process.Process) (process.Handoff, bool) {
 		h.mu.Lock()
@@ -192,6 +192,13 @@ func (h *dirHost) restoreFor(name string) func(*process.Process) (process.Handof
 		}
 		return process.Handoff{Action: process.HandoffMove, State: saved.state, Version: saved.version, Reminders: saved.reminders}, true
 	}
+}
+
+// restoresInPlace reports whether a kind's processes take back their
+// last checkpoint in place (restarted by their policy, or woken after
+// passivation), so the host keeps it for them (ckLast).
+func restoresInPlace(o process.KindOptions) bool {
+	return o.Checkpoints != process.CheckpointOff && (o.Restart.Mode != process.RestartTemporary || o.PassivateAfter > 0)
 }
 
 // checkpointMode returns how a kind's processes checkpoint.

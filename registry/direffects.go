@@ -159,7 +159,7 @@ func (h *dirHost) start(e directory.Start) {
 		}
 		opts.HandedOff = &process.Handoff{Action: process.HandoffMove, State: saved.state, Version: saved.version, Reminders: saved.reminders}
 	}
-	if ko.Restart.Mode != process.RestartTemporary && ko.Checkpoints != process.CheckpointOff {
+	if restoresInPlace(ko) {
 		opts.Restore = h.restoreFor(e.Name)
 	}
 	sr := &startRec{}

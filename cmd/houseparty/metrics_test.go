@@ -88,7 +88,7 @@ func TestMetrics(t *testing.T) {
 		time.Sleep(50 * time.Millisecond) // polling period
 	}
 	families := []string{
-		"shoal_members", "shoal_processes", "shoal_registered_processes", "shoal_registry_partitions", "shoal_registry_names",
+		"shoal_members", "shoal_processes", "shoal_processes_passivated", "shoal_registered_processes", "shoal_registry_partitions", "shoal_registry_names",
 		"shoal_registry_operations_total", "shoal_registry_operation_seconds", "shoal_registrations_total", "shoal_restarts_total",
 		"shoal_handoffs_total", "shoal_conflicts_total", "shoal_link_frames_total", "shoal_link_bytes_total",
 		"shoal_link_errors_total", "shoal_link_dropped_total", "shoal_link_refused_total", "shoal_remote_call_seconds", "shoal_remote_call_errors_total",
