@@ -154,11 +154,6 @@ func (n *Node) WaitReady(ctx context.Context) error {
 	}
 }
 
-// budget returns ctx bounded by d more.
-func budget(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(ctx, d)
-}
-
 // Drain hands every process of this node to the nodes that stay, within
 // Config.DrainTimeout (or ctx, if it ends first), while the node still
 // serves: the first step of Stop, for a program that has more to do
@@ -174,7 +169,7 @@ func (n *Node) Drain(ctx context.Context) error {
 	}
 	n.drained = true
 	n.mu.Unlock()
-	ctx, cancel := budget(ctx, n.cfg.DrainTimeout)
+	ctx, cancel := context.WithTimeout(ctx, n.cfg.DrainTimeout)
 	defer cancel()
 	err := n.reg.Drain(ctx)
 	noneLeft := errors.Is(err, registry.ErrNoMembers) || len(n.cl.Nodes()) == 0
@@ -209,12 +204,12 @@ func (n *Node) Stop(ctx context.Context) error {
 	if closed {
 		return errors.Join(errs...)
 	}
-	lctx, cancel := budget(ctx, n.cfg.LeaveTimeout)
+	lctx, cancel := context.WithTimeout(ctx, n.cfg.LeaveTimeout)
 	if err := n.cl.Leave(lctx); err != nil {
 		errs = append(errs, fmt.Errorf("shoal: node %s: leave the cluster: %w", n.cfg.Name, err))
 	}
 	cancel()
-	sctx, cancel := budget(ctx, n.cfg.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(ctx, n.cfg.ShutdownTimeout)
 	defer cancel()
 	if err := n.closeParts(sctx); err != nil {
 		errs = append(errs, err)
@@ -226,7 +221,7 @@ func (n *Node) Stop(ctx context.Context) error {
 // the other nodes see it crash (for fault tests, or a program that must
 // exit now). Idempotent.
 func (n *Node) Kill() {
-	ctx, cancel := budget(context.Background(), n.cfg.ShutdownTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.ShutdownTimeout)
 	defer cancel()
 	_ = n.closeParts(ctx)
 }

@@ -162,10 +162,8 @@ func (o CheckpointOptions) validate(b Behavior) error {
 	return nil
 }
 
-// Flush asks a checkpointing process to checkpoint its state now, in its
-// turn, even if nothing changed (the registry asks after a merge it must
-// record). A process that does not checkpoint ignores it.
-func (p *Process) Flush() error {
+// flush: see System.Flush.
+func (p *Process) flush() error {
 	if err := p.enqueue(envelope{kind: kindCheckpoint, msg: ckFlush{}}); err != nil {
 		return fmt.Errorf("flush %s: %w", p, err)
 	}

@@ -227,7 +227,7 @@ func TestCheckpointMergedLosers(t *testing.T) {
 	sink := newSink(false)
 	p := spawnCounter(t, rt, &ckCounter{}, process.CheckpointOptions{Mode: process.CheckpointAsync, Sink: sink})
 	loser := process.Copy{Node: "n2", Incarnation: 7, ID: 42}
-	if err := p.ResolveConflict(process.Conflict{Name: "c", Loser: loser}, 5, 0); err != nil {
+	if err := side(rt).ResolveConflict(p, process.Conflict{Name: "c", Loser: loser}, 5, 0); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, 10*time.Second, "timer set", func() bool { return clock.Len() == 1 })
@@ -246,7 +246,7 @@ func TestCheckpointMergedLosers(t *testing.T) {
 	}
 	ck.done(nil)
 	// Stored: a flush (nothing changed) says nothing more.
-	if err := p.Flush(); err != nil {
+	if err := side(rt).Flush(p); err != nil {
 		t.Fatal(err)
 	}
 	ck = sink.wait(t, 3)
@@ -260,7 +260,7 @@ func TestCheckpointFlushSync(t *testing.T) {
 	rt := newRuntime(t, process.Config{Node: "n1"})
 	sink := newSink(true)
 	p := spawnCounter(t, rt, &ckCounter{n: 9}, process.CheckpointOptions{Mode: process.CheckpointSync, Sink: sink})
-	if err := p.Flush(); err != nil {
+	if err := side(rt).Flush(p); err != nil {
 		t.Fatal(err)
 	}
 	if ck := sink.wait(t, 1); ck.state != 9 {

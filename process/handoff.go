@@ -9,17 +9,17 @@ import (
 )
 
 // Handing a process off to another node happens in three steps, driven by
-// the registry:
+// the registry through the runtime's side door (System):
 //
-//  1. BeginHandoff runs the Behavior's BeginHandoff hook in the process's
+//  1. System.BeginHandoff runs the Behavior's BeginHandoff hook in the process's
 //     own turn, after the messages sent before it. Unless the process
 //     chose to stay, it is then paused: it handles nothing more, and
 //     messages sent to it (and its timers) wait in its mailbox.
 //  2. The registry starts the new incarnation elsewhere with the state
 //     (SpawnOptions.HandedOff; its EndHandoff hook receives it).
-//  3. Forward ends the old incarnation: what waited in its mailbox, and
-//     everything sent to its Ref afterwards, goes to the new one, in
-//     order. If the new one could not be started, ResumeHandoff lets the
+//  3. System.Forward ends the old incarnation: what waited in its mailbox,
+//     and everything sent to its Ref afterwards, goes to the new one, in
+//     order. If the new one could not be started, System.ResumeHandoff lets the
 //     old one carry on as if nothing happened.
 
 // HandoffAction is what a process does when its name moves to another
@@ -187,8 +187,8 @@ var (
 	// ErrMoved is the exit reason of an incarnation that was handed off to
 	// another node.
 	ErrMoved = errors.New("process moved to another node")
-	// ErrNotPaused means Forward or ResumeHandoff was called on a process
-	// that BeginHandoff did not pause.
+	// ErrNotPaused means System.Forward or System.ResumeHandoff was
+	// called on a process that System.BeginHandoff did not pause.
 	ErrNotPaused = errors.New("process not paused for handoff")
 )
 
@@ -208,15 +208,8 @@ type resolveMsg struct {
 	version uint32
 }
 
-// BeginHandoff asks the process, in its turn, what to do now that its name
-// moves to another node (its Handoffer hook; Restart if it has none). done
-// receives the answer, from the process's goroutine; it must not block.
-// Unless the answer is Stay (or an error), the process is then paused and
-// the caller must end the pause with Forward or ResumeHandoff. If mayStay
-// is false (the node is leaving), Stay counts as Restart. If ctx ends
-// before the process reaches the request, done gets ctx's error and
-// nothing changes.
-func (p *Process) BeginHandoff(ctx context.Context, mayStay bool, done func(Handoff, error)) error {
+// beginHandoff: see System.BeginHandoff.
+func (p *Process) beginHandoff(ctx context.Context, mayStay bool, done func(Handoff, error)) error {
 	if done == nil {
 		return fmt.Errorf("handoff %s: %w: nil done", p, ErrInvalid)
 	}
@@ -226,19 +219,16 @@ func (p *Process) BeginHandoff(ctx context.Context, mayStay bool, done func(Hand
 	return nil
 }
 
-// ResolveConflict hands the state of a losing copy (of the given state
-// version, migrated if need be) to the process's ConflictResolver hook,
-// in its turn. A process without the hook ignores it.
-func (p *Process) ResolveConflict(c Conflict, state any, version uint32) error {
+// resolveConflict: see System.ResolveConflict.
+func (p *Process) resolveConflict(c Conflict, state any, version uint32) error {
 	if err := p.enqueue(envelope{kind: kindResolve, msg: resolveMsg{c: c, state: state, version: version}}); err != nil {
 		return fmt.Errorf("resolve conflict of %s: %w", p, err)
 	}
 	return nil
 }
 
-// ResumeHandoff ends a pause begun by BeginHandoff without moving: the
-// process handles what waited in its mailbox and carries on.
-func (p *Process) ResumeHandoff() error {
+// resumeHandoff: see System.ResumeHandoff.
+func (p *Process) resumeHandoff() error {
 	p.mu.Lock()
 	if p.st != stPaused {
 		p.mu.Unlock()
@@ -256,13 +246,8 @@ func (p *Process) ResumeHandoff() error {
 	return nil
 }
 
-// Forward ends a pause begun by BeginHandoff by retiring this incarnation:
-// its timers stop, what waited in its mailbox and every message later sent
-// to its Ref goes to the process at to (for ForwardFor), in the order sent,
-// and Done closes with reason (ErrMoved if nil). If reason is not nil the
-// Terminate hook runs with it first. Timers and stop requests that waited
-// are dropped: they belonged to this incarnation.
-func (p *Process) Forward(to Ref, reason error) error {
+// forward: see System.Forward.
+func (p *Process) forward(to Ref, reason error) error {
 	if to.Node == p.rt.node && to.ID == p.id {
 		return fmt.Errorf("forward %s: %w: to itself", p, ErrInvalid)
 	}
@@ -342,7 +327,7 @@ func (p *Process) forwardLocked(e envelope) {
 		if to.Node == rt.node {
 			if q, ok := rt.Lookup(to); ok {
 				rm := e.msg.(resolveMsg)
-				_ = q.ResolveConflict(rm.c, rm.state, rm.version)
+				_ = q.resolveConflict(rm.c, rm.state, rm.version)
 			}
 		}
 		// A conflict state for a process that moved away is dropped: the
@@ -350,10 +335,6 @@ func (p *Process) forwardLocked(e envelope) {
 	}
 	// kindTimer, kindStop: this incarnation's own; dropped.
 }
-
-// Forwarding returns the number of calls that reached handed-off processes
-// here and wait for their new incarnations' replies.
-func (rt *Runtime) Forwarding() int { return int(rt.forwarding.Load()) }
 
 // callAsync calls ref, on this node or another, and hands the outcome to
 // done.

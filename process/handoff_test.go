@@ -83,14 +83,14 @@ func (c *tally) Terminate(_ context.Context, _ process.Self, reason error) {
 }
 
 // beginHandoff asks p to hand off and waits for its answer.
-func beginHandoff(t *testing.T, p *process.Process) process.Handoff {
+func beginHandoff(t *testing.T, rt *process.Runtime, p *process.Process) process.Handoff {
 	t.Helper()
 	type answer struct {
 		h   process.Handoff
 		err error
 	}
 	ch := make(chan answer, 1)
-	if err := p.BeginHandoff(context.Background(), true, func(h process.Handoff, err error) { ch <- answer{h, err} }); err != nil {
+	if err := side(rt).BeginHandoff(context.Background(), p, true, func(h process.Handoff, err error) { ch <- answer{h, err} }); err != nil {
 		t.Fatalf("begin handoff: %v", err)
 	}
 	select {
@@ -122,7 +122,7 @@ func TestHandoffMovesStateAndBacklogInOrder(t *testing.T) {
 	for i := 1; i <= 3; i++ {
 		_ = old.Cast(i)
 	}
-	h := beginHandoff(t, old)
+	h := beginHandoff(t, rt, old)
 	if h.Action != process.HandoffMove || !slices.Equal(h.State.([]int), []int{1, 2, 3}) {
 		t.Fatalf("handoff answer = %+v, want move with [1 2 3]", h)
 	}
@@ -148,7 +148,7 @@ func TestHandoffMovesStateAndBacklogInOrder(t *testing.T) {
 	if !next.ended {
 		t.Fatal("EndHandoff not called")
 	}
-	if err := old.Forward(np.Ref(), nil); err != nil {
+	if err := side(rt).Forward(old, np.Ref(), nil); err != nil {
 		t.Fatalf("forward: %v", err)
 	}
 	<-callDone
@@ -173,7 +173,7 @@ func TestHandoffMovesStateAndBacklogInOrder(t *testing.T) {
 	if p, ok := rt.Lookup(old.Ref()); !ok || p != old {
 		t.Fatal("old ref no longer routes to the forwarder")
 	}
-	if err := old.ResumeHandoff(); !errors.Is(err, process.ErrNotPaused) {
+	if err := side(rt).ResumeHandoff(old); !errors.Is(err, process.ErrNotPaused) {
 		t.Fatalf("resume after forward: %v, want ErrNotPaused", err)
 	}
 }
@@ -189,10 +189,10 @@ func TestHandoffResumeKeepsStateAndTimers(t *testing.T) {
 	if _, err := p.Call(context.Background(), arm{time.Second, 2}); err != nil {
 		t.Fatal(err)
 	}
-	beginHandoff(t, p)
+	beginHandoff(t, rt, p)
 	_ = p.Cast(3)
 	clock.Last().Fire() // the timer fires during the pause: it waits
-	if err := p.ResumeHandoff(); err != nil {
+	if err := side(rt).ResumeHandoff(p); err != nil {
 		t.Fatalf("resume: %v", err)
 	}
 	if got, want := callLog(t, p), []int{1, 3, -2}; !slices.Equal(got, want) {
@@ -203,7 +203,7 @@ func TestHandoffResumeKeepsStateAndTimers(t *testing.T) {
 func TestHandoffStayAndRestart(t *testing.T) {
 	rt := newRuntime(t, process.DefaultConfig())
 	stay := start(t, rt, &tally{action: process.HandoffStay}, "stay")
-	if h := beginHandoff(t, stay); h.Action != process.HandoffStay {
+	if h := beginHandoff(t, rt, stay); h.Action != process.HandoffStay {
 		t.Fatalf("answer %v, want stay", h.Action)
 	}
 	_ = stay.Cast(1)
@@ -211,11 +211,11 @@ func TestHandoffStayAndRestart(t *testing.T) {
 		t.Fatalf("stayed process log %v", got)
 	}
 	plain := start(t, rt, &recorder{}, "plain")
-	h := beginHandoff(t, plain)
+	h := beginHandoff(t, rt, plain)
 	if h.Action != process.HandoffRestart || h.State != nil {
 		t.Fatalf("process without hook answered %+v, want restart without state", h)
 	}
-	if err := plain.Forward(stay.Ref(), nil); err != nil {
+	if err := side(rt).Forward(plain, stay.Ref(), nil); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -227,12 +227,12 @@ func TestConflictLoserForwardsToWinner(t *testing.T) {
 	loser := &tally{action: process.HandoffMove}
 	lp := start(t, rt, loser, "l")
 	_ = lp.Cast(9)
-	h := beginHandoff(t, lp)
+	h := beginHandoff(t, rt, lp)
 	conflict := process.Conflict{Name: "w", Winner: process.Copy{Node: "a", Incarnation: 1, ID: 2, Version: 3}, Loser: process.Copy{Node: "b", Incarnation: 4, ID: 5, Version: 6}}
-	if err := wp.ResolveConflict(conflict, h.State, h.Version); err != nil {
+	if err := side(rt).ResolveConflict(wp, conflict, h.State, h.Version); err != nil {
 		t.Fatal(err)
 	}
-	if err := lp.Forward(wp.Ref(), errConflictForTest); err != nil {
+	if err := side(rt).Forward(lp, wp.Ref(), errConflictForTest); err != nil {
 		t.Fatal(err)
 	}
 	_ = lp.Cast(10)
@@ -263,7 +263,7 @@ func TestHandoffPanicAndStopWhilePaused(t *testing.T) {
 	rt := newRuntime(t, process.DefaultConfig())
 	p := start(t, rt, &handoffPanics{}, "panics")
 	ch := make(chan error, 1)
-	_ = p.BeginHandoff(context.Background(), true, func(_ process.Handoff, err error) { ch <- err })
+	_ = side(rt).BeginHandoff(context.Background(), p, true, func(_ process.Handoff, err error) { ch <- err })
 	var perr *process.PanicError
 	if err := <-ch; !errors.As(err, &perr) {
 		t.Fatalf("handoff of a panicking hook: %v, want a PanicError", err)
@@ -272,11 +272,11 @@ func TestHandoffPanicAndStopWhilePaused(t *testing.T) {
 
 	// A stop sent during the pause waits; after a resume it runs.
 	q := start(t, rt, &tally{action: process.HandoffMove}, "q")
-	beginHandoff(t, q)
+	beginHandoff(t, rt, q)
 	stopped := make(chan error, 1)
 	go func() { stopped <- q.Stop(context.Background(), nil) }()
 	eventually(t, 5*time.Second, "stop queued", func() bool { return q.MailboxLen() == 1 })
-	if err := q.ResumeHandoff(); err != nil {
+	if err := side(rt).ResumeHandoff(q); err != nil {
 		t.Fatal(err)
 	}
 	if err := <-stopped; err != nil {
@@ -286,7 +286,7 @@ func TestHandoffPanicAndStopWhilePaused(t *testing.T) {
 	// A handoff asked of a process that stops first fails cleanly.
 	r := start(t, rt, &tally{action: process.HandoffMove}, "r")
 	_ = r.Stop(context.Background(), nil)
-	if err := r.BeginHandoff(context.Background(), true, func(process.Handoff, error) {}); !errors.Is(err, process.ErrNoProcess) {
+	if err := side(rt).BeginHandoff(context.Background(), r, true, func(process.Handoff, error) {}); !errors.Is(err, process.ErrNoProcess) {
 		t.Fatalf("handoff of a stopped process: %v, want ErrNoProcess", err)
 	}
 }
@@ -296,7 +296,7 @@ func TestHandoffPanicAndStopWhilePaused(t *testing.T) {
 func TestShutdownEndsAPausedProcess(t *testing.T) {
 	rt := newRuntime(t, process.DefaultConfig())
 	p := start(t, rt, &tally{action: process.HandoffMove}, "paused")
-	beginHandoff(t, p)
+	beginHandoff(t, rt, p)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := rt.Shutdown(ctx); err != nil {
@@ -339,7 +339,7 @@ func TestShutdownWhileAHandoffWaits(t *testing.T) {
 	}
 	<-b.entered
 	answered := make(chan error, 1)
-	if err := p.BeginHandoff(context.Background(), false, func(_ process.Handoff, err error) { answered <- err }); err != nil {
+	if err := side(rt).BeginHandoff(context.Background(), p, false, func(_ process.Handoff, err error) { answered <- err }); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -131,11 +131,6 @@ func (p *Process) Kind() string {
 // Name returns the name given at spawn ("" if none).
 func (p *Process) Name() string { return p.name }
 
-// Restarts reports whether the process's kind restarts it in place
-// (KindOptions.Restart): its spawner may then keep its last checkpoint
-// for SpawnOptions.Restore.
-func (p *Process) Restarts() bool { return p.supervisor() != nil }
-
 // procExtra is a process's rarely needed state (Process.extra).
 type procExtra struct {
 	sup   *supervised   // its kind restarts it; set at start

@@ -704,20 +704,20 @@ func TestPanicErrorUnwraps(t *testing.T) {
 
 func TestStartSystem(t *testing.T) {
 	rt := newRuntime(t, process.DefaultConfig())
-	p, err := rt.StartSystem(context.Background(), 7, &recorder{}, process.SpawnOptions{Name: "sys"})
+	p, err := side(rt).Start(context.Background(), 7, &recorder{}, process.SpawnOptions{Name: "sys"})
 	if err != nil || p.Ref().ID != 7 {
 		t.Fatalf("system process = %v, %v", p, err)
 	}
-	if _, err := rt.StartSystem(context.Background(), 7, &recorder{}, process.SpawnOptions{}); !errors.Is(err, process.ErrInvalid) {
+	if _, err := side(rt).Start(context.Background(), 7, &recorder{}, process.SpawnOptions{}); !errors.Is(err, process.ErrInvalid) {
 		t.Fatalf("second process with id 7 = %v", err)
 	}
-	for _, id := range []uint64{0, process.MaxSystemID} {
-		if _, err := rt.StartSystem(context.Background(), id, &recorder{}, process.SpawnOptions{}); !errors.Is(err, process.ErrInvalid) {
+	for _, id := range []uint64{0, maxSystemID} {
+		if _, err := side(rt).Start(context.Background(), id, &recorder{}, process.SpawnOptions{}); !errors.Is(err, process.ErrInvalid) {
 			t.Fatalf("id %d = %v", id, err)
 		}
 	}
 	q := start(t, rt, &recorder{}, "ordinary")
-	if q.Ref().ID < process.MaxSystemID {
+	if q.Ref().ID < maxSystemID {
 		t.Fatalf("ordinary process got reserved id %d", q.Ref().ID)
 	}
 	if got, err := rt.Call(context.Background(), process.Ref{Node: rt.Node(), ID: 7}, "hi"); err != nil || got != "hi" {

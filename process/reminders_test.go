@@ -48,7 +48,7 @@ func TestRemindersMoveAndCheckpoint(t *testing.T) {
 		t.Fatal(err)
 	}
 	sink.wait(t, 1)
-	h := beginHandoff(t, p)
+	h := beginHandoff(t, rt, p)
 	if len(h.Reminders) != 1 || h.Reminders[0].Msg != "wake" {
 		t.Fatalf("handed-off reminders %+v, want the one reminder", h.Reminders)
 	}

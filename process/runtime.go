@@ -238,8 +238,8 @@ func NewRuntime(cfg Config, kinds *Kinds) (*Runtime, error) {
 	if _, err := rand.Read(seed[:]); err != nil {
 		return nil, fmt.Errorf("new runtime: seed process ids: %w", err)
 	}
-	// Ids below MaxSystemID are reserved for system processes.
-	rt.nextID.Store(binary.LittleEndian.Uint64(seed[:])>>1 | MaxSystemID)
+	// Ids below maxSystemID are reserved for system processes.
+	rt.nextID.Store(binary.LittleEndian.Uint64(seed[:])>>1 | maxSystemID)
 	for i := range rt.shards {
 		rt.shards[i].procs = make(map[uint64]*Process)
 	}
@@ -310,24 +310,14 @@ func (rt *Runtime) Spawn(ctx context.Context, spec Spec, opts SpawnOptions) (*Pr
 	return rt.start(ctx, rt.nextID.Add(1), b, opts, kd, x)
 }
 
-// MaxSystemID bounds the ids of system processes (StartSystem): every
+// maxSystemID bounds the ids of system processes (System.Start): every
 // node can address another node's system process id without asking.
-const MaxSystemID = 1 << 16
+const maxSystemID = 1 << 16
 
 // Start starts a process running b, which need not come from a kind (such
 // a process cannot be re-created elsewhere). See Spawn.
 func (rt *Runtime) Start(ctx context.Context, b Behavior, opts SpawnOptions) (*Process, error) {
 	return rt.start(ctx, rt.nextID.Add(1), b, opts, nil, nil)
-}
-
-// StartSystem starts a process with a fixed id below MaxSystemID, so that
-// other nodes can address it as Ref{Node: node, ID: id} (the registry's
-// peer endpoint is one). Starting a second process with a live id fails.
-func (rt *Runtime) StartSystem(ctx context.Context, id uint64, b Behavior, opts SpawnOptions) (*Process, error) {
-	if id == 0 || id >= MaxSystemID {
-		return nil, fmt.Errorf("start system process: %w: id %d not in 1-%d", ErrInvalid, id, MaxSystemID-1)
-	}
-	return rt.start(ctx, id, b, opts, nil, nil)
 }
 
 func (rt *Runtime) start(ctx context.Context, id uint64, b Behavior, opts SpawnOptions, kd *kind, x *procExtra) (*Process, error) {
@@ -591,7 +581,7 @@ func (rt *Runtime) Shutdown(ctx context.Context) error {
 				_ = p.enqueue(envelope{kind: kindStop, msg: stopMsg{reason: ErrShutdown}})
 				// One paused for a handoff nobody finished (its node
 				// stops) takes the stop too.
-				_ = p.ResumeHandoff()
+				_ = p.resumeHandoff()
 			}
 		}
 		go func() {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/shoalhq/shoal/clustertest"
+	"github.com/shoalhq/shoal/internal/sys"
 	"github.com/shoalhq/shoal/process"
 )
 
@@ -285,7 +286,7 @@ func TestClusterAsyncCheckpointsTravelTogether(t *testing.T) {
 	}
 	before := steps()
 	for _, p := range procs {
-		if err := p.Flush(); err != nil {
+		if err := nodes[0].Runtime.System(sys.Key{}).Flush(p); err != nil {
 			t.Fatal(err)
 		}
 	}

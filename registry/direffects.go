@@ -38,7 +38,7 @@ func (h *dirHost) carryOut(j dirJob) {
 			return
 		}
 		id := e.Inst.ID
-		err := j.p.BeginHandoff(h.ctx, e.MayStay, func(ho process.Handoff, err error) {
+		err := h.sys.BeginHandoff(h.ctx, j.p, e.MayStay, func(ho process.Handoff, err error) {
 			if err != nil {
 				return // it exited (reported by its exit hook), or the registry closed
 			}
@@ -49,7 +49,7 @@ func (h *dirHost) carryOut(j dirJob) {
 		}
 	case directory.Resume:
 		if j.p != nil {
-			if err := j.p.ResumeHandoff(); err != nil {
+			if err := h.sys.ResumeHandoff(j.p); err != nil {
 				h.log.Debug("registry: resume", "name", e.Name, "err", err)
 			}
 		}
@@ -64,12 +64,12 @@ func (h *dirHost) carryOut(j dirJob) {
 		} else {
 			h.r.counts.movedOut.Add(1)
 		}
-		if err := j.p.Forward(refOf(e.To), reason); err != nil {
+		if err := h.sys.Forward(j.p, refOf(e.To), reason); err != nil {
 			h.log.Warn("registry: could not retire a moved process", "name", e.Name, "to", refOf(e.To), "err", err)
 		}
 	case directory.Flush:
 		if j.p != nil {
-			if err := j.p.Flush(); err != nil {
+			if err := h.sys.Flush(j.p); err != nil {
 				h.log.Debug("registry: flush", "name", e.Name, "err", err)
 			}
 		}
@@ -93,7 +93,7 @@ func (h *dirHost) carryOut(j dirJob) {
 			h.log.Warn("registry: a conflict loser's state merged into the name's process because the winner first chosen is gone or was out of reach for too long; if a copy of that winner lives on, it holds the state too",
 				"name", e.Name, "loser", refOf(e.Loser), "winner", refOf(e.Winner))
 		}
-		if err := j.p.ResolveConflict(c, saved.state, saved.version); err != nil {
+		if err := h.sys.ResolveConflict(j.p, c, saved.state, saved.version); err != nil {
 			h.log.Debug("registry: resolve conflict", "name", e.Name, "err", err)
 		} else {
 			h.r.counts.conflictsMerged.Add(1)

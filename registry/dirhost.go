@@ -15,6 +15,7 @@ import (
 
 	"github.com/shoalhq/shoal/cluster"
 	"github.com/shoalhq/shoal/codec"
+	"github.com/shoalhq/shoal/internal/sys"
 	"github.com/shoalhq/shoal/process"
 	"github.com/shoalhq/shoal/registry/internal/directory"
 )
@@ -30,6 +31,7 @@ import (
 // runs on a goroutine of its own: its Init may call the registry.
 type dirHost struct {
 	r      *Registry
+	sys    process.System // the runtime's side door: handoffs, system processes
 	m      Membership
 	codec  *codec.Codec
 	log    *slog.Logger
@@ -112,6 +114,7 @@ func (r *Registry) startDirectory(cfg Config) error {
 	}
 	h := &dirHost{
 		r: r, m: cfg.Cluster, codec: cfg.Codec, log: r.log, self: self, tick: cfg.Tick, quorum: cfg.Quorum,
+		sys:       r.rt.System(sys.Key{}),
 		view:      map[string]directory.NodeID{},
 		waiting:   map[uint64]chan dirAnswer{},
 		ckWaiting: map[uint64]*ckptWait{}, ckStored: map[uint64]uint64{}, ckLast: map[uint64][]byte{}, ckSeed: maphash.MakeSeed(),
@@ -152,17 +155,17 @@ func (r *Registry) startDirectory(cfg Config) error {
 		return fmt.Errorf("new registry: register wire types: %w", err)
 	}
 	h.ctx, h.cancel = context.WithCancel(context.Background())
-	if _, err := r.rt.StartSystem(h.ctx, endpointID, &dirEndpoint{h: h}, process.SpawnOptions{Name: "shoal.registry"}); err != nil {
+	if _, err := h.sys.Start(h.ctx, endpointID, &dirEndpoint{h: h}, process.SpawnOptions{Name: "shoal.registry"}); err != nil {
 		h.cancel()
 		return fmt.Errorf("new registry: start endpoint: %w", err)
 	}
 	// Listings have an endpoint of their own: they do not wait behind the
 	// directory's traffic, nor it behind them.
-	if _, err := r.rt.StartSystem(h.ctx, listEndpointID, &dirEndpoint{h: h}, process.SpawnOptions{Name: "shoal.registry.list"}); err != nil {
+	if _, err := h.sys.Start(h.ctx, listEndpointID, &dirEndpoint{h: h}, process.SpawnOptions{Name: "shoal.registry.list"}); err != nil {
 		h.cancel()
 		return fmt.Errorf("new registry: start list endpoint: %w", err)
 	}
-	if _, err := r.rt.StartSystem(h.ctx, opsEndpointID, &opsEndpoint{r: r}, process.SpawnOptions{Name: "shoal.registry.ops"}); err != nil {
+	if _, err := h.sys.Start(h.ctx, opsEndpointID, &opsEndpoint{r: r}, process.SpawnOptions{Name: "shoal.registry.ops"}); err != nil {
 		h.cancel()
 		return fmt.Errorf("new registry: start operator endpoint: %w", err)
 	}
@@ -564,7 +567,7 @@ func (h *dirHost) drain(ctx context.Context) error {
 		if ok {
 			// Calls that reached retired processes are on their way to
 			// the new ones; their replies come back through here.
-			if n := h.r.rt.Forwarding(); n > 0 {
+			if n := h.sys.Forwarding(); n > 0 {
 				left = n
 			} else {
 				return nil

@@ -213,6 +213,8 @@ func (r *Remote) sendReply(to string, callID uint64, v any, err error) {
 		}
 	case errors.As(err, &perr):
 		status = statusPanic
+	case errors.Is(err, process.ErrMailboxFull):
+		status = statusFull
 	case errors.Is(err, process.ErrNoProcess):
 		status = statusNoProcess
 	case errors.Is(err, process.ErrStopped):

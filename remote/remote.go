@@ -16,8 +16,8 @@
 //
 // Errors a handler returns cross the wire as text (an *Error); the runtime
 // errors keep their identity: errors.Is(err, process.ErrNoProcess),
-// process.ErrStopped, context.DeadlineExceeded work on a remote call's
-// error as on a local one.
+// process.ErrStopped, process.ErrMailboxFull, context.DeadlineExceeded
+// work on a remote call's error as on a local one.
 package remote
 
 import (
@@ -72,6 +72,8 @@ func (e *Error) Is(target error) bool {
 		return target == context.Canceled
 	case statusCodecError:
 		return target == codec.ErrUnregistered || target == codec.ErrMalformed
+	case statusFull:
+		return target == process.ErrMailboxFull
 	}
 	return false
 }

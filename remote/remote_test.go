@@ -326,3 +326,54 @@ func TestAttachChecksTheNode(t *testing.T) {
 		t.Fatalf("Node() = %q", r.Node())
 	}
 }
+
+// gate holds its first call until released.
+type gate struct {
+	started, release chan struct{}
+}
+
+func (g *gate) HandleCall(context.Context, process.Self, any) (any, error) {
+	if g.started != nil {
+		close(g.started)
+		g.started = nil
+		<-g.release
+	}
+	return "ok", nil
+}
+func (g *gate) HandleCast(context.Context, process.Self, any) {}
+func (g *gate) HandleInfo(context.Context, process.Self, any) {}
+
+// TestRemoteMailboxFull: a call to a process on another node whose
+// bounded mailbox is full and fails when full gets an error that is
+// process.ErrMailboxFull there as here, and names the kind.
+func TestRemoteMailboxFull(t *testing.T) {
+	a, b := pair(t)
+	g := &gate{started: make(chan struct{}), release: make(chan struct{})}
+	started := g.started
+	if err := b.Runtime.Kinds().RegisterWith("narrow", func([]byte) (process.Behavior, error) { return g, nil },
+		process.KindOptions{Mailbox: process.MailboxOptions{Size: 1, Overflow: process.OverflowFail}}); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	p, err := b.Runtime.Spawn(ctx, process.Spec{Kind: "narrow"}, process.SpawnOptions{Name: "narrow"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := make(chan error, 1)
+	go func() { _, err := p.Call(ctx, get{}); held <- err }()
+	<-started
+	if err := p.TryCast(seq{N: 1}); err != nil { // its one slot
+		t.Fatal(err)
+	}
+	_, err = a.Runtime.Call(ctx, p.Ref(), get{})
+	close(g.release)
+	if !errors.Is(err, process.ErrMailboxFull) {
+		t.Fatalf("call to a full mailbox on another node: %v; want process.ErrMailboxFull", err)
+	}
+	if !strings.Contains(err.Error(), `kind "narrow"`) {
+		t.Fatalf("the error does not name the kind: %v", err)
+	}
+	if err := <-held; err != nil {
+		t.Fatal(err)
+	}
+}

@@ -15,7 +15,8 @@ const (
 	kindReply byte = 4
 )
 
-// Reply status codes.
+// Reply status codes. A status this build does not know (a later
+// one's) reads as an application error: its text still says what failed.
 const (
 	statusOK         byte = 0
 	statusAppError   byte = 1
@@ -25,7 +26,7 @@ const (
 	statusDeadline   byte = 5
 	statusCanceled   byte = 6
 	statusCodecError byte = 7
-	maxStatus             = statusCodecError
+	statusFull       byte = 8 // the process's bounded mailbox is full
 )
 
 var errBadFrame = errors.New("bad remote frame")
@@ -99,9 +100,6 @@ func decodeFrame(b []byte) (frame, error) {
 		}
 		f.callID = binary.BigEndian.Uint64(b)
 		f.status = b[8]
-		if f.status > maxStatus {
-			return frame{}, fmt.Errorf("%w: status %d", errBadFrame, f.status)
-		}
 		f.payload = b[9:]
 	default:
 		return frame{}, fmt.Errorf("%w: kind %d", errBadFrame, f.kind)
