@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/shoalhq/shoal/bench/internal/local"
 )
 
 // Messages: small structs, replies are plain ints.
@@ -54,8 +56,8 @@ type protoSystem struct {
 	pids     []*actor.PID // every actor spawned (for Close)
 	nextIdle int          // next "p-<i>" index; names are never reused within one system
 
-	castPID *actor.PID // lazily spawned CastN target
-	callPID *actor.PID // lazily spawned CallN target
+	castPIDs []*actor.PID // lazily spawned Cast targets
+	callPID  *actor.PID   // lazily spawned CallN target
 
 	closeOnce sync.Once
 }
@@ -166,31 +168,37 @@ func (s *protoSystem) SpawnIdle(n int) error {
 	return nil
 }
 
-// CastN sends n asynchronous protoInc messages (Send, no reply) from the root
-// context to one actor and returns once the actor has processed all n.
-func (s *protoSystem) CastN(n int) error {
-	if n <= 0 {
-		return nil
-	}
-	if s.castPID == nil {
+// Cast sends n asynchronous protoInc messages (Send, no reply) from each
+// of senders goroutines, through the root context, to its target actor
+// and returns once the targets have processed them all.
+func (s *protoSystem) Cast(senders, targets, n int) error {
+	for len(s.castPIDs) < targets {
 		s.live.Add(1)
 		pid, err := s.root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor {
 			return &protoCastActor{s: s}
-		}), "cast")
+		}), "cast-"+strconv.Itoa(len(s.castPIDs)))
 		if err != nil {
 			s.live.Done()
 			return fmt.Errorf("protoactor: spawn cast target: %w", err)
 		}
-		s.castPID = pid
+		s.castPIDs = append(s.castPIDs, pid)
 		s.pids = append(s.pids, pid)
 	}
-	done := make(chan struct{})
-	s.root.Send(s.castPID, protoCastArm{n: n, done: done})
-	for i := 0; i < n; i++ {
-		s.root.Send(s.castPID, protoInc{})
+	var wg sync.WaitGroup
+	for t := range targets {
+		done := make(chan struct{})
+		s.root.Send(s.castPIDs[t], protoCastArm{n: n * sendersTo(t, senders, targets), done: done})
+		wg.Go(func() { <-done })
 	}
-	<-done
-	return nil
+	err := local.Senders(senders, func(i int) error {
+		pid := s.castPIDs[i%targets]
+		for range n {
+			s.root.Send(pid, protoInc{})
+		}
+		return nil
+	})
+	wg.Wait()
+	return err
 }
 
 // CallN makes n sequential request/response round trips
@@ -239,7 +247,7 @@ func (s *protoSystem) Close() {
 		case <-time.After(protoStopTimeout):
 		}
 		s.pids = nil
-		s.castPID, s.callPID = nil, nil
+		s.castPIDs, s.callPID = nil, nil
 		s.sys.Shutdown()
 	})
 }
