@@ -234,7 +234,7 @@ func (p *Process) resumeHandoff() error {
 		p.mu.Unlock()
 		return fmt.Errorf("resume %s: %w", p, ErrNotPaused)
 	}
-	if len(p.queue) == 0 {
+	if p.q.n == 0 {
 		p.st = stIdle
 		p.mu.Unlock()
 		p.rt.active.Done()
@@ -277,10 +277,9 @@ func (p *Process) forward(to Ref, reason error) error {
 	p.extraLocked().fwd = to
 	p.reason = reason
 	// Under p.mu, so that nothing sent meanwhile overtakes the backlog.
-	for _, e := range p.queue {
+	for _, e := range p.q.drain(p.rt.segs) {
 		p.forwardLocked(e)
 	}
-	p.queue, p.spare = nil, nil
 	p.mu.Unlock()
 	p.rt.count.Add(-1)
 	p.rt.clock.AfterFunc(ForwardFor, func() { p.rt.unlist(p) })

@@ -70,7 +70,7 @@ func (p *Process) put(ctx context.Context, e envelope, wait bool) error {
 		wait = false
 	}
 	p.mu.Lock()
-	for len(p.queue) >= size && (p.st == stIdle || p.st == stActive || p.st == stPaused) {
+	for p.q.n >= size && (p.st == stIdle || p.st == stActive || p.st == stPaused) {
 		if !wait {
 			p.mu.Unlock()
 			return fmt.Errorf("%w: %d messages wait in process %s (kind %q) on node %s", ErrMailboxFull, size, p, p.Kind(), p.rt.node)

@@ -101,8 +101,7 @@ type Process struct {
 	// selfStop is owned by the goroutine running the handlers (it sits
 	// here to share padding with st and exited).
 	selfStop bool
-	queue    []envelope
-	spare    []envelope // reused batch buffer; only while active
+	q        queue // the mailbox (queue.go)
 	done     chan struct{}
 	reason   error
 
@@ -334,7 +333,7 @@ func (p *Process) enqueueLocked(e envelope) error {
 		p.mu.Unlock()
 		return ErrNoProcess
 	case stActive, stPaused:
-		p.queue = append(p.queue, e)
+		p.q.push(p.rt.segs, e)
 		p.mu.Unlock()
 		return nil
 	case stForwarding:
@@ -342,7 +341,7 @@ func (p *Process) enqueueLocked(e envelope) error {
 		p.mu.Unlock()
 		return nil
 	}
-	p.queue = append(p.queue, e)
+	p.q.push(p.rt.segs, e)
 	p.st = stActive
 	p.rt.active.Add(1)
 	p.mu.Unlock()
@@ -353,8 +352,9 @@ func (p *Process) enqueueLocked(e envelope) error {
 // run is an activation: it drains the mailbox and returns when it is empty
 // or the process exits.
 func (p *Process) run() {
-	var batch []envelope // what remains of the current batch
-	var cur envelope     // the message being handled
+	var batch queue // what remains of the current batch
+	segs := p.rt.segs
+	var cur envelope // the message being handled
 	clean := false
 	keep := false // a handoff pause keeps the activation's place
 	defer func() {
@@ -362,7 +362,7 @@ func (p *Process) run() {
 			// A handler called runtime.Goexit (t.FailNow, for one): the
 			// process cannot go on, but it must still exit properly, and
 			// its caller, if any, must hear of it.
-			p.exit(errGoexit, true, append([]envelope{cur}, batch...))
+			p.exit(errGoexit, true, append([]envelope{cur}, batch.drain(segs)...))
 		}
 		if !keep {
 			p.rt.active.Done()
@@ -370,23 +370,20 @@ func (p *Process) run() {
 	}()
 	for {
 		p.mu.Lock()
-		if len(p.queue) == 0 {
+		if p.q.n == 0 {
 			p.st = stIdle
-			p.queue, p.spare = nil, nil // an idle process holds no buffers
 			p.mu.Unlock()
 			clean = true
 			return
 		}
-		full := p.queue
-		p.queue = p.spare
-		p.spare = nil
+		batch = p.q.take()
 		p.roomLocked()
 		p.mu.Unlock()
-		batch = full
-		for len(batch) > 0 {
-			cur = batch[0]
-			batch[0] = envelope{}
-			batch = batch[1:]
+		for {
+			var ok bool
+			if cur, ok = batch.pop(segs); !ok {
+				break
+			}
 			out, reason := p.handle(cur)
 			switch out {
 			case outExit, outPanic:
@@ -402,14 +399,15 @@ func (p *Process) run() {
 					if restarted {
 						continue
 					}
-					p.exit(why, panicked, batch)
+					p.exit(why, panicked, batch.drain(segs))
 					clean = true
 					return
 				}
+				rest := batch.drain(segs)
 				if out == outPanic && cur.kind == kindCall {
-					batch = append([]envelope{cur}, batch...)
+					rest = append([]envelope{cur}, rest...)
 				}
-				p.exit(reason, out == outPanic, batch)
+				p.exit(reason, out == outPanic, rest)
 				clean = true
 				return
 			case outPause:
@@ -426,18 +424,16 @@ func (p *Process) run() {
 					continue
 				}
 				p.pendingAbort = nil
-				p.queue = append(batch, p.queue...)
-				p.spare = nil
+				p.q.prepend(batch.take())
 				p.st = stPaused
 				p.mu.Unlock()
-				clean, keep, batch = true, true, nil
+				clean, keep = true, true
 				pending := p.pending
 				p.pending = nil
 				pending()
 				return
 			}
 		}
-		p.spare = full[:0]
 	}
 }
 
@@ -613,8 +609,7 @@ func (p *Process) abandon(reason error) {
 	p.st = stDead
 	p.reason = reason
 	p.roomLocked()
-	rest := p.queue
-	p.queue = nil
+	rest := p.q.drain(p.rt.segs)
 	p.mu.Unlock()
 	p.failAll(rest, reason)
 	p.rt.remove(p)
@@ -636,8 +631,7 @@ func (p *Process) exit(reason error, panicked bool, rest []envelope) {
 	p.st = stDead
 	p.reason = reason
 	p.roomLocked()
-	rest = append(rest, p.queue...)
-	p.queue, p.spare = nil, nil
+	rest = append(rest, p.q.drain(p.rt.segs)...)
 	p.mu.Unlock()
 	p.rt.remove(p) // before any caller hears it stopped
 	p.failAll(rest, reason)
@@ -732,5 +726,5 @@ func (p *Process) stopTimers() {
 func (p *Process) MailboxLen() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return len(p.queue)
+	return p.q.n
 }

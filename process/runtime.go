@@ -126,6 +126,7 @@ type Runtime struct {
 	codec  Codec // checks local messages when set
 	// stateCodec encodes passivated processes' states, when set.
 	stateCodec Codec
+	segs       *segments // the mailboxes' segments (queue.go)
 	kinds      *Kinds
 	clock      Clock
 	log        *slog.Logger
@@ -219,6 +220,7 @@ func NewRuntime(cfg Config, kinds *Kinds) (*Runtime, error) {
 		node:         cfg.Node,
 		remote:       cfg.Remote,
 		codec:        cfg.Codec,
+		segs:         newSegments(),
 		stateCodec:   cfg.StateCodec,
 		kinds:        kinds,
 		clock:        cfg.Clock,
@@ -382,7 +384,7 @@ func (rt *Runtime) start(ctx context.Context, id uint64, b Behavior, opts SpawnO
 		p.armPassivation(x.pass)
 	}
 	p.mu.Lock()
-	if len(p.queue) == 0 {
+	if p.q.n == 0 {
 		p.st = stIdle
 		p.mu.Unlock()
 		rt.active.Done()
