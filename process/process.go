@@ -213,16 +213,28 @@ func (p *Process) Call(ctx context.Context, msg any) (any, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("call %s: %w", p, err)
 	}
-	c := &call{ctx: ctx, ch: make(chan result, 1)}
+	c := p.rt.calls.Get().(*call)
+	c.ctx = ctx
 	if err := p.put(ctx, envelope{kind: kindCall, msg: msg, call: c}, true); err != nil {
+		c.ctx = nil
+		p.rt.calls.Put(c)
 		return nil, fmt.Errorf("call %s: %w", p, err)
 	}
-	select {
-	case r := <-c.ch:
-		return r.val, r.err
-	case <-ctx.Done():
-		return nil, fmt.Errorf("call %s: %w", p, ctx.Err())
+	var r result
+	if done := ctx.Done(); done == nil {
+		r = <-c.ch
+	} else {
+		select {
+		case r = <-c.ch:
+		case <-done:
+			// The reply may still come: c is not reused.
+			return nil, fmt.Errorf("call %s: %w", p, ctx.Err())
+		}
 	}
+	// Replied to: nobody holds c any more.
+	c.ctx = nil
+	p.rt.calls.Put(c)
+	return r.val, r.err
 }
 
 // CallAsync sends msg to the process's HandleCall and returns at once;

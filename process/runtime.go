@@ -127,6 +127,9 @@ type Runtime struct {
 	// stateCodec encodes passivated processes' states, when set.
 	stateCodec Codec
 	segs       *segments // the mailboxes' segments (queue.go)
+	// calls holds the calls of Process.Call that were answered, with
+	// their reply channels, for the next.
+	calls sync.Pool
 	kinds      *Kinds
 	clock      Clock
 	log        *slog.Logger
@@ -176,25 +179,35 @@ func (rt *Runtime) activate(p *Process) {
 }
 
 // worker runs activations until none comes for workerIdle (or too many
-// workers wait already).
+// workers wait already). Its timer ticks every workerIdle and is not
+// reset per activation (a reset costs a worker more than a short
+// activation): a worker that had work since the last tick waits one
+// more, so it leaves between one and two workerIdle after its last.
 func (rt *Runtime) worker(p *Process) {
 	var t *time.Timer
 	for {
 		p.run()
 		if rt.idle.Add(1) > maxIdleWorkers {
 			rt.idle.Add(-1)
+			if t != nil {
+				t.Stop()
+			}
 			return
 		}
 		if t == nil {
 			t = time.NewTimer(workerIdle)
-		} else {
-			t.Reset(workerIdle)
 		}
+		worked := true
+	wait:
 		select {
 		case p = <-rt.work:
 			rt.idle.Add(-1)
-			t.Stop()
 		case <-t.C:
+			if worked {
+				worked = false
+				t.Reset(workerIdle)
+				goto wait
+			}
 			rt.idle.Add(-1)
 			return
 		case <-rt.ctx.Done(): // shut down: later activations start their own
@@ -221,6 +234,7 @@ func NewRuntime(cfg Config, kinds *Kinds) (*Runtime, error) {
 		remote:       cfg.Remote,
 		codec:        cfg.Codec,
 		segs:         newSegments(),
+		calls:        sync.Pool{New: func() any { return &call{ch: make(chan result, 1)} }},
 		stateCodec:   cfg.StateCodec,
 		kinds:        kinds,
 		clock:        cfg.Clock,
