@@ -129,12 +129,12 @@ type Runtime struct {
 	segs       *segments // the mailboxes' segments (queue.go)
 	// calls holds the calls of Process.Call that were answered, with
 	// their reply channels, for the next.
-	calls sync.Pool
-	kinds      *Kinds
-	clock      Clock
-	log        *slog.Logger
-	ctx        context.Context // handed to casts and infos; ends at shutdown
-	cancel     context.CancelFunc
+	calls  sync.Pool
+	kinds  *Kinds
+	clock  Clock
+	log    *slog.Logger
+	ctx    context.Context // handed to casts and infos; ends at shutdown
+	cancel context.CancelFunc
 
 	nextID  atomic.Uint64
 	timerID atomic.Uint64
