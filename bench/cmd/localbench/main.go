@@ -133,6 +133,8 @@ func systemsFor(w string) []string {
 		return []string{"shoal", "shoal+metrics", "shoal+bounded", "protoactor", "hollywood", "chan"}
 	case "call":
 		return []string{"shoal", "shoal+metrics", "protoactor", "hollywood", "chan"}
+	case "callplain":
+		return []string{"shoal", "chan"}
 	}
 	return []string{"shoal", "protoactor", "hollywood", "chan"}
 }
@@ -150,7 +152,8 @@ func compare(sz local.Sizes, runs int, hollywood string) error {
 		{fmt.Sprintf("local cast, 1 sender to 1 process (%d msgs)", sz.Casts), "msg/s", "cast", func(r result) float64 { return r.PerSecond }, true},
 		{fmt.Sprintf("local cast, 8 senders to 1 process (%d msgs)", sz.Casts), "msg/s", "cast8to1", func(r result) float64 { return r.PerSecond }, true},
 		{fmt.Sprintf("local cast, 8 senders to 8 processes (%d msgs)", sz.Casts), "msg/s", "cast8to8", func(r result) float64 { return r.PerSecond }, true},
-		{fmt.Sprintf("local call round trips (%d sequential)", sz.Calls), "/s", "call", func(r result) float64 { return r.PerSecond }, true},
+		{fmt.Sprintf("local call round trips, 30 s deadline each (%d sequential)", sz.Calls), "/s", "call", func(r result) float64 { return r.PerSecond }, true},
+		{fmt.Sprintf("local call round trips, no deadline (%d sequential)", sz.Calls), "/s", "callplain", func(r result) float64 { return r.PerSecond }, true},
 	}
 	args := []string{"-n", strconv.Itoa(sz.Idle), "-casts", strconv.Itoa(sz.Casts), "-calls", strconv.Itoa(sz.Calls), "-scrape", scrapeEvery.String()}
 	results := map[string][]result{}
@@ -210,14 +213,18 @@ func compare(sz local.Sizes, runs int, hollywood string) error {
 		if (r.higher && ratio < 1) || (!r.higher && ratio > 1) {
 			verdict = "worse"
 		}
+		vs := fmt.Sprintf("%.2fx (%s)", ratio, verdict)
+		if best == 0 {
+			vs = "- (no peer call without a timeout)"
+		}
 		limit, lt := stat("chan", r)
 		frac := "-"
 		if limit > 0 {
 			frac = fmt.Sprintf("%.0f%%", 100*shoal/limit)
 		}
-		fmt.Printf("| %s | %s | %s | %s | %.2fx (%s) | %s | %s |\n", r.name, st, pt, ht, ratio, verdict, lt, frac)
+		fmt.Printf("| %s | %s | %s | %s | %s | %s | %s |\n", r.name, st, pt, ht, vs, lt, frac)
 	}
-	fmt.Println("\nThe limit: the same messages through plain Go channels (a buffered channel per target for casts; an unbuffered ping-pong for calls).")
+	fmt.Println("\nThe limit: the same messages through plain Go channels (a buffered channel per target for casts; an unbuffered ping-pong for calls, with a 30 s context.WithTimeout and a select on its Done per round trip for the row with deadlines).")
 	fmt.Printf("\nWhat metrics cost (package metrics, read every %v; goal: within 5%%)\n\n", scrapeEvery)
 	fmt.Println("| workload | Shoal | Shoal with metrics | with / without |")
 	fmt.Println("|---|---:|---:|---:|")
@@ -401,6 +408,23 @@ func sendersTo(t, senders, targets int) int {
 	return k
 }
 
+// CallPlain makes n sequential calls without a deadline.
+func (s *shoalSystem) CallPlain(n int) error {
+	if s.callProc == nil {
+		p, err := s.handle("call", s.idleSpec)
+		if err != nil {
+			return err
+		}
+		s.callProc = p
+	}
+	for range n {
+		if _, err := s.callProc.Call(s.ctx, shoalAsk{}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // CallN makes n sequential calls, each with its own 30 s deadline, as each
 // of Proto.Actor's futures has.
 func (s *shoalSystem) CallN(n int) error {
@@ -455,7 +479,39 @@ func (chanSystem) Cast(senders, targets, n int) error {
 	return err
 }
 
+// CallN is the ping-pong with what a deadline costs a caller: a context
+// with a 30 s timeout per round trip, and a select on its Done.
 func (chanSystem) CallN(n int) error {
+	req, resp := pingPong()
+	defer close(req)
+	for range n {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		req <- 0
+		select {
+		case <-resp:
+		case <-ctx.Done():
+			cancel()
+			return ctx.Err()
+		}
+		cancel()
+	}
+	return nil
+}
+
+// CallPlain is the bare ping-pong.
+func (chanSystem) CallPlain(n int) error {
+	req, resp := pingPong()
+	defer close(req)
+	for range n {
+		req <- 0
+		<-resp
+	}
+	return nil
+}
+
+// pingPong starts a goroutine that answers each request; closing req
+// ends it.
+func pingPong() (chan<- int, <-chan int) {
 	req, resp := make(chan int), make(chan int)
 	go func() {
 		count := 0
@@ -464,12 +520,7 @@ func (chanSystem) CallN(n int) error {
 			resp <- count
 		}
 	}()
-	defer close(req)
-	for range n {
-		req <- 0
-		<-resp
-	}
-	return nil
+	return req, resp
 }
 
 func (chanSystem) Close() {}

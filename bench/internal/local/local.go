@@ -30,9 +30,17 @@ type System interface {
 	// targets processes (sender i to target i % targets) and returns
 	// once every message is handled.
 	Cast(senders, targets, n int) error
-	// CallN makes n sequential request/reply round trips to one process.
+	// CallN makes n sequential request/reply round trips to one process,
+	// each with a 30 s deadline (the peers' request APIs take one).
 	CallN(n int) error
 	Close()
+}
+
+// PlainCaller is a System whose calls may go without a deadline (Shoal's,
+// and the channel limit's).
+type PlainCaller interface {
+	// CallPlain is CallN without deadlines.
+	CallPlain(n int) error
 }
 
 // Sizes are a measurement's sizes (localbench's flags).
@@ -44,8 +52,9 @@ type Sizes struct {
 
 // Workloads are the workloads, by name: "idle", "cast" (1 sender to 1
 // process), "cast8to1" (8 senders to 1), "cast8to8" (8 senders, each to
-// its own process) and "call".
-var Workloads = []string{"idle", "cast", "cast8to1", "cast8to8", "call"}
+// its own process), "call" (each with a 30 s deadline) and "callplain"
+// (without, for a PlainCaller).
+var Workloads = []string{"idle", "cast", "cast8to1", "cast8to8", "call", "callplain"}
 
 // Measure runs one workload on s.
 func Measure(s System, workload string, sz Sizes) (Result, error) {
@@ -84,10 +93,18 @@ func Measure(s System, workload string, sz Sizes) (Result, error) {
 		if err := cast(8, 8); err != nil {
 			return Result{}, err
 		}
-	case "call":
-		_ = s.CallN(1000)
+	case "call", "callplain":
+		call := s.CallN
+		if workload == "callplain" {
+			pc, ok := s.(PlainCaller)
+			if !ok {
+				return Result{}, fmt.Errorf("%T makes no calls without a deadline", s)
+			}
+			call = pc.CallPlain
+		}
+		_ = call(1000)
 		start := time.Now()
-		if err := s.CallN(sz.Calls); err != nil {
+		if err := call(sz.Calls); err != nil {
 			return Result{}, err
 		}
 		res.PerSecond = float64(sz.Calls) / time.Since(start).Seconds()
