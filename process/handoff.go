@@ -76,7 +76,7 @@ type Reminder struct {
 // reminders returns the process's pending reminders, soonest first.
 func (p *Process) reminders() []Reminder {
 	var out []Reminder
-	for _, te := range p.timers {
+	for _, te := range p.timerList() {
 		if te.msg != nil {
 			out = append(out, Reminder{At: te.at, Msg: te.msg})
 		}
@@ -274,7 +274,7 @@ func (p *Process) forward(to Ref, reason error) error {
 	p.mu.Lock()
 	p.st = stForwarding
 	p.roomLocked()
-	p.extraLocked().fwd = to
+	p.ext().fwd = to
 	p.reason = reason
 	// Under p.mu, so that nothing sent meanwhile overtakes the backlog.
 	for _, e := range p.q.drain(p.rt.segs) {
@@ -294,7 +294,7 @@ func (p *Process) forward(to Ref, reason error) error {
 // forwardLocked sends one message of a retired incarnation on to its new
 // home; p.mu is held.
 func (p *Process) forwardLocked(e envelope) {
-	rt, to := p.rt, p.extra.fwd
+	rt, to := p.rt, p.extra.Load().fwd
 	switch e.kind {
 	case kindCast:
 		_ = rt.Cast(to, e.msg)
@@ -397,7 +397,8 @@ func (p *Process) handleHandoff(h *handoffMsg) (pause bool, perr *PanicError) {
 	}
 	// The caller learns the answer once the pause has taken effect (see
 	// run), so that it may Forward at once.
-	p.pending = func() { h.done(ans, nil) }
-	p.pendingAbort = func(err error) { h.done(Handoff{}, fmt.Errorf("handoff %s: %w", p, err)) }
+	x := p.ext()
+	x.pending = func() { h.done(ans, nil) }
+	x.pendingAbort = func(err error) { h.done(Handoff{}, fmt.Errorf("handoff %s: %w", p, err)) }
 	return true, nil
 }

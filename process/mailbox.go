@@ -75,7 +75,7 @@ func (p *Process) put(ctx context.Context, e envelope, wait bool) error {
 			p.mu.Unlock()
 			return fmt.Errorf("%w: %d messages wait in process %s (kind %q) on node %s", ErrMailboxFull, size, p, p.Kind(), p.rt.node)
 		}
-		x := p.extraLocked()
+		x := p.ext()
 		if x.space == nil {
 			x.space = make(chan struct{})
 		}
@@ -97,7 +97,7 @@ func (p *Process) put(ctx context.Context, e envelope, wait bool) error {
 
 // roomLocked wakes the messages waiting for room; p.mu is held.
 func (p *Process) roomLocked() {
-	if x := p.extra; x != nil && x.space != nil {
+	if x := p.extra.Load(); x != nil && x.space != nil {
 		close(x.space)
 		x.space = nil
 	}

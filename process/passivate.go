@@ -54,7 +54,7 @@ func (p *Process) passivating() *passivation {
 	if p.kind == nil || p.kind.opts.PassivateAfter <= 0 {
 		return nil
 	}
-	return p.extra.pass
+	return p.extra.Load().pass
 }
 
 // Passivated reports whether the process is passivated (its Behavior
@@ -110,7 +110,7 @@ func (p *Process) stopPassivation() {
 // idle reports whether nothing keeps p awake: no timer, no asynchronous
 // checkpoint to take or in flight.
 func (p *Process) idle(ps *passivation) bool {
-	if ps.busy || len(p.timers) > 0 {
+	if ps.busy || len(p.timerList()) > 0 {
 		return false
 	}
 	if ck := p.ck; ck != nil && (ck.dirty || ck.inflight || ck.timer != nil || len(ck.merged) > 0) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -86,11 +87,13 @@ type Process struct {
 	name     string
 	behavior Behavior
 	kind     *kind // nil for a process not spawned from a kind
-	// extra holds what few processes need (a restart policy, a forward
-	// address, senders waiting for room), out of every process's bytes.
-	// Set at start for a process whose kind restarts it, else under mu
-	// when first needed; never replaced once set.
-	extra  *procExtra
+	// extra holds what few processes need (a restart policy, passivation,
+	// a forward address, senders waiting for room, timers, a handoff in
+	// progress, the reason of a stop it asked for), out of every
+	// process's bytes. Set at start for a process whose kind restarts or
+	// passivates it, else when first needed (ext); never replaced once
+	// set.
+	extra  atomic.Pointer[procExtra]
 	onExit func(*Process, error)
 
 	mu     sync.Mutex
@@ -106,13 +109,7 @@ type Process struct {
 	reason   error
 
 	// Owned by the goroutine running the process's handlers.
-	timers     []timerEntry
-	selfReason error
-	pending    func() // run once a handoff pause has taken effect
-	// pendingAbort tells the handoff's caller it failed instead.
-	pendingAbort func(error)
-
-	ck *ckState // nil unless the process checkpoints; owned like timers
+	ck *ckState // nil unless the process checkpoints
 }
 
 // Ref returns the process's reference.
@@ -136,14 +133,42 @@ type procExtra struct {
 	pass  *passivation  // its kind passivates it; set at start
 	fwd   Ref           // where a handed-off process's messages go; under mu
 	space chan struct{} // closed when a bounded mailbox has room; under mu
+
+	// Owned by the goroutine running the process's handlers.
+	timers     []timerEntry
+	selfReason error  // the reason given to Self.Stop
+	pending    func() // run once a handoff pause has taken effect
+	// pendingAbort tells the handoff's caller it failed instead.
+	pendingAbort func(error)
 }
 
-// extraLocked returns p.extra, making it; p.mu is held.
-func (p *Process) extraLocked() *procExtra {
-	if p.extra == nil {
-		p.extra = &procExtra{}
+// ext returns p's extra, making it if need be; any goroutine may call
+// it (what each field may be touched by is said at the field).
+func (p *Process) ext() *procExtra {
+	if x := p.extra.Load(); x != nil {
+		return x
 	}
-	return p.extra
+	x := &procExtra{}
+	if p.extra.CompareAndSwap(nil, x) {
+		return x
+	}
+	return p.extra.Load()
+}
+
+// timerList returns p's pending timers (handler goroutine).
+func (p *Process) timerList() []timerEntry {
+	if x := p.extra.Load(); x != nil {
+		return x.timers
+	}
+	return nil
+}
+
+// stopReason is the reason given to Self.Stop.
+func (p *Process) stopReason() error {
+	if x := p.extra.Load(); x != nil {
+		return x.selfReason
+	}
+	return nil
 }
 
 // supervisor returns the process's restart state, if its kind restarts
@@ -152,7 +177,7 @@ func (p *Process) supervisor() *supervised {
 	if p.kind == nil || p.kind.opts.Restart.Mode == RestartTemporary {
 		return nil
 	}
-	return p.extra.sup
+	return p.extra.Load().sup
 }
 
 // String returns the process's name, or its ref if it has none.
@@ -430,18 +455,20 @@ func (p *Process) run() {
 					// it began), so the handoff fails and the stop that
 					// Shutdown queued is handled.
 					p.mu.Unlock()
-					abort := p.pendingAbort
-					p.pending, p.pendingAbort = nil, nil
+					x := p.extra.Load()
+					abort := x.pendingAbort
+					x.pending, x.pendingAbort = nil, nil
 					abort(ErrShutdown)
 					continue
 				}
-				p.pendingAbort = nil
+				x := p.extra.Load()
+				x.pendingAbort = nil
 				p.q.prepend(batch.take())
 				p.st = stPaused
 				p.mu.Unlock()
 				clean, keep = true, true
-				pending := p.pending
-				p.pending = nil
+				pending := x.pending
+				x.pending = nil
 				pending()
 				return
 			}
@@ -473,7 +500,7 @@ func (p *Process) handle(e envelope) (outcome, error) {
 				return outExit, err
 			}
 		}
-		p.extra.pass.busy = true
+		p.extra.Load().pass.busy = true
 	}
 	switch e.kind {
 	case kindCall:
@@ -544,7 +571,8 @@ func (p *Process) handle(e envelope) (outcome, error) {
 			return outPause, nil
 		}
 		if pause { // stopped itself while answering: no handoff after all
-			p.pending, p.pendingAbort = nil, nil
+			x := p.extra.Load()
+			x.pending, x.pendingAbort = nil, nil
 			e.msg.(*handoffMsg).done(Handoff{}, fmt.Errorf("handoff %s: %w", p, ErrStopped))
 		}
 	case kindResolve:
@@ -571,7 +599,7 @@ func (p *Process) handle(e envelope) (outcome, error) {
 		}
 	}
 	if p.selfStop {
-		return outExit, p.selfReason
+		return outExit, p.stopReason()
 	}
 	return outNext, nil
 }
@@ -595,7 +623,7 @@ func (p *Process) init(ctx context.Context, in Initializer) error {
 		return perr
 	}
 	if p.selfStop {
-		return fmt.Errorf("stopped during init: %w", errors.Join(ErrStopped, p.selfReason))
+		return fmt.Errorf("stopped during init: %w", errors.Join(ErrStopped, p.stopReason()))
 	}
 	return err
 }
@@ -606,7 +634,7 @@ func (p *Process) endHandoff(ctx context.Context, hr HandoffReceiver, state any)
 		return perr
 	}
 	if p.selfStop {
-		return fmt.Errorf("stopped during end handoff: %w", errors.Join(ErrStopped, p.selfReason))
+		return fmt.Errorf("stopped during end handoff: %w", errors.Join(ErrStopped, p.stopReason()))
 	}
 	return err
 }
@@ -691,21 +719,26 @@ func (p *Process) setTimer(d time.Duration, msg any, durable bool) TimerID {
 	if durable {
 		te.msg, te.at = msg, time.Now().Add(d)
 	}
-	p.timers = append(p.timers, te)
+	x := p.ext()
+	x.timers = append(x.timers, te)
 	return id
 }
 
 // forgetTimer removes id from the pending timers and reports whether it was
 // there.
 func (p *Process) forgetTimer(id TimerID) bool {
-	for i, te := range p.timers {
+	x := p.extra.Load()
+	if x == nil {
+		return false
+	}
+	for i, te := range x.timers {
 		if te.id == id {
-			last := len(p.timers) - 1
-			p.timers[i] = p.timers[last]
-			p.timers[last] = timerEntry{}
-			p.timers = p.timers[:last]
-			if len(p.timers) == 0 {
-				p.timers = nil
+			last := len(x.timers) - 1
+			x.timers[i] = x.timers[last]
+			x.timers[last] = timerEntry{}
+			x.timers = x.timers[:last]
+			if len(x.timers) == 0 {
+				x.timers = nil
 			}
 			return true
 		}
@@ -714,7 +747,7 @@ func (p *Process) forgetTimer(id TimerID) bool {
 }
 
 func (p *Process) cancelTimer(id TimerID) bool {
-	for _, te := range p.timers {
+	for _, te := range p.timerList() {
 		if te.id == id {
 			te.t.Stop()
 			return p.forgetTimer(id)
@@ -724,10 +757,14 @@ func (p *Process) cancelTimer(id TimerID) bool {
 }
 
 func (p *Process) stopTimers() {
-	for _, te := range p.timers {
+	x := p.extra.Load()
+	if x == nil {
+		return
+	}
+	for _, te := range x.timers {
 		te.t.Stop()
 	}
-	p.timers = nil
+	x.timers = nil
 }
 
 // MailboxLen returns the number of messages waiting in the mailbox. It

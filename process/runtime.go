@@ -358,7 +358,9 @@ func (rt *Runtime) start(ctx context.Context, id uint64, b Behavior, opts SpawnO
 	if opts.Checkpoints.Mode != CheckpointOff {
 		p.ck = &ckState{opts: opts.Checkpoints}
 	}
-	p.extra = x
+	if x != nil {
+		p.extra.Store(x)
+	}
 	sh := &rt.shards[p.id%shardCount]
 	sh.mu.Lock()
 	if rt.closed.Load() {

@@ -101,7 +101,11 @@ func (s Self) CancelTimer(id TimerID) bool {
 // returns. reason nil means a normal stop.
 func (s Self) Stop(reason error) {
 	s.p.selfStop = true
-	s.p.selfReason = reason
+	if reason != nil {
+		s.p.ext().selfReason = reason
+	} else if x := s.p.extra.Load(); x != nil {
+		x.selfReason = nil
+	}
 }
 
 // safeFactory runs f, turning a panic into an error.

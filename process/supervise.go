@@ -147,7 +147,10 @@ func (p *Process) restart(reason error, panicked bool) (bool, error) {
 		_ = p.protect(func() { t.Terminate(p.rt.ctx, Self{p}, reason) })
 	}
 	p.stopTimers() // the old incarnation's; reminders come back with the state
-	p.selfStop, p.selfReason = false, nil
+	p.selfStop = false
+	if x := p.extra.Load(); x != nil {
+		x.selfReason = nil
+	}
 	b, err := safeFactory(p.kind.factory, s.args)
 	if err == nil && b == nil {
 		err = fmt.Errorf("%w: factory returned nil", ErrInvalid)
