@@ -149,6 +149,10 @@ func measure(spec string, p params) (result, error) {
 		return protoCast(p)
 	case "protoactor:call":
 		return protoCall(p)
+	case "tls:cast":
+		return tlsCast(p)
+	case "tls:call":
+		return tlsCall(p)
 	}
 	return result{}, fmt.Errorf("unknown measurement %q", spec)
 }
@@ -160,8 +164,8 @@ func runChild(spec string, p params) (result, error) {
 func median(xs []float64) float64 { return child.Median(xs) }
 
 func compare(p params, runs int) error {
-	specs := []string{"shoal:registry", "shoal+metrics:registry", "shoal:cast", "shoal+metrics:cast", "protoactor:cast",
-		"shoal:call", "shoal+metrics:call", "protoactor:call", "shoal:handoff"}
+	specs := []string{"shoal:registry", "shoal+metrics:registry", "shoal:cast", "shoal+metrics:cast", "protoactor:cast", "tls:cast",
+		"shoal:call", "shoal+metrics:call", "protoactor:call", "tls:call", "shoal:handoff"}
 	results := map[string][]result{}
 	for run := range runs {
 		for _, spec := range specs {
@@ -218,6 +222,13 @@ func compare(p params, runs int) error {
 	}
 	fmt.Printf("| graceful leave: drain %s processes with state to 2 survivors | %.2f s | - | goal < %.0f s for %s: %s |\n",
 		count(moved), ho, goalHandoff, count(goalHandoffProcesses), verdict)
+
+	lc, lk := med("tls:cast", perSecond), med("tls:call", perSecond)
+	fmt.Printf("\nThe machine's limits, same run: one TLS 1.3 connection on loopback, plain Go (28-byte frames)\n\n")
+	fmt.Println("| workload | Shoal | the limit | Shoal / limit |")
+	fmt.Println("|---|---:|---:|---:|")
+	fmt.Printf("| remote one-way messages against frames written through a buffered writer | %s msg/s | %s frames/s | %.0f%% |\n", human(sc), human(lc), 100*sc/lc)
+	fmt.Printf("| remote call round trips against a ping-pong of one frame | %s /s | %s /s | %.0f%% |\n", human(sk), human(lk), 100*sk/lk)
 
 	fmt.Printf("\nWhat metrics cost (package metrics on every node, read every %v; goal: within 5%%)\n\n", p.scrape)
 	fmt.Println("| workload | Shoal | Shoal with metrics | with / without |")
