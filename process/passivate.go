@@ -181,44 +181,26 @@ func needsBehavior(e envelope) bool {
 // state it was passivated with. It runs in p's turn; an error ends p.
 func (p *Process) wake() error {
 	ps := p.passivating()
-	b, err := safeFactory(p.kind.factory, ps.args)
-	if err == nil && b == nil {
-		err = fmt.Errorf("%w: factory returned nil", ErrInvalid)
-	}
-	if err != nil {
-		return p.wakeFailed(fmt.Errorf("create: %w", err))
-	}
-	state, version, has := ps.state, ps.version, true
+	from := &Handoff{State: ps.state, Version: ps.version}
 	if ps.encoded {
-		if state, err = p.rt.stateCodec.Unmarshal(ps.state.([]byte)); err != nil {
+		state, err := p.rt.stateCodec.Unmarshal(ps.state.([]byte))
+		if err != nil {
 			return p.wakeFailed(fmt.Errorf("decode its state: %w", err))
 		}
+		from.State = state
 	}
-	var reminders []Reminder
 	if ps.restore != nil {
 		// Its last stored checkpoint; none if it was never checkpointed
 		// (no message since it started from its spec: it starts so again).
-		var h Handoff
-		h, has = ps.restore(p)
-		state, version, reminders = h.State, h.Version, h.Reminders
-	}
-	p.behavior = b
-	if in, ok := b.(Initializer); ok {
-		if err := p.init(p.rt.ctx, in); err != nil {
-			p.behavior = nil
-			return p.wakeFailed(fmt.Errorf("init: %w", err))
+		if h, ok := ps.restore(p); ok {
+			from = &h
+		} else {
+			from = nil
 		}
 	}
-	if has {
-		state, err = p.migrate(p.rt.ctx, version, state)
-		if err == nil {
-			err = p.endHandoff(p.rt.ctx, b.(HandoffReceiver), state)
-		}
-		if err != nil {
-			p.behavior = nil
-			return p.wakeFailed(fmt.Errorf("give it its state: %w", err))
-		}
-		p.restoreReminders(reminders)
+	if err := p.renew(ps.args, from); err != nil {
+		p.behavior = nil // Terminate is not run on a Behavior that never woke
+		return p.wakeFailed(err)
 	}
 	ps.state, ps.encoded, ps.version = nil, false, 0
 	p.setDormant(false)

@@ -151,35 +151,16 @@ func (p *Process) restart(reason error, panicked bool) (bool, error) {
 	if x := p.extra.Load(); x != nil {
 		x.selfReason = nil
 	}
-	b, err := safeFactory(p.kind.factory, s.args)
-	if err == nil && b == nil {
-		err = fmt.Errorf("%w: factory returned nil", ErrInvalid)
-	}
-	if err != nil {
-		return false, p.restartFailed(reason, fmt.Errorf("create: %w", err))
-	}
-	p.behavior = b
-	if in, ok := b.(Initializer); ok {
-		if err := p.init(p.rt.ctx, in); err != nil {
-			return false, p.restartFailed(reason, fmt.Errorf("init: %w", err))
-		}
-	}
-	restored := false
+	var from *Handoff // its last stored checkpoint, if its spawner keeps one
 	if s.restore != nil {
 		if h, ok := s.restore(p); ok {
-			if hr, ok := b.(HandoffReceiver); ok {
-				state, err := p.migrate(p.rt.ctx, h.Version, h.State)
-				if err == nil {
-					err = p.endHandoff(p.rt.ctx, hr, state)
-				}
-				if err != nil {
-					return false, p.restartFailed(reason, fmt.Errorf("restore its checkpoint: %w", err))
-				}
-			}
-			p.restoreReminders(h.Reminders)
-			restored = true
+			from = &h
 		}
 	}
+	if err := p.renew(s.args, from); err != nil {
+		return false, p.restartFailed(reason, err)
+	}
+	restored := from != nil
 	p.rt.log.Warn("process restarted", "process", p.String(), "kind", p.Kind(), "policy", s.policy.Mode,
 		"from_checkpoint", restored, "restart", len(s.restarts), "reason", reason)
 	return true, nil
@@ -205,4 +186,38 @@ func backoff(r RestartPolicy, n int) time.Duration {
 		}
 	}
 	return min(d, r.MaxBackoff)
+}
+
+// renew gives p a new Behavior from its kind's factory and spec
+// arguments, runs its Init, and, if from is not nil, hands it from's
+// state (migrated to its version) and sets from's reminders: a restart
+// in place, or a passivated process woken. It runs in p's turn.
+func (p *Process) renew(args []byte, from *Handoff) error {
+	b, err := safeFactory(p.kind.factory, args)
+	if err == nil && b == nil {
+		err = fmt.Errorf("%w: factory returned nil", ErrInvalid)
+	}
+	if err != nil {
+		return fmt.Errorf("create: %w", err)
+	}
+	p.behavior = b
+	if in, ok := b.(Initializer); ok {
+		if err := p.init(p.rt.ctx, in); err != nil {
+			return fmt.Errorf("init: %w", err)
+		}
+	}
+	if from == nil {
+		return nil
+	}
+	if hr, ok := b.(HandoffReceiver); ok {
+		state, err := p.migrate(p.rt.ctx, from.Version, from.State)
+		if err == nil {
+			err = p.endHandoff(p.rt.ctx, hr, state)
+		}
+		if err != nil {
+			return fmt.Errorf("give it its state: %w", err)
+		}
+	}
+	p.restoreReminders(from.Reminders)
+	return nil
 }
