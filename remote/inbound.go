@@ -40,6 +40,10 @@ func (r *Remote) heardFrom(node string) *atomic.Int64 {
 	return h
 }
 
+// clockEvery is how many frames of a steady stream pass between two
+// readings of the clock for heardFrom.
+const clockEvery = 256
+
 // HandleLink reads frames from a link another node opened to this one,
 // until it closes. Give it to the cluster as its OnLink.
 func (r *Remote) HandleLink(l *transport.Link) {
@@ -49,13 +53,16 @@ func (r *Remote) HandleLink(l *transport.Link) {
 	n := r.countersLocked(from)
 	r.mu.Unlock()
 	var watching chan struct{} // closed when this returns, once a heartbeat came
+	unclocked := 0             // frames since heard was set
 	defer func() {
 		if watching != nil {
 			close(watching)
 		}
 	}()
 	for {
-		b, err := l.Recv()
+		// Each frame is read in place and decoded (copied) before the
+		// next is read.
+		b, err := l.Next()
 		if err != nil {
 			if !errors.Is(err, io.EOF) && r.ctx.Err() == nil {
 				n.errors.Add(1)
@@ -66,7 +73,13 @@ func (r *Remote) HandleLink(l *transport.Link) {
 		r.framesIn.Add(1)
 		n.framesIn.Add(1)
 		n.bytesIn.Add(uint64(len(b)))
-		heard.Store(time.Now().UnixNano())
+		if unclocked++; unclocked >= clockEvery || !l.Buffered() {
+			// The clock is read when the frames that came are all read,
+			// or every clockEvery frames of a steady stream: not once a
+			// frame.
+			heard.Store(time.Now().UnixNano())
+			unclocked = 0
+		}
 		f, err := decodeFrame(b)
 		if err != nil {
 			n.errors.Add(1)
@@ -157,9 +170,7 @@ func (r *Remote) dispatch(from string, f frame) {
 			r.mailboxFull(from, p)
 		}
 	case kindCall:
-		reply := func(status byte, payload []byte) {
-			_ = r.enqueue(nil, from, appendReply(nil, f.callID, status, payload))
-		}
+		reply := func(status byte, payload []byte) { r.reply(from, f.callID, status, payload) }
 		switch {
 		case derr != nil && ok:
 			reply(statusCodecError, fmt.Appendf(nil, "process %s (kind %q) on node %s: %v", ref, p.Kind(), r.node, derr))
@@ -200,17 +211,21 @@ func (r *Remote) mailboxFull(from string, p *process.Process) {
 
 // sendReply encodes a call's outcome and queues it back to the caller.
 func (r *Remote) sendReply(to string, callID uint64, v any, err error) {
+	if err == nil {
+		bp := r.startFrame()
+		defer r.freeFrame(bp)
+		b, merr := r.codec.Append(appendReply(*bp, callID, statusOK, nil), v)
+		if merr == nil {
+			*bp = b
+			_ = r.enqueue(nil, to, endFrame(b), true)
+			return
+		}
+		r.reply(to, callID, statusCodecError, []byte(merr.Error()))
+		return
+	}
 	var status byte
-	var payload []byte
 	var perr *process.PanicError
 	switch {
-	case err == nil:
-		b, merr := r.codec.Marshal(v)
-		if merr != nil {
-			status, payload = statusCodecError, []byte(merr.Error())
-		} else {
-			status, payload = statusOK, b
-		}
 	case errors.As(err, &perr):
 		status = statusPanic
 	case errors.Is(err, process.ErrMailboxFull):
@@ -226,10 +241,15 @@ func (r *Remote) sendReply(to string, callID uint64, v any, err error) {
 	default:
 		status = statusAppError
 	}
-	if err != nil {
-		payload = []byte(err.Error())
-	}
-	_ = r.enqueue(nil, to, appendReply(nil, callID, status, payload))
+	r.reply(to, callID, status, []byte(err.Error()))
+}
+
+// reply queues a reply that is not a value.
+func (r *Remote) reply(to string, callID uint64, status byte, payload []byte) {
+	bp := r.startFrame()
+	defer r.freeFrame(bp)
+	*bp = endFrame(appendReply(*bp, callID, status, payload))
+	_ = r.enqueue(nil, to, *bp, true)
 }
 
 func (r *Remote) decodeReply(from string, f frame) callResult {

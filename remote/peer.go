@@ -2,6 +2,7 @@ package remote
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"sync"
@@ -15,10 +16,15 @@ import (
 // bounded queue and the goroutine that dials the node's link and writes
 // the queue to it, in order, in batches, with a heartbeat when idle.
 
-// enqueue hands a frame to the outgoing link to node, creating it (and its
+// enqueue hands a frame (built by startFrame and endFrame: its length
+// first) to the outgoing link to node, creating the link's peer (and its
 // writer) on first use. A full queue makes it wait for room, within ctx
-// (nil: SendTimeout).
-func (r *Remote) enqueue(ctx context.Context, node string, frame []byte) error {
+// (nil: SendTimeout). With direct, a frame that finds the link open and
+// nothing waiting is written at once by the calling goroutine (calls and
+// replies: a hand-off to the writer would add to their round trip);
+// otherwise frames wait for the writer, which writes what has gathered
+// in one write. frame is not kept.
+func (r *Remote) enqueue(ctx context.Context, node string, frame []byte, direct bool) error {
 	if node == r.node {
 		return fmt.Errorf("%w: %s is this node", ErrUnreachable, node)
 	}
@@ -35,8 +41,33 @@ func (r *Remote) enqueue(ctx context.Context, node string, frame []byte) error {
 		go p.run()
 	}
 	r.mu.Unlock()
-	return p.push(ctx, frame)
+	return p.push(ctx, frame, direct)
 }
+
+// startFrame returns a buffer from the pool with room for a frame's
+// length; append the frame, then endFrame, enqueue and freeFrame.
+func (r *Remote) startFrame() *[]byte {
+	bp := r.frames.Get().(*[]byte)
+	*bp = append((*bp)[:0], 0, 0, 0, 0)
+	return bp
+}
+
+// endFrame writes the length of the frame b holds after its first 4
+// bytes.
+func endFrame(b []byte) []byte {
+	binary.BigEndian.PutUint32(b, uint32(len(b)-4))
+	return b
+}
+
+// freeFrame gives a buffer back to the pool, unless a large message made
+// it large.
+func (r *Remote) freeFrame(bp *[]byte) {
+	if cap(*bp) <= maxPooledFrame {
+		r.frames.Put(bp)
+	}
+}
+
+const maxPooledFrame = 4 << 10
 
 // peer is the outgoing link to one node, with its queue and writer.
 type peer struct {
@@ -47,20 +78,22 @@ type peer struct {
 	done chan struct{}
 
 	mu     sync.Mutex
-	q      [][]byte
-	qBytes int           // the memory q holds (frameCost)
+	q      []byte        // frames waiting, each after its length, in order
+	qn     int           // how many frames q holds
 	room   chan struct{} // closed when q has room again
 	link   *transport.Link
+	busy   bool // a goroutine is writing to link (or dialling it): frames wait in q
+	wrote  bool // since the last heartbeat tick
 	closed bool
 }
 
-// push queues frame, waiting for room while the queue holds MaxQueue
-// bytes (a frame larger than that goes alone into an empty queue).
-func (p *peer) push(ctx context.Context, frame []byte) error {
+// push queues frame (or writes it, see enqueue), waiting for room while
+// the queue holds MaxQueue bytes (a frame larger than that goes alone
+// into an empty queue).
+func (p *peer) push(ctx context.Context, frame []byte, direct bool) error {
 	p.mu.Lock()
 	var timer *time.Timer
-	cost := frameCost(frame)
-	for !p.closed && len(p.q) > 0 && p.qBytes+cost > p.r.maxQueue {
+	for !p.closed && len(p.q) > 0 && len(p.q)+len(frame) > p.r.maxQueue {
 		if p.room == nil {
 			p.room = make(chan struct{})
 		}
@@ -91,19 +124,49 @@ func (p *peer) push(ctx context.Context, frame []byte) error {
 		p.mu.Unlock()
 		return fmt.Errorf("%w: %s", ErrUnreachable, p.node)
 	}
-	p.q = append(p.q, frame)
-	p.qBytes += cost
+	if direct && !p.busy && len(p.q) == 0 && p.link != nil {
+		link := p.link
+		p.busy, p.wrote = true, true
+		p.mu.Unlock()
+		err := link.WriteFramed(frame)
+		if err != nil {
+			p.linkFailed(link, 1, err)
+		} else {
+			p.sent(1, len(frame))
+		}
+		p.mu.Lock()
+		p.busy = false
+		more := len(p.q) > 0
+		p.mu.Unlock()
+		if more {
+			p.poke()
+		}
+		return nil // as a queued frame: a failed link fails the calls waiting on it
+	}
+	p.q = append(p.q, frame...)
+	p.qn++
+	busy := p.busy
 	p.mu.Unlock()
-	select {
-	case p.wake <- struct{}{}:
-	default:
+	if !busy { // a busy writer pokes when it is done
+		p.poke()
 	}
 	return nil
 }
 
-// frameCost is the memory a queued frame holds: its array and its place
-// in the queue.
-func frameCost(f []byte) int { return cap(f) + 24 }
+// poke wakes the writer.
+func (p *peer) poke() {
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+// sent counts frames written: bytes is their size with their lengths.
+func (p *peer) sent(frames, bytes int) {
+	p.r.framesOut.Add(uint64(frames))
+	p.n.framesOut.Add(uint64(frames))
+	p.n.bytesOut.Add(uint64(bytes - 4*frames))
+}
 
 // close stops the writer: it closes the link, so that a write to a node
 // that does not read returns at once, and wakes the senders waiting for
@@ -129,12 +192,12 @@ func (p *peer) roomLocked() {
 	}
 }
 
-// setLink records the writer's link (nil: none), for close; false if the
-// peer is closed (the link is then closed).
+// setLink records the writer's new link, for close and for direct
+// writes; false if the peer is closed (the link is then closed).
 func (p *peer) setLink(l *transport.Link) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.closed && l != nil {
+	if p.closed {
 		l.Close()
 		return false
 	}
@@ -147,46 +210,53 @@ func (p *peer) setLink(l *transport.Link) bool {
 // quietly).
 var heartbeatFrame = appendCast(nil, kindCast, 0, nil)
 
+// maxSpare is the largest write buffer the writer keeps for its next
+// batch; a larger one (a burst) goes back to the collector.
+const maxSpare = 1 << 20
+
 // run dials on demand and writes queued frames in order, in batches, and
 // a heartbeat on an idle link.
 func (p *peer) run() {
 	defer p.r.wg.Done()
-	var link *transport.Link
 	defer func() {
-		if link != nil {
-			link.Close()
+		p.mu.Lock()
+		if p.link != nil {
+			p.link.Close()
 		}
+		p.mu.Unlock()
 	}()
 	tick := time.NewTicker(p.r.heartbeat)
 	defer tick.Stop()
-	wrote := false // since the last tick
-	var spare [][]byte
+	var spare []byte
 	for {
 		select {
 		case <-p.wake:
 		case <-tick.C:
-			if link != nil && !wrote {
+			p.mu.Lock()
+			link, idle := p.link, !p.wrote
+			p.wrote = false
+			p.mu.Unlock()
+			if link != nil && idle {
 				if err := link.Send(heartbeatFrame); err != nil {
 					p.linkFailed(link, 0, err)
-					link = nil
 				}
 			}
-			wrote = false
 			continue
 		case <-p.done:
 			return
 		}
 		for {
 			p.mu.Lock()
-			if len(p.q) == 0 {
+			if len(p.q) == 0 || p.busy {
 				p.mu.Unlock()
 				break
 			}
-			batch := p.q
-			p.q = spare[:0] // spare is never batch: the two alternate
-			p.qBytes = 0
-			p.roomLocked()
+			batch, frames := p.q, p.qn
+			p.q, p.qn = spare[:0], 0 // spare is never batch: the two alternate
 			spare = nil
+			p.roomLocked()
+			p.busy, p.wrote = true, true
+			link := p.link
 			p.mu.Unlock()
 			if link == nil {
 				var err error
@@ -196,30 +266,26 @@ func (p *peer) run() {
 				}
 				if err != nil {
 					p.n.errors.Add(1)
-					p.n.dropped.Add(uint64(len(batch)))
-					p.r.log.Warn("cannot reach node; dropping messages", "peer", p.node, "messages", len(batch), "err", err)
+					p.n.dropped.Add(uint64(frames))
+					p.r.log.Warn("cannot reach node; dropping messages", "peer", p.node, "messages", frames, "err", err)
 					p.r.failPending(p.node, fmt.Errorf("%w: %s: %v", ErrUnreachable, p.node, err))
-					clear(batch)
-					spare = batch
-					continue
+				} else {
+					link.SetWriteTimeout(p.r.writeTimeout)
 				}
-				link.SetWriteTimeout(p.r.writeTimeout)
 			}
-			wrote = true
-			if err := link.SendBatch(batch); err != nil {
-				p.linkFailed(link, len(batch), err)
-				link = nil
-			} else {
-				p.r.framesOut.Add(uint64(len(batch)))
-				p.n.framesOut.Add(uint64(len(batch)))
-				size := 0
-				for _, f := range batch {
-					size += len(f)
+			if link != nil {
+				if err := link.WriteFramed(batch); err != nil {
+					p.linkFailed(link, frames, err)
+				} else {
+					p.sent(frames, len(batch))
 				}
-				p.n.bytesOut.Add(uint64(size))
 			}
-			clear(batch)
-			spare = batch
+			p.mu.Lock()
+			p.busy = false
+			p.mu.Unlock()
+			if cap(batch) <= maxSpare {
+				spare = batch[:0]
+			}
 		}
 	}
 }
@@ -235,7 +301,11 @@ func (p *peer) linkFailed(link *transport.Link, lost int, err error) {
 		p.r.log.Warn("link to node failed", "peer", p.node, "err", err)
 	}
 	link.Close()
-	p.setLink(nil)
+	p.mu.Lock()
+	if p.link == link {
+		p.link = nil
+	}
+	p.mu.Unlock()
 	p.r.failPending(p.node, fmt.Errorf("%w: %s: %v", ErrUnreachable, p.node, err))
 }
 

@@ -171,6 +171,9 @@ type Remote struct {
 	// link goes: a node that comes back carries on counting.
 	counters map[string]*peerCounters
 
+	// frames are the buffers frames are built in (*[]byte).
+	frames sync.Pool
+
 	pendMu  sync.Mutex
 	pending map[uint64]*pendingCall
 	nextID  atomic.Uint64
@@ -240,6 +243,7 @@ func New(cfg Config) (*Remote, error) {
 		counters:    make(map[string]*peerCounters),
 		observeCall: cfg.ObserveCall,
 	}
+	r.frames.New = func() any { return new([]byte) }
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
 	}
@@ -282,15 +286,12 @@ func (r *Remote) Call(ctx context.Context, ref process.Ref, msg any) (any, error
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("call %s: %w", ref, err)
 	}
-	payload, err := r.codec.Marshal(msg)
+	id := r.nextID.Add(1)
+	bp, err := r.callFrame(ctx, id, ref, msg)
 	if err != nil {
 		return nil, fmt.Errorf("call %s: %w", ref, err)
 	}
-	timeout := 24 * time.Hour
-	if dl, ok := ctx.Deadline(); ok {
-		timeout = max(time.Until(dl), time.Millisecond)
-	}
-	id := r.nextID.Add(1)
+	defer r.freeFrame(bp)
 	pc := &pendingCall{node: ref.Node, ch: make(chan callResult, 1)}
 	r.pendMu.Lock()
 	r.pending[id] = pc
@@ -304,7 +305,7 @@ func (r *Remote) Call(ctx context.Context, ref process.Ref, msg any) (any, error
 	if r.observeCall != nil {
 		began = time.Now()
 	}
-	if err := r.enqueue(ctx, ref.Node, appendCall(nil, id, ref.ID, timeout, payload)); err != nil {
+	if err := r.enqueue(ctx, ref.Node, *bp, true); err != nil {
 		r.observed(ref.Node, began, err)
 		return nil, fmt.Errorf("call %s: %w", ref, err)
 	}
@@ -345,15 +346,12 @@ func (r *Remote) CallAsync(ctx context.Context, ref process.Ref, msg any, done f
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("call %s: %w", ref, err)
 	}
-	payload, err := r.codec.Marshal(msg)
+	id := r.nextID.Add(1)
+	bp, err := r.callFrame(ctx, id, ref, msg)
 	if err != nil {
 		return fmt.Errorf("call %s: %w", ref, err)
 	}
-	timeout := 24 * time.Hour
-	if dl, ok := ctx.Deadline(); ok {
-		timeout = max(time.Until(dl), time.Millisecond)
-	}
-	id := r.nextID.Add(1)
+	defer r.freeFrame(bp)
 	var began time.Time
 	if r.observeCall != nil {
 		began = time.Now()
@@ -368,7 +366,7 @@ func (r *Remote) CallAsync(ctx context.Context, ref process.Ref, msg any, done f
 	r.pendMu.Lock()
 	r.pending[id] = pc
 	r.pendMu.Unlock()
-	if err := r.enqueue(ctx, ref.Node, appendCall(nil, id, ref.ID, timeout, payload)); err != nil {
+	if err := r.enqueue(ctx, ref.Node, *bp, true); err != nil {
 		r.pendMu.Lock()
 		_, mine := r.pending[id]
 		delete(r.pending, id)
@@ -410,15 +408,34 @@ func (r *Remote) Send(ref process.Ref, msg any) error {
 
 func (r *Remote) oneWay(kind byte, ref process.Ref, msg any) error {
 	// Encode straight into the frame: kind, target, then the value.
-	b := appendCast(make([]byte, 0, 64), kind, ref.ID, nil)
-	b, err := r.codec.Append(b, msg)
+	bp := r.startFrame()
+	defer r.freeFrame(bp)
+	b, err := r.codec.Append(appendCast(*bp, kind, ref.ID, nil), msg)
 	if err != nil {
 		return fmt.Errorf("send to %s: %w", ref, err)
 	}
-	if err := r.enqueue(nil, ref.Node, b); err != nil {
+	*bp = b
+	if err := r.enqueue(nil, ref.Node, endFrame(b), false); err != nil {
 		return fmt.Errorf("send to %s: %w", ref, err)
 	}
 	return nil
+}
+
+// callFrame builds call id's frame: the call, its remaining time, the
+// message.
+func (r *Remote) callFrame(ctx context.Context, id uint64, ref process.Ref, msg any) (*[]byte, error) {
+	timeout := 24 * time.Hour
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = max(time.Until(dl), time.Millisecond)
+	}
+	bp := r.startFrame()
+	b, err := r.codec.Append(appendCall(*bp, id, ref.ID, timeout, nil), msg)
+	if err != nil {
+		r.freeFrame(bp)
+		return nil, err
+	}
+	*bp = endFrame(b)
+	return bp, nil
 }
 
 // follow makes the Remote call NodeDown for every node sub reports down or

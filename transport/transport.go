@@ -42,6 +42,9 @@ var (
 	// ErrCookieMismatch means the peer's certificate is not signed with our
 	// cookie, or the peer refused ours: the two nodes do not share a cookie.
 	ErrCookieMismatch = errors.New("peer does not share our cookie")
+	// ErrBadFraming means WriteFramed was given bytes that are not whole
+	// frames, each with its length.
+	ErrBadFraming = errors.New("bytes not framed")
 	// ErrFrameTooLarge means a frame exceeds Config.MaxFrame.
 	ErrFrameTooLarge = errors.New("frame too large")
 	// ErrDropped means Config.Drop cut the way to the peer.
@@ -378,6 +381,7 @@ type Link struct {
 	peer     string
 	maxFrame int
 	r        *bufio.Reader
+	consumed int // bytes of r's buffer that Next handed out last
 
 	wmu          sync.Mutex
 	w            *bufio.Writer
@@ -468,13 +472,106 @@ func (l *Link) writeLocked(frame []byte) error {
 	return nil
 }
 
-// Recv reads the next frame.
+// WriteFramed writes frames already framed by AppendFrame (each with
+// its length), in one write, and flushes them. It fails, writing nothing,
+// if one is longer than the link's MaxFrame or its length runs past the
+// end of frames.
+func (l *Link) WriteFramed(frames []byte) error {
+	for b := frames; len(b) > 0; {
+		if len(b) < 4 {
+			return fmt.Errorf("send to %s: %w: %d bytes after the last frame", l.peer, ErrBadFraming, len(b))
+		}
+		n := binary.BigEndian.Uint32(b)
+		if int64(n) > int64(l.maxFrame) {
+			return fmt.Errorf("send to %s: %w: %d > %d bytes", l.peer, ErrFrameTooLarge, n, l.maxFrame)
+		}
+		if int64(n) > int64(len(b)-4) {
+			return fmt.Errorf("send to %s: %w: a frame of %d bytes, %d left", l.peer, ErrBadFraming, n, len(b)-4)
+		}
+		b = b[4+n:]
+	}
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
+	if l.drop != nil && l.drop() {
+		l.Close()
+		return fmt.Errorf("send to %s: %w", l.peer, ErrDropped)
+	}
+	l.deadlineLocked()
+	// An empty buffer (the usual case) writes frames straight to the
+	// connection, without copying them.
+	if _, err := l.w.Write(frames); err != nil {
+		return fmt.Errorf("send to %s: %w", l.peer, err)
+	}
+	if err := l.w.Flush(); err != nil {
+		return fmt.Errorf("send to %s: %w", l.peer, err)
+	}
+	return nil
+}
+
+// AppendFrame appends frame to b with its length before it, as
+// WriteFramed and the other side's reader expect.
+func AppendFrame(b, frame []byte) []byte {
+	b = binary.BigEndian.AppendUint32(b, uint32(len(frame)))
+	return append(b, frame...)
+}
+
+// Recv reads the next frame into a new slice.
 func (l *Link) Recv() ([]byte, error) {
-	f, err := ReadFrame(l.r, l.maxFrame)
+	f, err := l.Next()
+	if err != nil {
+		return nil, err
+	}
+	return append(make([]byte, 0, len(f)), f...), nil
+}
+
+// Next reads the next frame without copying it when it fits in the
+// link's read buffer: the frame is valid only until the next call to
+// Next or Recv. Decode or copy it before.
+func (l *Link) Next() ([]byte, error) {
+	f, err := nextFrame(l.r, l.maxFrame, &l.consumed)
 	if err != nil {
 		return nil, fmt.Errorf("receive from %s: %w", l.peer, err)
 	}
 	return f, nil
+}
+
+// Buffered reports whether another frame, or part of one, has arrived
+// and waits to be read: a reader that finds none is about to wait.
+func (l *Link) Buffered() bool { return l.r.Buffered() > l.consumed }
+
+// nextFrame reads a frame of at most max bytes from r, as ReadFrame does,
+// but returns it in r's buffer when it fits there: *consumed is how much
+// of the buffer it takes, discarded at the next call.
+func nextFrame(r *bufio.Reader, max int, consumed *int) ([]byte, error) {
+	if *consumed > 0 {
+		if _, err := r.Discard(*consumed); err != nil {
+			return nil, err // cannot happen: those bytes were buffered
+		}
+		*consumed = 0
+	}
+	hdr, err := r.Peek(4)
+	if err != nil {
+		if len(hdr) > 0 && errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+	n := binary.BigEndian.Uint32(hdr)
+	if int64(n) > int64(max) {
+		return nil, fmt.Errorf("%w: %d > %d bytes", ErrFrameTooLarge, n, max)
+	}
+	if size := 4 + int(n); size <= r.Size() {
+		b, err := r.Peek(size)
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
+		*consumed = size
+		return b[4:], nil
+	}
+	return ReadFrame(r, max)
 }
 
 // Close closes the link. It is idempotent.

@@ -322,3 +322,69 @@ func TestNonShoalPeerRejected(t *testing.T) {
 		t.Fatal("garbage reached the handler")
 	}
 }
+
+// TestWriteFramed writes frames framed by AppendFrame in one write, one
+// of them larger than the reader's buffer, and reads them back with Next
+// and Recv; frames that are not whole, or too large, write nothing.
+func TestWriteFramed(t *testing.T) {
+	a := newTransport(t, "a@127.0.0.1", secret, nil)
+	b := newTransport(t, "b@127.0.0.1", secret, nil)
+	srv := listen(t, b, (&echoServer{}).handle)
+	l, err := a.Dial(context.Background(), srv.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	big := bytes.Repeat([]byte("0123456789"), 10_000) // 100 kB: past the 64 kB read buffer
+	want := [][]byte{[]byte("one"), {}, big, []byte("four")}
+	var framed []byte
+	for _, f := range want {
+		framed = transport.AppendFrame(framed, f)
+	}
+	if err := l.WriteFramed(framed[:len(framed)-1]); !errors.Is(err, transport.ErrBadFraming) {
+		t.Fatalf("a cut frame = %v, want ErrBadFraming", err)
+	}
+	if err := l.WriteFramed(append(framed, 0, 0)); !errors.Is(err, transport.ErrBadFraming) {
+		t.Fatalf("bytes after the last frame = %v, want ErrBadFraming", err)
+	}
+	if err := l.WriteFramed(framed); err != nil {
+		t.Fatal(err)
+	}
+	for i, w := range want {
+		var got []byte
+		if i%2 == 0 {
+			got, err = l.Next()
+		} else {
+			got, err = l.Recv()
+		}
+		if err != nil || !bytes.Equal(got, w) {
+			t.Fatalf("frame %d: %d bytes, %v; want %d bytes", i, len(got), err, len(w))
+		}
+	}
+	if l.Buffered() {
+		t.Fatal("Buffered after the last frame")
+	}
+
+	c, _ := cookie.Parse(secret)
+	cfg := transport.DefaultConfig("small@127.0.0.1", c)
+	cfg.MaxFrame = transport.MinFrame
+	small, err := transport.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ls, err := small.Dial(context.Background(), srv.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ls.Close()
+	tooBig := transport.AppendFrame(transport.AppendFrame(nil, []byte("fits")), make([]byte, transport.MinFrame+1))
+	if err := ls.WriteFramed(tooBig); !errors.Is(err, transport.ErrFrameTooLarge) {
+		t.Fatalf("an oversized frame = %v, want ErrFrameTooLarge", err)
+	}
+	if err := ls.WriteFramed(transport.AppendFrame(nil, []byte("after"))); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := ls.Next(); err != nil || string(got) != "after" {
+		t.Fatalf("after a refused write: %q, %v (the refused frames must not have been written)", got, err)
+	}
+}
