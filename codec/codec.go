@@ -25,11 +25,14 @@
 package codec
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
 	"sync"
+	"sync/atomic"
 
 	"github.com/fxamacker/cbor/v2"
 )
@@ -48,17 +51,37 @@ var (
 // Codec encodes and decodes registered types. Safe for concurrent use;
 // register types before encoding or decoding them.
 type Codec struct {
-	mu     sync.RWMutex
+	mu  sync.Mutex // serialises registrations
+	reg atomic.Pointer[registry]
+	enc cbor.UserBufferEncMode
+	dec cbor.DecMode
+	// bufs are the buffers values are encoded into before they are
+	// appended where the caller wants them.
+	bufs sync.Pool
+}
+
+// registry is what is registered. Registrations copy it and swap the
+// copy in, so that encoding and decoding, which happen for every message,
+// read it without a lock.
+type registry struct {
 	byType map[reflect.Type]uint32 // registered types and the pointers to them
 	byTag  map[uint32]entry        // pointer forms' entries have ptr set
-	enc    cbor.EncMode
-	dec    cbor.DecMode
+}
+
+// entryFor returns the entry of v's type, for encoding.
+func (r *registry) entryFor(v any) (uint32, entry, bool) {
+	tag, ok := r.byType[reflect.TypeOf(v)]
+	if !ok {
+		return 0, entry{}, false
+	}
+	return tag, r.byTag[tag], true
 }
 
 type entry struct {
 	name string
 	typ  reflect.Type // the registered type (for a pointer form, its element)
 	ptr  bool         // the pointer form: decodes as *typ
+	plan *plan        // typ's fast path (fast.go); nil: the library's
 }
 
 // Limits bound what the decoder accepts.
@@ -83,7 +106,7 @@ func newCodec(strict bool) *Codec {
 	}
 	encOpts := cbor.CoreDetEncOptions()
 	encOpts.Time = cbor.TimeRFC3339Nano // keep sub-second times (the default drops them)
-	enc, err := encOpts.EncMode()
+	enc, err := encOpts.UserBufferEncMode()
 	if err != nil {
 		panic(fmt.Sprintf("codec: cbor encoder options: %v", err)) // constant options
 	}
@@ -98,7 +121,9 @@ func newCodec(strict bool) *Codec {
 	if err != nil {
 		panic(fmt.Sprintf("codec: cbor decoder options: %v", err)) // constant options
 	}
-	c := &Codec{byType: map[reflect.Type]uint32{}, byTag: map[uint32]entry{}, enc: enc, dec: dec}
+	c := &Codec{enc: enc, dec: dec}
+	c.bufs.New = func() any { return new(bytes.Buffer) }
+	c.reg.Store(&registry{byType: map[reflect.Type]uint32{}, byTag: map[uint32]entry{}})
 	for name, v := range map[string]any{
 		"string": "", "bool": false, "int": 0, "int64": int64(0), "uint64": uint64(0),
 		"float64": float64(0), "bytes": []byte(nil), "strings": []string(nil),
@@ -132,32 +157,35 @@ func (c *Codec) register(name string, t reflect.Type) error {
 	tag := Tag(name)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if e, ok := c.byTag[tag]; ok {
+	cur := c.reg.Load()
+	r := &registry{byType: maps.Clone(cur.byType), byTag: maps.Clone(cur.byTag)}
+	if e, ok := r.byTag[tag]; ok {
 		return fmt.Errorf("codec: register %q (%v): %w with %q (%v)", name, t, ErrDuplicate, e.name, e.typ)
 	}
-	if old, ok := c.byType[t]; ok && !c.byTag[old].ptr {
+	if old, ok := r.byType[t]; ok && !r.byTag[old].ptr {
 		return fmt.Errorf("codec: register %q: %w: type %v", name, ErrDuplicate, t)
 	}
 	var ptag uint32
 	pt := reflect.PointerTo(t)
 	if t.Kind() != reflect.Pointer {
 		ptag = Tag("*" + name)
-		if e, ok := c.byTag[ptag]; ok {
+		if e, ok := r.byTag[ptag]; ok {
 			return fmt.Errorf("codec: register %q (%v): %w: its pointer form's tag is %q's (%v)", name, t, ErrDuplicate, e.name, e.typ)
 		}
-		if _, ok := c.byType[pt]; ok {
+		if _, ok := r.byType[pt]; ok {
 			ptag = 0 // the pointer type is registered in its own right
 		}
 	}
-	if old, ok := c.byType[t]; ok { // t is a pointer form so far
-		delete(c.byTag, old)
+	if old, ok := r.byType[t]; ok { // t is a pointer form so far
+		delete(r.byTag, old)
 	}
-	c.byType[t] = tag
-	c.byTag[tag] = entry{name: name, typ: t}
+	r.byType[t] = tag
+	r.byTag[tag] = entry{name: name, typ: t, plan: planFor(t)}
 	if ptag != 0 {
-		c.byType[pt] = ptag
-		c.byTag[ptag] = entry{name: name, typ: t, ptr: true}
+		r.byType[pt] = ptag
+		r.byTag[ptag] = entry{name: name, typ: t, ptr: true, plan: planFor(t)}
 	}
+	c.reg.Store(r)
 	return nil
 }
 
@@ -184,18 +212,27 @@ func (c *Codec) Append(b []byte, v any) ([]byte, error) {
 	if v == nil {
 		return binary.BigEndian.AppendUint32(b, nilTag), nil
 	}
-	c.mu.RLock()
-	tag, ok := c.byType[reflect.TypeOf(v)]
-	c.mu.RUnlock()
+	tag, e, ok := c.reg.Load().entryFor(v)
 	if !ok {
 		return nil, fmt.Errorf("codec: marshal %T: %w (register it on every node)", v, ErrUnregistered)
 	}
-	body, err := c.enc.Marshal(v)
-	if err != nil {
+	if e.plan != nil {
+		rv := reflect.ValueOf(v)
+		if e.ptr {
+			rv = rv.Elem() // invalid if v is a nil pointer: the library's
+		}
+		if rv.IsValid() {
+			return e.plan.encode(binary.BigEndian.AppendUint32(b, tag), rv), nil
+		}
+	}
+	buf := c.bufs.Get().(*bytes.Buffer)
+	defer c.bufs.Put(buf)
+	buf.Reset()
+	if err := c.enc.MarshalToBuffer(v, buf); err != nil {
 		return nil, fmt.Errorf("codec: marshal %T: %w", v, err)
 	}
 	b = binary.BigEndian.AppendUint32(b, tag)
-	return append(b, body...), nil
+	return append(b, buf.Bytes()...), nil
 }
 
 // Unmarshal decodes a value encoded by Marshal on any node with the same
@@ -211,9 +248,7 @@ func (c *Codec) Unmarshal(b []byte) (any, error) {
 		}
 		return nil, nil
 	}
-	c.mu.RLock()
-	e, ok := c.byTag[tag]
-	c.mu.RUnlock()
+	e, ok := c.reg.Load().byTag[tag]
 	if !ok {
 		return nil, fmt.Errorf("codec: unmarshal tag %#x: %w", tag, ErrUnregistered)
 	}
@@ -222,6 +257,17 @@ func (c *Codec) Unmarshal(b []byte) (any, error) {
 		t = reflect.PointerTo(t)
 	}
 	p := reflect.New(t)
+	if e.plan != nil {
+		v := p.Elem()
+		if e.ptr {
+			v.Set(reflect.New(e.typ))
+			v = v.Elem()
+		}
+		if e.plan.decode(b[4:], v) {
+			return p.Elem().Interface(), nil
+		}
+		p = reflect.New(t) // what the plan wrote is not the library's to see
+	}
 	if err := c.dec.Unmarshal(b[4:], p.Interface()); err != nil {
 		return nil, fmt.Errorf("codec: unmarshal %s: %w: %v", e.name, ErrMalformed, err)
 	}
@@ -231,14 +277,13 @@ func (c *Codec) Unmarshal(b []byte) (any, error) {
 // Name returns the name v's type is registered under (a pointer form's is
 // its element's, with a '*' before it).
 func (c *Codec) Name(v any) (string, bool) {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	tag, ok := c.byType[reflect.TypeOf(v)]
+	r := c.reg.Load()
+	tag, ok := r.byType[reflect.TypeOf(v)]
 	if !ok {
 		return "", false
 	}
-	if e := c.byTag[tag]; e.ptr {
+	if e := r.byTag[tag]; e.ptr {
 		return "*" + e.name, true
 	}
-	return c.byTag[tag].name, true
+	return r.byTag[tag].name, true
 }
