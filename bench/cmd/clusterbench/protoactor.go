@@ -12,11 +12,14 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/asynkron/protoactor-go/remote"
 	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/shoalhq/shoal/bench/internal/harness"
 )
 
 // protoArm tells the cast actor how many messages to expect and which
@@ -27,7 +30,7 @@ type protoArm struct {
 }
 
 // protoCastActor counts Int64Values and closes the armed channel on the
-// last.
+// last (at once if armed for none).
 type protoCastActor struct {
 	count, target int
 	done          chan struct{}
@@ -43,6 +46,10 @@ func (a *protoCastActor) Receive(ctx actor.Context) {
 		}
 	case protoArm:
 		a.count, a.target, a.done = 0, m.n, m.done
+		if m.n == 0 {
+			close(a.done)
+			a.done = nil
+		}
 	}
 }
 
@@ -57,12 +64,15 @@ func (a *protoCallActor) Receive(ctx actor.Context) {
 }
 
 // protoPair is two remote-enabled actor systems: a sends, b hosts the
-// target.
+// targets.
 type protoPair struct {
 	a, b   *actor.ActorSystem
 	ra, rb *remote.Remote
-	local  *actor.PID // the target, as b addresses it
-	target *actor.PID // the target, as a addresses it (through the remote)
+	locals []*actor.PID // the targets, as b addresses them
+	// targets are the targets as a addresses them (through the remote): a
+	// PID of its own for a, since a PID caches the process it resolved
+	// to, and the one b resolved is b's local mailbox.
+	targets []*actor.PID
 }
 
 func newProtoSystem() (*actor.ActorSystem, *remote.Remote) {
@@ -74,22 +84,23 @@ func newProtoSystem() (*actor.ActorSystem, *remote.Remote) {
 	return sys, r
 }
 
-func newProtoPair(props *actor.Props) (*protoPair, error) {
+// newProtoPair starts both systems and k targets on b, "target-<i>".
+func newProtoPair(props *actor.Props, k int) (*protoPair, error) {
 	p := &protoPair{}
 	p.a, p.ra = newProtoSystem()
 	p.b, p.rb = newProtoSystem()
-	local, err := p.b.Root.SpawnNamed(props, "target")
-	if err != nil {
-		p.Close()
-		return nil, fmt.Errorf("protoactor: spawn target: %w", err)
-	}
-	p.local = local
-	// A PID of its own for a: a PID caches the process it resolved to, and
-	// the one b resolved is b's local mailbox.
-	p.target = actor.NewPID(p.b.Address(), local.Id)
-	if p.target.Address == p.a.Address() {
+	if p.b.Address() == p.a.Address() {
 		p.Close()
 		return nil, fmt.Errorf("protoactor: both systems at %s", p.a.Address())
+	}
+	for i := range k {
+		local, err := p.b.Root.SpawnNamed(props, "target-"+strconv.Itoa(i))
+		if err != nil {
+			p.Close()
+			return nil, fmt.Errorf("protoactor: spawn target %d: %w", i, err)
+		}
+		p.locals = append(p.locals, local)
+		p.targets = append(p.targets, actor.NewPID(p.b.Address(), local.Id))
 	}
 	return p, nil
 }
@@ -109,22 +120,31 @@ func (p *protoPair) Close() {
 	}
 }
 
+// castN sends n Int64Values from a, split among the targets (one sender
+// goroutine per target), and waits until every target has handled its
+// share.
 func (p *protoPair) castN(n int) error {
-	done := make(chan struct{})
-	p.b.Root.Send(p.local, protoArm{n: n, done: done})
-	for i := range n {
-		p.a.Root.Send(p.target, &wrapperspb.Int64Value{Value: int64(i)})
+	k := len(p.targets)
+	dones := make([]chan struct{}, k)
+	for i, local := range p.locals {
+		dones[i] = make(chan struct{})
+		p.b.Root.Send(local, protoArm{n: harness.Share(n, k, i), done: dones[i]})
 	}
-	select {
-	case <-done:
+	_ = harness.Parallel(k, func(i int) error { // Send returns nothing
+		target := p.targets[i]
+		for j := range harness.Share(n, k, i) {
+			p.a.Root.Send(target, &wrapperspb.Int64Value{Value: int64(j)})
+		}
 		return nil
-	case <-time.After(waitLimit):
-		return fmt.Errorf("protoactor: %d sends not all handled after %v", n, waitLimit)
-	}
+	})
+	return awaitAll(dones, func(i int) error {
+		return fmt.Errorf("protoactor: target %d: %d sends not all handled after %v", i, harness.Share(n, k, i), waitLimit)
+	})
 }
 
-func protoCast(p params) (result, error) {
-	pair, err := newProtoPair(actor.PropsFromProducer(func() actor.Actor { return &protoCastActor{} }))
+// protoCast measures castN with k senders and targets.
+func protoCast(p params, k int) (result, error) {
+	pair, err := newProtoPair(actor.PropsFromProducer(func() actor.Actor { return &protoCastActor{} }), k)
 	if err != nil {
 		return result{}, err
 	}
@@ -139,21 +159,28 @@ func protoCast(p params) (result, error) {
 	return result{PerSecond: float64(p.casts) / time.Since(start).Seconds()}, nil
 }
 
+// callN makes n sequential round trips from a, split among the targets
+// (one caller goroutine per target), each with a 30 s timeout.
 func (p *protoPair) callN(n int) error {
-	for i := range n {
-		res, err := p.a.Root.RequestFuture(p.target, &wrapperspb.Int64Value{Value: int64(i)}, 30*time.Second).Result()
-		if err != nil {
-			return fmt.Errorf("protoactor: call %d: %w", i, err)
+	k := len(p.targets)
+	return harness.Parallel(k, func(i int) error {
+		target := p.targets[i]
+		for j := range harness.Share(n, k, i) {
+			res, err := p.a.Root.RequestFuture(target, &wrapperspb.Int64Value{Value: int64(j)}, callTimeout).Result()
+			if err != nil {
+				return fmt.Errorf("protoactor: caller %d, call %d: %w", i, j, err)
+			}
+			if _, ok := res.(*wrapperspb.Int64Value); !ok {
+				return fmt.Errorf("protoactor: caller %d, call %d: reply %T", i, j, res)
+			}
 		}
-		if _, ok := res.(*wrapperspb.Int64Value); !ok {
-			return fmt.Errorf("protoactor: call %d: reply %T", i, res)
-		}
-	}
-	return nil
+		return nil
+	})
 }
 
-func protoCall(p params) (result, error) {
-	pair, err := newProtoPair(actor.PropsFromProducer(func() actor.Actor { return &protoCallActor{} }))
+// protoCall measures callN with k callers and targets.
+func protoCall(p params, k int) (result, error) {
+	pair, err := newProtoPair(actor.PropsFromProducer(func() actor.Actor { return &protoCallActor{} }), k)
 	if err != nil {
 		return result{}, err
 	}

@@ -50,7 +50,8 @@ func (idleProc) HandleCall(context.Context, process.Self, any) (any, error) { re
 func (idleProc) HandleCast(context.Context, process.Self, any)              {}
 func (idleProc) HandleInfo(context.Context, process.Self, any)              {}
 
-// castTarget counts benchMsgs and closes the armed channel on the last.
+// castTarget counts benchMsgs and closes the armed channel on the last
+// (at once if armed for none); it answers a call with its count.
 type castTarget struct {
 	count, target int
 	done          chan struct{}
@@ -70,6 +71,10 @@ func (c *castTarget) HandleCast(_ context.Context, _ process.Self, msg any) {
 		}
 	case castArm:
 		c.count, c.target, c.done = 0, m.n, m.done
+		if m.n == 0 {
+			close(c.done)
+			c.done = nil
+		}
 	}
 }
 func (c *castTarget) HandleInfo(context.Context, process.Self, any) {}
@@ -199,76 +204,94 @@ func shoalRegistry(p params) (result, error) {
 	})
 }
 
-// remotePair starts two nodes and a castTarget on the second.
-func remotePair(tb *harness.TB, p params) (a, b *clustertest.Node, target process.Ref) {
+// remotePair starts two nodes and k castTargets on the second,
+// "target-<i>".
+func remotePair(tb *harness.TB, p params, k int) (a, b *clustertest.Node, targets []process.Ref) {
 	nodes := startCluster(tb, 2, false, p)
 	a, b = nodes[0], nodes[1]
-	proc, err := b.Runtime.Start(context.Background(), &castTarget{}, process.SpawnOptions{Name: "target"})
-	if err != nil {
-		tb.Fatal(err)
+	for i := range k {
+		proc, err := b.Runtime.Start(context.Background(), &castTarget{}, process.SpawnOptions{Name: "target-" + strconv.Itoa(i)})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		targets = append(targets, proc.Ref())
 	}
-	return a, b, proc.Ref()
+	return a, b, targets
 }
 
-// castN casts n messages from a to target on b and waits until the last is
-// handled.
-func castN(a, b *clustertest.Node, target process.Ref, n int) error {
-	done := make(chan struct{})
-	if err := b.Runtime.Cast(target, castArm{n: n, done: done}); err != nil {
-		return err
-	}
-	for i := range n {
-		if err := a.Runtime.Cast(target, benchMsg{N: int64(i)}); err != nil {
+// castN casts n messages from a to the targets on b, split among them
+// (one sender goroutine per target), and waits until every target has
+// handled its share.
+func castN(a, b *clustertest.Node, targets []process.Ref, n int) error {
+	k := len(targets)
+	dones := make([]chan struct{}, k)
+	for i, target := range targets {
+		dones[i] = make(chan struct{})
+		if err := b.Runtime.Cast(target, castArm{n: harness.Share(n, k, i), done: dones[i]}); err != nil {
 			return err
 		}
 	}
-	select {
-	case <-done:
+	err := harness.Parallel(k, func(i int) error {
+		for j := range harness.Share(n, k, i) {
+			if err := a.Runtime.Cast(targets[i], benchMsg{N: int64(j)}); err != nil {
+				return err
+			}
+		}
 		return nil
-	case <-time.After(waitLimit):
-		return fmt.Errorf("%d casts not all handled after %v", n, waitLimit)
+	})
+	if err != nil {
+		return err
 	}
+	return awaitAll(dones, func(i int) error {
+		return fmt.Errorf("target %d: %d casts not all handled after %v", i, harness.Share(n, k, i), waitLimit)
+	})
 }
 
-func shoalCast(p params) (result, error) {
+// shoalCast measures castN with k senders and targets.
+func shoalCast(p params, k int) (result, error) {
 	return run(func(tb *harness.TB) (result, error) {
-		a, b, target := remotePair(tb, p)
-		if err := castN(a, b, target, 1000); err != nil { // warm up: open the link
+		a, b, targets := remotePair(tb, p, k)
+		if err := castN(a, b, targets, 1000); err != nil { // warm up: open the link
 			return result{}, err
 		}
 		start := time.Now()
-		if err := castN(a, b, target, p.casts); err != nil {
+		if err := castN(a, b, targets, p.casts); err != nil {
 			return result{}, err
 		}
 		return result{PerSecond: float64(p.casts) / time.Since(start).Seconds()}, nil
 	})
 }
 
-// callN makes n sequential calls, each with its own 30 s deadline (as each
+// callN makes n sequential calls from a, split among the targets (one
+// caller goroutine per target), each with its own 30 s deadline (as each
 // of Proto.Actor's futures has).
-func callN(a *clustertest.Node, target process.Ref, n int) error {
-	for i := range n {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		v, err := a.Runtime.Call(ctx, target, benchMsg{N: int64(i)})
-		cancel()
-		if err != nil {
-			return fmt.Errorf("call %d: %w", i, err)
+func callN(a *clustertest.Node, targets []process.Ref, n int) error {
+	k := len(targets)
+	return harness.Parallel(k, func(i int) error {
+		for j := range harness.Share(n, k, i) {
+			ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+			v, err := a.Runtime.Call(ctx, targets[i], benchMsg{N: int64(j)})
+			cancel()
+			if err != nil {
+				return fmt.Errorf("caller %d, call %d: %w", i, j, err)
+			}
+			if _, ok := v.(int); !ok {
+				return fmt.Errorf("caller %d, call %d: reply %T, want int", i, j, v)
+			}
 		}
-		if _, ok := v.(int); !ok {
-			return fmt.Errorf("call %d: reply %T, want int", i, v)
-		}
-	}
-	return nil
+		return nil
+	})
 }
 
-func shoalCall(p params) (result, error) {
+// shoalCall measures callN with k callers and targets.
+func shoalCall(p params, k int) (result, error) {
 	return run(func(tb *harness.TB) (result, error) {
-		a, _, target := remotePair(tb, p)
-		if err := callN(a, target, 1000); err != nil {
+		a, _, targets := remotePair(tb, p, k)
+		if err := callN(a, targets, 1000); err != nil {
 			return result{}, err
 		}
 		start := time.Now()
-		if err := callN(a, target, p.calls); err != nil {
+		if err := callN(a, targets, p.calls); err != nil {
 			return result{}, err
 		}
 		return result{PerSecond: float64(p.calls) / time.Since(start).Seconds()}, nil

@@ -1,10 +1,15 @@
-// Command hollywoodchild runs one measurement of the one-node benchmark
-// on Hollywood (github.com/anthdm/hollywood v1.0.5) and prints its
-// result as JSON; cmd/localbench runs it as a child. It is a binary of
-// its own because Hollywood and Proto.Actor-Go both register
-// actor.proto with protobuf's global registry, which refuses the second
-// in one binary.
+// Command hollywoodchild runs one measurement on Hollywood
+// (github.com/anthdm/hollywood v1.0.5) and prints its result as JSON:
+// a workload of the one-node benchmark ("hollywood:WORKLOAD" of package
+// bench/internal/local), for cmd/localbench, or a remote workload
+// ("hollywood:remote..." and "hollywoodtls:remote...", see remote.go),
+// for cmd/clusterbench; each runs it as a child. It is a binary of its
+// own because Hollywood and Proto.Actor-Go both register actor.proto
+// with protobuf's global registry, which refuses the second in one
+// binary. It accepts either parent's flags and ignores those it has no
+// use for.
 //
+// One node:
 // Hollywood's defaults everywhere (its default inbox of 1,024 slots, its
 // scheduler, its event stream), except for "hollywood1:idle", which
 // spawns the idle actors with the smallest inbox (WithInboxSize(1)) to
@@ -28,15 +33,27 @@ import (
 )
 
 func main() {
-	spec := flag.String("child", "", "system:workload (hollywood or hollywood1)")
+	spec := flag.String("child", "", "system:workload (hollywood or hollywood1; hollywood or hollywoodtls with remote workloads)")
 	n := flag.Int("n", 1_000_000, "idle processes to spawn")
 	casts := flag.Int("casts", 2_000_000, "messages in each cast workload")
 	calls := flag.Int("calls", 200_000, "round trips in the call workload")
-	flag.String("scrape", "", "ignored (localbench passes it to every child)")
+	flag.String("scrape", "", "ignored (localbench and clusterbench pass it to every child)")
+	for _, name := range []string{"workers", "lookups", "handoff", "seed"} {
+		flag.String(name, "", "ignored (clusterbench passes it to every child)")
+	}
 	flag.Parse()
 	sys, workload, ok := strings.Cut(*spec, ":")
+	if ok && strings.HasPrefix(workload, "remote") && (sys == "hollywood" || sys == "hollywoodtls") {
+		res, err := measureRemote(sys, workload, remoteSizes{casts: *casts, calls: *calls})
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "hollywoodchild: %s: %v\n", *spec, err)
+			os.Exit(1)
+		}
+		_ = json.NewEncoder(os.Stdout).Encode(res)
+		return
+	}
 	if !ok || (sys != "hollywood" && sys != "hollywood1") {
-		fmt.Fprintf(os.Stderr, "hollywoodchild: -child %q: want hollywood:WORKLOAD or hollywood1:WORKLOAD\n", *spec)
+		fmt.Fprintf(os.Stderr, "hollywoodchild: -child %q: want hollywood:WORKLOAD, hollywood1:WORKLOAD, or hollywood[tls]:remoteWORKLOAD\n", *spec)
 		os.Exit(2)
 	}
 	s, err := newSystem(sys == "hollywood1")

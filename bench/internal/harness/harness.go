@@ -100,6 +100,16 @@ func Parallel(workers int, work func(w int) error) error {
 	return first
 }
 
+// Share is worker i's share of total items split among workers: the
+// shares differ by at most one and add up to total.
+func Share(total, workers, i int) int {
+	n := total / workers
+	if i < total%workers {
+		n++
+	}
+	return n
+}
+
 // WaitFor polls cond every 5 ms for at most d. On a timeout the error
 // says what was awaited, and what state tells (if not nil) about why.
 func WaitFor(d time.Duration, what string, cond func() bool, state func() string) error {
