@@ -234,13 +234,12 @@ func (p *Process) resumeHandoff() error {
 		p.mu.Unlock()
 		return fmt.Errorf("resume %s: %w", p, ErrNotPaused)
 	}
-	if p.q.n == 0 {
-		p.st = stIdle
+	if p.setIdleLocked() {
 		p.mu.Unlock()
 		p.rt.active.Done()
 		return nil
 	}
-	p.st = stActive
+	p.setActiveLocked()
 	p.mu.Unlock()
 	p.rt.activate(p) // the pause kept the activation's place in rt.active
 	return nil
@@ -272,6 +271,7 @@ func (p *Process) forward(to Ref, reason error) error {
 		reason = ErrMoved
 	}
 	p.mu.Lock()
+	p.closeGateLocked()
 	p.st = stForwarding
 	p.roomLocked()
 	p.ext().fwd = to

@@ -64,6 +64,12 @@ func (p *Process) mailboxSize() int {
 func (p *Process) put(ctx context.Context, e envelope, wait bool) error {
 	size := p.mailboxSize()
 	if size == 0 {
+		if p.mu.TryLock() {
+			return p.enqueueLocked(e) // nobody else wants the lock: the cheapest way
+		}
+		if p.pushFast(e) {
+			return nil
+		}
 		return p.enqueue(e)
 	}
 	if p.kind.opts.Mailbox.Overflow == OverflowFail {

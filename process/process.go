@@ -96,6 +96,9 @@ type Process struct {
 	extra  atomic.Pointer[procExtra]
 	onExit func(*Process, error)
 
+	// in is the inbox (inbox.go).
+	in atomic.Pointer[inNode]
+
 	mu     sync.Mutex
 	st     status
 	exited bool // exit fully done: removed, OnExit called
@@ -370,6 +373,7 @@ func (p *Process) enqueueLocked(e envelope) error {
 		p.mu.Unlock()
 		return ErrNoProcess
 	case stActive, stPaused:
+		p.settleLocked() // what was pushed before goes first
 		p.q.push(p.rt.segs, e)
 		p.mu.Unlock()
 		return nil
@@ -378,8 +382,9 @@ func (p *Process) enqueueLocked(e envelope) error {
 		p.mu.Unlock()
 		return nil
 	}
+	p.settleLocked()
 	p.q.push(p.rt.segs, e)
-	p.st = stActive
+	p.setActiveLocked()
 	p.rt.active.Add(1)
 	p.mu.Unlock()
 	p.rt.activate(p)
@@ -407,8 +412,7 @@ func (p *Process) run() {
 	}()
 	for {
 		p.mu.Lock()
-		if p.q.n == 0 {
-			p.st = stIdle
+		if p.setIdleLocked() {
 			p.mu.Unlock()
 			clean = true
 			return
@@ -463,7 +467,7 @@ func (p *Process) run() {
 				}
 				x := p.extra.Load()
 				x.pendingAbort = nil
-				p.q.prepend(batch.take())
+				p.q.prepend(segs, batch.take())
 				p.st = stPaused
 				p.mu.Unlock()
 				clean, keep = true, true
@@ -646,6 +650,7 @@ func (p *Process) abandon(reason error) {
 	p.stopCheckpoints()
 	p.stopPassivation()
 	p.mu.Lock()
+	p.closeGateLocked()
 	p.st = stDead
 	p.reason = reason
 	p.roomLocked()
@@ -668,6 +673,7 @@ func (p *Process) exit(reason error, panicked bool, rest []envelope) {
 	p.stopPassivation()
 	p.setDormant(false)
 	p.mu.Lock()
+	p.closeGateLocked()
 	p.st = stDead
 	p.reason = reason
 	p.roomLocked()
@@ -775,5 +781,6 @@ func (p *Process) stopTimers() {
 func (p *Process) MailboxLen() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.settleLocked()
 	return p.q.n
 }

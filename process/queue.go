@@ -46,14 +46,23 @@ func (s *segments) put(g *segment) {
 	}
 }
 
-// queue is a chain of segments. Its zero value is empty.
+// queue is a chain of segments, then a list of inbox nodes (inbox.go):
+// the messages moved from the inbox are kept in the nodes they were
+// pushed in rather than copied. Its zero value is empty.
 type queue struct {
-	head, tail *segment
-	n          int
+	head, tail  *segment
+	first, last *inNode // after the segments
+	n           int
 }
 
 // push appends e, taking a segment from pool when the last is full.
 func (q *queue) push(pool *segments, e envelope) {
+	if q.last != nil { // after the nodes, in a node of its own
+		n := &inNode{e: e}
+		q.last.next, q.last = n, n
+		q.n++
+		return
+	}
 	t := q.tail
 	if t == nil || t.w == len(t.buf) {
 		var g *segment
@@ -74,12 +83,32 @@ func (q *queue) push(pool *segments, e envelope) {
 	q.n++
 }
 
+// appendNodes appends the list first..last of n nodes, in order.
+func (q *queue) appendNodes(first, last *inNode, n int) {
+	if q.last == nil {
+		q.first = first
+	} else {
+		q.last.next = first
+	}
+	q.last = last
+	q.n += n
+}
+
 // pop removes and returns the first envelope; the segments it empties go
 // back to pool.
 func (q *queue) pop(pool *segments) (envelope, bool) {
 	h := q.head
 	if h == nil {
-		return envelope{}, false
+		f := q.first
+		if f == nil {
+			return envelope{}, false
+		}
+		q.first = f.next
+		if q.first == nil {
+			q.last = nil
+		}
+		q.n--
+		return f.e, true
 	}
 	e := h.buf[h.r]
 	h.buf[h.r] = envelope{}
@@ -103,8 +132,8 @@ func (q *queue) take() queue {
 	return out
 }
 
-// prepend puts front's envelopes before q's.
-func (q *queue) prepend(front queue) {
+// prepend puts front's envelopes before q's (a rare path: a pause).
+func (q *queue) prepend(pool *segments, front queue) {
 	if front.n == 0 {
 		return
 	}
@@ -112,9 +141,16 @@ func (q *queue) prepend(front queue) {
 		*q = front
 		return
 	}
-	front.tail.next = q.head
-	q.head = front.head
-	q.n += front.n
+	if front.last == nil && q.first == nil {
+		front.tail.next = q.head
+		q.head = front.head
+		q.n += front.n
+		return
+	}
+	all := append(front.drain(pool), q.drain(pool)...)
+	for _, e := range all {
+		q.push(pool, e)
+	}
 }
 
 // drain removes every envelope, in order, into a slice (the rare paths:

@@ -17,11 +17,25 @@ func TestQueueKeepsOrder(t *testing.T) {
 		next := 0
 		for range 5000 {
 			switch op := rnd.IntN(10); {
-			case op < 5: // push a run
+			case op < 4: // push a run
 				for range rnd.IntN(3 * largeSegment) {
 					q.push(pool, envelope{msg: next})
 					model = append(model, next)
 					next++
+				}
+			case op < 5: // a run settled from the inbox, in its nodes
+				if k := rnd.IntN(2 * largeSegment); k > 0 {
+					first := &inNode{e: envelope{msg: next}}
+					last := first
+					for i := 1; i < k; i++ {
+						last.next = &inNode{e: envelope{msg: next + i}}
+						last = last.next
+					}
+					q.appendNodes(first, last, k)
+					for i := range k {
+						model = append(model, next+i)
+					}
+					next += k
 				}
 			case op < 8: // pop a few
 				for range rnd.IntN(2 * largeSegment) {
@@ -39,7 +53,7 @@ func TestQueueKeepsOrder(t *testing.T) {
 				}
 			case op < 9: // take all, pop some of it, prepend the rest (a pause)
 				batch := q.take()
-				if q.n != 0 || q.head != nil || q.tail != nil {
+				if q.n != 0 || q.head != nil || q.tail != nil || q.first != nil || q.last != nil {
 					t.Fatalf("seed %d: take left %d", seed, q.n)
 				}
 				k := rnd.IntN(batch.n + 1)
@@ -51,7 +65,12 @@ func TestQueueKeepsOrder(t *testing.T) {
 					model = model[1:]
 				}
 				for range rnd.IntN(20) { // arrivals during the pause
-					q.push(pool, envelope{msg: next})
+					if rnd.IntN(2) == 0 {
+						q.push(pool, envelope{msg: next})
+					} else {
+						n := &inNode{e: envelope{msg: next}}
+						q.appendNodes(n, n, 1)
+					}
 					next++
 				}
 				// The arrivals go after the batch's rest.
@@ -59,7 +78,7 @@ func TestQueueKeepsOrder(t *testing.T) {
 				for i := range q.n {
 					arrivals = append(arrivals, next-q.n+i)
 				}
-				q.prepend(batch.take())
+				q.prepend(pool, batch.take())
 				model = append(model[:len(model):len(model)], arrivals...)
 			default: // drain
 				got := q.drain(pool)

@@ -400,8 +400,7 @@ func (rt *Runtime) start(ctx context.Context, id uint64, b Behavior, opts SpawnO
 		p.armPassivation(x.pass)
 	}
 	p.mu.Lock()
-	if p.q.n == 0 {
-		p.st = stIdle
+	if p.setIdleLocked() {
 		p.mu.Unlock()
 		rt.active.Done()
 	} else {

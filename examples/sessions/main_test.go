@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"go/ast"
 	"go/parser"
 	"go/token"
@@ -150,7 +151,8 @@ func call(req *http.Request, writes int) (State, error) {
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != 200 {
-		return st, fmt.Errorf("%s %s: %s", req.Method, req.URL, resp.Status)
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
+		return st, fmt.Errorf("%s %s: %s: %s", req.Method, req.URL, resp.Status, bytes.TrimSpace(body))
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
 		return st, err
