@@ -5,7 +5,11 @@
 // Each node keeps one outgoing link per peer node and writes to it from
 // one goroutine, in the order messages were handed to it, batching frames
 // under load into one TLS record write; so messages from one sender to one
-// process arrive in the order they were sent. A node reads requests and
+// process arrive in the order they were sent. A call or a reply that
+// finds the link idle, with nothing waiting, is written at once by the
+// goroutine that makes it (a hand-off to the writer would add a
+// goroutine wake-up to every round trip); while that write lasts, what
+// comes waits for the writer, in order. A node reads requests and
 // replies from the links other nodes open to it. A reply travels back on
 // the replying node's own outgoing link to the caller's node.
 //
