@@ -275,7 +275,7 @@ func (p *Process) forward(to Ref, reason error) error {
 	p.st = stForwarding
 	p.roomLocked()
 	p.ext().fwd = to
-	p.reason = reason
+	p.ext().exit = reason
 	// Under p.mu, so that nothing sent meanwhile overtakes the backlog.
 	for _, e := range p.q.drain(p.rt.segs) {
 		p.forwardLocked(e)

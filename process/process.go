@@ -109,7 +109,6 @@ type Process struct {
 	selfStop bool
 	q        queue // the mailbox (queue.go)
 	done     chan struct{}
-	reason   error
 
 	// Owned by the goroutine running the process's handlers.
 	ck *ckState // nil unless the process checkpoints
@@ -136,6 +135,7 @@ type procExtra struct {
 	pass  *passivation  // its kind passivates it; set at start
 	fwd   Ref           // where a handed-off process's messages go; under mu
 	space chan struct{} // closed when a bounded mailbox has room; under mu
+	exit  error         // why it exited or moved (Err); under mu
 
 	// Owned by the goroutine running the process's handlers.
 	timers     []timerEntry
@@ -231,7 +231,10 @@ func (p *Process) finish() {
 func (p *Process) Err() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.reason
+	if x := p.extra.Load(); x != nil {
+		return x.exit
+	}
+	return nil
 }
 
 // Call sends msg to the process's HandleCall and waits for the reply or for
@@ -652,7 +655,7 @@ func (p *Process) abandon(reason error) {
 	p.mu.Lock()
 	p.closeGateLocked()
 	p.st = stDead
-	p.reason = reason
+	p.ext().exit = reason
 	p.roomLocked()
 	rest := p.q.drain(p.rt.segs)
 	p.mu.Unlock()
@@ -675,7 +678,7 @@ func (p *Process) exit(reason error, panicked bool, rest []envelope) {
 	p.mu.Lock()
 	p.closeGateLocked()
 	p.st = stDead
-	p.reason = reason
+	p.ext().exit = reason
 	p.roomLocked()
 	rest = append(rest, p.q.drain(p.rt.segs)...)
 	p.mu.Unlock()
