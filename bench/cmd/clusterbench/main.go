@@ -334,7 +334,7 @@ func compare(p params, runs int, hollywood string) error {
 		fmt.Printf("| %s | %s | %s | %s | %s | %s vs %s | %s | %.0f%% |\n",
 			r.name, cells[0], cells[1], cells[2], cells[3], ratio(shoal, meds[best]), peerNames[best], cells[4], 100*shoal/limit)
 	}
-	fmt.Printf("\nThe limits: 1 sender, frames written through one buffered writer and counted by the reader; %[1]d senders, the same writer under a mutex, each frame written by one of %[1]d goroutines; 1 caller, a ping-pong of one frame; %[1]d callers, %[1]d goroutines each with one frame in flight (written and flushed under a mutex), the server flushing its echoes when it has read all it has, one client reader handing each echo to its goroutine.\n", scaleSenders)
+	fmt.Printf("\nThe limits: 1 sender, frames written through one buffered writer and counted by the reader; %[1]d senders, the same writer under a mutex, each frame written by one of %[1]d goroutines; 1 caller, a ping-pong of one frame; %[1]d callers, %[1]d goroutines each with one frame in flight (written under a mutex, flushed by the last of those waiting for it), the server flushing its echoes when it has read all it has, one client reader handing each echo to its goroutine.\n", scaleSenders)
 	fmt.Println("\nProto.Actor-Go (gRPC) and Hollywood (DRPC over TCP) run without encryption by default; Shoal's links are always TLS 1.3, as are Hollywood (TLS)'s and the limit's.")
 	sc, pc := med("shoal:cast", perSecond), med("protoactor:cast", perSecond)
 	sk, pk := med("shoal:call", perSecond), med("protoactor:call", perSecond)
