@@ -295,7 +295,6 @@ func (r *Remote) Call(ctx context.Context, ref process.Ref, msg any) (any, error
 	if err != nil {
 		return nil, fmt.Errorf("call %s: %w", ref, err)
 	}
-	defer r.freeFrame(bp)
 	pc := &pendingCall{node: ref.Node, ch: make(chan callResult, 1)}
 	r.pendMu.Lock()
 	r.pending[id] = pc
@@ -309,7 +308,9 @@ func (r *Remote) Call(ctx context.Context, ref process.Ref, msg any) (any, error
 	if r.observeCall != nil {
 		began = time.Now()
 	}
-	if err := r.enqueue(ctx, ref.Node, *bp, true); err != nil {
+	err = r.enqueue(ctx, ref.Node, *bp, true)
+	r.freeFrame(bp) // enqueue keeps no reference: the buffer is free while the call waits
+	if err != nil {
 		r.observed(ref.Node, began, err)
 		return nil, fmt.Errorf("call %s: %w", ref, err)
 	}

@@ -242,13 +242,7 @@ func TestCapturedLinkIsNotPlaintext(t *testing.T) {
 }
 
 func TestFrameLimits(t *testing.T) {
-	c, _ := cookie.Parse(secret)
-	cfg := transport.DefaultConfig("small@127.0.0.1", c)
-	cfg.MaxFrame = transport.MinFrame
-	small, err := transport.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	small := smallTransport(t)
 	b := newTransport(t, "b@127.0.0.1", secret, nil)
 	srv := listen(t, b, (&echoServer{}).handle)
 	l, err := small.Dial(context.Background(), srv.Addr().String())
@@ -365,13 +359,7 @@ func TestWriteFramed(t *testing.T) {
 		t.Fatal("Buffered after the last frame")
 	}
 
-	c, _ := cookie.Parse(secret)
-	cfg := transport.DefaultConfig("small@127.0.0.1", c)
-	cfg.MaxFrame = transport.MinFrame
-	small, err := transport.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	small := smallTransport(t)
 	ls, err := small.Dial(context.Background(), srv.Addr().String())
 	if err != nil {
 		t.Fatal(err)
@@ -387,4 +375,17 @@ func TestWriteFramed(t *testing.T) {
 	if got, err := ls.Next(); err != nil || string(got) != "after" {
 		t.Fatalf("after a refused write: %q, %v (the refused frames must not have been written)", got, err)
 	}
+}
+
+// smallTransport returns a transport whose frames are at most MinFrame.
+func smallTransport(t *testing.T) *transport.Transport {
+	t.Helper()
+	c, _ := cookie.Parse(secret)
+	cfg := transport.DefaultConfig("small@127.0.0.1", c)
+	cfg.MaxFrame = transport.MinFrame
+	small, err := transport.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return small
 }

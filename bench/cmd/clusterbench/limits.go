@@ -122,34 +122,6 @@ func frame() [frameLen]byte {
 	return f
 }
 
-// tlsCast writes p.casts frames one way and reports frames/s once the
-// reader has them all.
-func tlsCast(p params) (result, error) {
-	c, s, err := tlsPair()
-	if err != nil {
-		return result{}, fmt.Errorf("tls pair: %w", err)
-	}
-	defer c.Close()
-	defer s.Close()
-	done := make(chan error, 1)
-	go func() { done <- readFrames(s, nil, p.casts) }()
-	w := bufio.NewWriterSize(c, 64<<10)
-	f := frame()
-	start := time.Now()
-	for range p.casts {
-		if _, err := w.Write(f[:]); err != nil {
-			return result{}, err
-		}
-	}
-	if err := w.Flush(); err != nil {
-		return result{}, err
-	}
-	if err := <-done; err != nil {
-		return result{}, fmt.Errorf("read frames: %w", err)
-	}
-	return result{PerSecond: float64(p.casts) / time.Since(start).Seconds()}, nil
-}
-
 // tlsCall makes p.calls sequential round trips of one frame.
 func tlsCall(p params) (result, error) {
 	c, s, err := tlsPair()
@@ -186,8 +158,10 @@ func tlsCall(p params) (result, error) {
 // limitSenders is the goroutines of the 16-sender limits.
 const limitSenders = 16
 
-// tlsCast16 is tlsCast with limitSenders goroutines sharing the writer.
-func tlsCast16(p params) (result, error) {
+// tlsCast writes p.casts frames one way from senders goroutines through
+// one buffered writer (under a mutex when there are several) and reports
+// frames/s once the reader has them all.
+func tlsCast(p params, senders int) (result, error) {
 	c, s, err := tlsPair()
 	if err != nil {
 		return result{}, fmt.Errorf("tls pair: %w", err)
@@ -199,12 +173,16 @@ func tlsCast16(p params) (result, error) {
 	var mu sync.Mutex
 	w := bufio.NewWriterSize(c, 64<<10)
 	start := time.Now()
-	err = harness.Parallel(limitSenders, func(i int) error {
+	err = harness.Parallel(senders, func(i int) error {
 		f := frame()
-		for range harness.Share(p.casts, limitSenders, i) {
-			mu.Lock()
+		for range harness.Share(p.casts, senders, i) {
+			if senders > 1 {
+				mu.Lock()
+			}
 			_, err := w.Write(f[:])
-			mu.Unlock()
+			if senders > 1 {
+				mu.Unlock()
+			}
 			if err != nil {
 				return err
 			}

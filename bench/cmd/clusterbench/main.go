@@ -206,9 +206,9 @@ func measure(spec string, p params) (result, error) {
 	case "protoactor:call16":
 		return protoCall(p, scaleSenders)
 	case "tls:cast":
-		return tlsCast(p)
+		return tlsCast(p, 1)
 	case "tls:cast16":
-		return tlsCast16(p)
+		return tlsCast(p, limitSenders)
 	case "tls:call":
 		return tlsCall(p)
 	case "tls:call16":
