@@ -98,7 +98,7 @@ fuzz-smoke:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeHello$$' -fuzztime $(FUZZ_TIME) ./transport
 	$(GO) test -run '^$$' -fuzz '^FuzzNextFrame$$' -fuzztime $(FUZZ_TIME) ./transport
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeMeta$$' -fuzztime $(FUZZ_TIME) ./cluster
-	$(GO) test -run '^$$' -fuzz '^FuzzDecodeLeaving$$' -fuzztime $(FUZZ_TIME) ./cluster
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeNotice$$' -fuzztime $(FUZZ_TIME) ./cluster
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodePacket$$' -fuzztime $(FUZZ_TIME) ./discovery/gossip
 	$(GO) test -run '^$$' -fuzz '^FuzzUnmarshal$$' -fuzztime $(FUZZ_TIME) ./codec
 	$(GO) test -run '^$$' -fuzz '^FuzzFastMatchesLibrary$$' -fuzztime $(FUZZ_TIME) ./codec

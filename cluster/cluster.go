@@ -242,6 +242,8 @@ type Cluster struct {
 	live    map[string]Member    // the other live members, as memberlist last told (its Nodes are not safe to read later)
 	incs    map[string]uint64    // incarnation of each live member, as last seen
 	leaving map[string]time.Time // members that announced they are leaving
+	acked   map[string]bool      // members that answered this node's leaving notice
+	ackedCh chan struct{}        // a token when acked grows (capacity 1)
 	suspect map[string]time.Time // members this node suspects (failed a probe)
 	// memberlist's failure detector settings, for how long a suspicion lasts
 	probeEvery            time.Duration
@@ -272,6 +274,8 @@ func New(cfg Config) (*Cluster, error) {
 		live:    make(map[string]Member),
 		gone:    make(map[string]goneMember),
 		leaving: make(map[string]time.Time),
+		acked:   make(map[string]bool),
+		ackedCh: make(chan struct{}, 1),
 		suspect: make(map[string]time.Time),
 		subs:    make(map[*subscription]struct{}),
 		found:   make(map[string][]string),
@@ -595,19 +599,54 @@ func (c *Cluster) Leave(ctx context.Context) error {
 	stopped := c.stopped
 	c.mu.Unlock()
 	if !stopped {
-		notice := encodeLeaving(c.cfg.Name)
-		for _, n := range c.ml.Members() {
-			if n.Name != c.cfg.Name {
-				if err := c.ml.SendReliable(n, notice); err != nil {
-					c.log.Warn("could not announce leaving", "peer", n.Name, "err", err)
-				}
-			}
-		}
+		c.announceLeaving(min(timeout/2, maxLeavingWait))
 		if err := c.ml.Leave(timeout); err != nil {
 			c.log.Warn("leave broadcast incomplete", "err", err)
 		}
 	}
 	return c.Shutdown(ctx)
+}
+
+// maxLeavingWait bounds how long Leave waits for the other members to
+// answer its leaving notice; one that has not answered by then may
+// report this node down instead of left.
+const maxLeavingWait = 2 * time.Second
+
+// announceLeaving sends the leaving notice to every other member and
+// waits, up to wait, until each has answered it.
+func (c *Cluster) announceLeaving(wait time.Duration) {
+	notice := encodeNotice(leavingTag, c.cfg.Name)
+	want := make(map[string]bool)
+	for _, n := range c.ml.Members() {
+		if n.Name == c.cfg.Name {
+			continue
+		}
+		if err := c.ml.SendReliable(n, notice); err != nil {
+			c.log.Warn("could not announce leaving", "peer", n.Name, "err", err)
+			continue
+		}
+		want[n.Name] = true
+	}
+	deadline := time.NewTimer(wait)
+	defer deadline.Stop()
+	for {
+		c.mu.Lock()
+		for name := range want {
+			if c.acked[name] {
+				delete(want, name)
+			}
+		}
+		c.mu.Unlock()
+		if len(want) == 0 {
+			return
+		}
+		select {
+		case <-c.ackedCh:
+		case <-deadline.C:
+			c.log.Warn("leaving notice unanswered", "peers", strings.Join(slices.Sorted(maps.Keys(want)), ", "))
+			return
+		}
+	}
 }
 
 // Shutdown stops this node without telling the others (they will detect
@@ -704,14 +743,40 @@ func (d *delegate) NodeMeta(limit int) []byte {
 // NotifyMsg receives user messages from other members (already decrypted
 // and authenticated by memberlist); the only one is the leaving notice.
 func (d *delegate) NotifyMsg(b []byte) {
-	name, err := decodeLeaving(b)
+	tag, name, err := decodeNotice(b)
 	if err != nil {
 		d.c.log.Debug("ignored membership message", "err", err)
 		return
 	}
-	d.c.mu.Lock()
-	d.c.leaving[name] = time.Now()
-	d.c.mu.Unlock()
+	c := d.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if tag == leavingAckTag {
+		c.acked[name] = true
+		select {
+		case c.ackedCh <- struct{}{}:
+		default:
+		}
+		return
+	}
+	c.leaving[name] = time.Now()
+	if c.stopped {
+		return
+	}
+	// Answer from a goroutine of ours: memberlist calls this from the
+	// connection's handler, which the answer's dial must not hold up.
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		for _, n := range c.ml.Members() {
+			if n.Name == name {
+				if err := c.ml.SendReliable(n, encodeNotice(leavingAckTag, c.cfg.Name)); err != nil {
+					c.log.Debug("could not answer a leaving notice", "peer", name, "err", err)
+				}
+				return
+			}
+		}
+	}()
 }
 
 func (d *delegate) GetBroadcasts(overhead, limit int) [][]byte { return nil }

@@ -209,35 +209,82 @@ func TestFiveNodesConvergeAndDetectFailure(t *testing.T) {
 
 func TestGracefulLeaveIsReportedLeft(t *testing.T) {
 	nodes := startCluster(t, 3)
-	sub := nodes[0].Subscribe()
-	defer sub.Close()
+	subs := []cluster.Subscription{nodes[0].Subscribe(), nodes[1].Subscribe()}
+	for _, s := range subs {
+		defer s.Close()
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := nodes[2].Leave(ctx); err != nil {
 		t.Fatal(err)
 	}
+	// Leave waits for every member to answer its notice, so each of them
+	// knew the node was leaving before memberlist said it was gone.
+	if strings.Contains(nodes[2].log.String(), "leaving notice unanswered") {
+		t.Errorf("a member did not answer the leaving notice:\n%s", nodes[2].log.String())
+	}
 	timeout := time.After(10 * time.Second)
-	for {
-		select {
-		case ev := <-sub.Events():
-			if ev.Member.Name != nodes[2].Name() {
-				continue
-			}
-			if ev.Type != cluster.EventLeft {
-				t.Fatalf("event %v; want left", ev.Type)
-			}
-			for _, m := range nodes[0].Members() {
-				if m.Name == nodes[2].Name() && m.Status != cluster.StatusLeft {
-					t.Fatalf("status %q; want left", m.Status)
+	for i, s := range subs {
+	wait:
+		for {
+			select {
+			case ev := <-s.Events():
+				if ev.Member.Name != nodes[2].Name() {
+					continue
 				}
+				if ev.Type != cluster.EventLeft {
+					t.Fatalf("%s: event %v; want left", nodes[i].Name(), ev.Type)
+				}
+				for _, m := range nodes[i].Members() {
+					if m.Name == nodes[2].Name() && m.Status != cluster.StatusLeft {
+						t.Fatalf("%s: status %q; want left", nodes[i].Name(), m.Status)
+					}
+				}
+				break wait
+			case <-timeout:
+				t.Fatalf("%s: leave never reported", nodes[i].Name())
 			}
-			if err := nodes[2].Leave(ctx); err != nil {
-				t.Fatalf("second leave: %v", err)
-			}
-			return
-		case <-timeout:
-			t.Fatal("leave never reported")
 		}
+	}
+	if err := nodes[2].Leave(ctx); err != nil {
+		t.Fatalf("second leave: %v", err)
+	}
+}
+
+// A member that cannot answer the leaving notice holds Leave up for a
+// bounded time only, and the leaver says which member it was.
+func TestLeaveDoesNotWaitForeverForAnswers(t *testing.T) {
+	var mute atomic.Value // the address node 1 no longer sends to
+	mute.Store("")
+	nodes := []*node{start(t, "n0@127.0.0.1", secret, nil)}
+	nodes = append(nodes, start(t, "n1@127.0.0.1", secret, func(c *cluster.Config) {
+		c.Strategies = staticTo(t, nodes[0].Address())
+		c.Drop = func(addr string) bool { return addr == mute.Load().(string) }
+	}))
+	nodes = append(nodes, start(t, "n2@127.0.0.1", secret, func(c *cluster.Config) {
+		c.Strategies = staticTo(t, nodes[0].Address())
+	}))
+	waitFor(t, 20*time.Second, "3 nodes to converge", func() bool {
+		return alive(nodes[0]) == 3 && alive(nodes[1]) == 3 && alive(nodes[2]) == 3
+	})
+	mute.Store(nodes[2].Address())
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	began := time.Now()
+	if err := nodes[2].Leave(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(began); took > 4*time.Second {
+		t.Errorf("Leave took %v with one member silent; want under 4s", took)
+	}
+	var line string
+	for _, l := range strings.Split(nodes[2].log.String(), "\n") {
+		if strings.Contains(l, "leaving notice unanswered") {
+			line = l
+		}
+	}
+	if !strings.Contains(line, nodes[1].Name()) || strings.Contains(line, nodes[0].Name()) {
+		t.Errorf("the leaver's warning %q should name %s only", line, nodes[1].Name())
 	}
 }
 

@@ -34,21 +34,22 @@ func FuzzDecodeMeta(f *testing.F) {
 	})
 }
 
-func FuzzDecodeLeaving(f *testing.F) {
-	f.Add(encodeLeaving("houseparty@10.0.0.1"))
+func FuzzDecodeNotice(f *testing.F) {
+	f.Add(encodeNotice(leavingTag, "houseparty@10.0.0.1"))
+	f.Add(encodeNotice(leavingAckTag, "houseparty@10.0.0.2"))
 	f.Add([]byte{'L', 0})
 	f.Add([]byte{'L', 9, 'a'})
 	f.Add([]byte{'X', 1, 'a'})
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		name, err := decodeLeaving(data)
+		tag, name, err := decodeNotice(data)
 		if err != nil {
 			if !errors.Is(err, errBadMessage) {
 				t.Fatalf("error %v does not wrap errBadMessage", err)
 			}
 			return
 		}
-		if !bytes.Equal(encodeLeaving(name), data) {
+		if !bytes.Equal(encodeNotice(tag, name), data) {
 			t.Fatalf("decoded %q from %x, which re-encodes differently", name, data)
 		}
 	})

@@ -56,25 +56,37 @@ func decodeMeta(b []byte) (nodeMeta, error) {
 	return nodeMeta{}, fmt.Errorf("%w: version %d", errBadMeta, b[0])
 }
 
-// leavingTag starts a leaving notice: a member that leaves gracefully
-// sends it to every other member before it goes.
-const leavingTag = 'L'
+// Membership messages a node sends other members directly, each a tag,
+// a name length and a name.
+const (
+	// leavingTag starts a leaving notice: a member that leaves gracefully
+	// sends it, with its own name, to every other member before it goes.
+	leavingTag = 'L'
+	// leavingAckTag starts the answer to a leaving notice, with the
+	// name of the member that heard it: the leaver waits for these
+	// before it tells memberlist it is gone, so that a member hears
+	// "leaving" before "gone" (the notice goes by stream, memberlist's
+	// death by datagram, and a loaded host can deliver the datagram first).
+	leavingAckTag = 'A'
+)
 
-func encodeLeaving(name string) []byte {
+func encodeNotice(tag byte, name string) []byte {
 	b := make([]byte, 0, 2+len(name))
-	b = append(b, leavingTag, byte(len(name)))
+	b = append(b, tag, byte(len(name)))
 	return append(b, name...)
 }
 
 var errBadMessage = errors.New("bad membership message")
 
-func decodeLeaving(b []byte) (string, error) {
-	if len(b) < 3 || b[0] != leavingTag {
-		return "", fmt.Errorf("%w: not a leaving notice", errBadMessage)
+// decodeNotice returns the tag and the name of a leaving notice or of
+// its answer.
+func decodeNotice(b []byte) (byte, string, error) {
+	if len(b) < 3 || (b[0] != leavingTag && b[0] != leavingAckTag) {
+		return 0, "", fmt.Errorf("%w: not a leaving notice or its answer", errBadMessage)
 	}
 	n := int(b[1])
 	if n == 0 || len(b) != 2+n {
-		return "", fmt.Errorf("%w: name length %d, have %d", errBadMessage, n, len(b)-2)
+		return 0, "", fmt.Errorf("%w: name length %d, have %d", errBadMessage, n, len(b)-2)
 	}
-	return string(b[2:]), nil
+	return b[0], string(b[2:]), nil
 }
