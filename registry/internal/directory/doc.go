@@ -55,7 +55,12 @@
 // associative and idempotent (a join): tombstones are a union; for each
 // name the record kept is the best of those not tombstoned — the smaller
 // registration id, then the higher generation, then the smaller instance
-// — and the registrations that lost are tombstoned. A netsplit therefore
+// — and the registrations that lost are tombstoned. A registration's
+// groups merge on their own, by their version: the copy that moved or
+// restarted the process (a higher generation) does not undo a join or
+// leave the other copy saw. The node running a process keeps the
+// record's groups too (the primary's answer to its report carries them
+// when they changed), so they survive the loss of every copy. A netsplit therefore
 // heals the same way whatever order the copies arrive in.
 //
 // # Processes follow their records

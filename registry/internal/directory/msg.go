@@ -227,6 +227,13 @@ type Verdict struct {
 	Inst   Inst
 	Action VerdictAction
 	Winner Inst // for VerdictLose
+	// Groups and GVer are the record's groups, in a VerdictKeep sent
+	// because the report showed older ones: the node running the
+	// process keeps them in its own copy of the record, so that a
+	// primary that lost every copy (k = 0, or all holders crashed) gets
+	// them back from it with the process.
+	Groups []string
+	GVer   uint64
 }
 
 // Client requests forwarded to a partition's primary, and their answers.

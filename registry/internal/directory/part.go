@@ -496,6 +496,7 @@ func (n *Node) mergeIn(pt *part, src *store, stream bool) {
 		} else {
 			pt.data.apply(&op)
 			n.touchOp(pt, &op)
+			n.syncLocal(pt, &op)
 		}
 	}
 }

@@ -293,6 +293,23 @@ func (pt *part) localIDs() []uint64 {
 	return out
 }
 
+// syncLocal points a local process's record at the one a change just
+// stored, if that names the process: what the node answers a gather or
+// reports with (its groups, its checkpoint) is then the newest it has
+// seen, not what it was started with.
+func (n *Node) syncLocal(pt *part, op *Op) {
+	if op.Kind != OpPut || op.Rec.Inst.Node != n.self {
+		return
+	}
+	l := n.insts[op.Rec.Inst.ID]
+	if l == nil || l.rec.Inst != op.Rec.Inst || l.rec.Reg != op.Rec.Reg {
+		return
+	}
+	if r := pt.data.find(op.Rec.Name, op.Rec.Reg); r != nil && r.Inst == op.Rec.Inst {
+		l.rec = r // shared with the store: one copy of the record
+	}
+}
+
 // touch marks name to be reconciled at the next tick, if this node leads
 // the partition.
 func (n *Node) touch(pt *part, name string) {

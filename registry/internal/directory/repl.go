@@ -20,6 +20,7 @@ func (n *Node) commit(pt *part, op Op) {
 	}
 	pt.data.apply(&op)
 	n.touchOp(pt, &op)
+	n.syncLocal(pt, &op)
 	pt.seq++
 	if len(pt.replicas) == 0 {
 		return
@@ -81,6 +82,7 @@ func (n *Node) onOps(pt *part, from NodeID, m MsgOps) {
 	}
 	for i := range m.Ops {
 		pt.data.apply(&m.Ops[i])
+		n.syncLocal(pt, &m.Ops[i])
 	}
 	pt.rseq = m.Seq
 	n.send(from, MsgAck{P: pt.id, Stream: pt.from, Seq: pt.rseq})

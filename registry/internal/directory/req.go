@@ -399,6 +399,22 @@ func (n *Node) Holds(name string) (reg, tomb bool) {
 	return reg, tomb
 }
 
+// HoldsInGroup reports whether this node holds registration reg of
+// name in group, in a copy or with its process. For the simulator.
+func (n *Node) HoldsInGroup(name string, reg RegID, group string) bool {
+	pt := n.parts[PartitionOf(name, n.cfg.Partitions)]
+	in := func(r *Record) bool { return r != nil && r.Reg == reg && slices.Contains(r.Groups(), group) }
+	if in(pt.data.find(name, reg)) || pt.retain != nil && in(pt.retain.data.find(name, reg)) {
+		return true
+	}
+	for _, l := range n.insts {
+		if l.rec.Name == name && in(l.rec) {
+			return true
+		}
+	}
+	return false
+}
+
 // Holding says where a node holds a registration (Held).
 type Holding int
 

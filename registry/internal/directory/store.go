@@ -206,6 +206,12 @@ func (s *store) diff(src *store, expires uint64) []Op {
 		if !subsetMerges(r.Absorbed(), cur.Absorbed()) {
 			rec.setAbsorbed(unionMerges(r.Absorbed(), cur.Absorbed()))
 		}
+		// Groups go with their own version, not with the instance: a
+		// copy that moved or restarted the process (a higher Gen) but
+		// missed a join or leave must not undo it.
+		if groupsAhead(other, &rec) {
+			rec.setGroups(other.Groups(), other.GVer())
+		}
 		mergeCkpts(&rec, other)
 		if rec.Inst != cur.Inst || rec.Gen != cur.Gen || rec.More != cur.More {
 			ops = append(ops, Op{Kind: OpPut, Rec: rec})

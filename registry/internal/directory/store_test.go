@@ -25,7 +25,7 @@ func randomStore(r *rand.Rand) *store {
 				groups = append(groups, fmt.Sprintf("g%d", g))
 			}
 		}
-		rec.setGroups(groups, 0)
+		rec.setGroups(groups, uint64(r.IntN(3)))
 		if _, dead := s.tombs[reg]; !dead {
 			if cur := s.find(name, reg); cur == nil || rec.better(cur) {
 				s.apply(&Op{Kind: OpPut, Rec: rec})
@@ -66,6 +66,27 @@ func TestStoreMergeIsAJoin(t *testing.T) {
 				t.Fatalf("seed %d: %s %v is tombstoned but live", seed, rec.Name, rec.Reg)
 			}
 		})
+	}
+}
+
+// TestStoreGroupsMergeByVersion checks that a copy that moved the
+// process (a higher generation) but missed a join keeps the instance and
+// takes the groups of the copy that saw the join, in either order.
+func TestStoreGroupsMergeByVersion(t *testing.T) {
+	reg := RegID{Inc: 1, Seq: 1}
+	moved := Record{Name: "x", Reg: reg, Gen: 3, Inst: Inst{Node: NodeID{Name: "b", Inc: 1}, ID: 9}}
+	joined := Record{Name: "x", Reg: reg, Gen: 2, Inst: Inst{Node: NodeID{Name: "a", Inc: 1}, ID: 4}}
+	joined.setGroups([]string{"g"}, 1)
+	for _, order := range [][]Record{{moved, joined}, {joined, moved}} {
+		s := merged(storeOfRecord(order[0]), storeOfRecord(order[1]))
+		v := s.visible("x")
+		if v.Gen != 3 || v.Inst != moved.Inst || fmt.Sprint(v.Groups()) != "[g]" || v.GVer() != 1 {
+			t.Fatalf("merged %v then %v: gen %d inst %v groups %v@%d; want gen 3 on %v in [g]@1",
+				order[0].Inst, order[1].Inst, v.Gen, v.Inst, v.Groups(), v.GVer(), moved.Inst)
+		}
+		if _, ok := s.groups["g"]["x"]; !ok {
+			t.Fatalf("the group index misses x: %v", s.groups)
+		}
 	}
 }
 

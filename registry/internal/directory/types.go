@@ -296,11 +296,17 @@ func (r *Record) better(o *Record) bool {
 	if r.Inst != o.Inst {
 		return r.Inst.less(o.Inst)
 	}
+	return groupsAhead(r, o)
+}
+
+// groupsAhead reports whether r's groups rank above o's: the higher
+// version, then (both sides of a split changed the groups as often) the
+// smaller list, any fixed order keeping the merge a join. A merge takes
+// the groups that rank first, whichever copy wins the rest.
+func groupsAhead(r, o *Record) bool {
 	if r.GVer() != o.GVer() {
 		return r.GVer() > o.GVer()
 	}
-	// Both sides of a split changed the groups as often: any fixed
-	// order keeps the merge a join.
 	return slices.Compare(r.Groups(), o.Groups()) < 0
 }
 

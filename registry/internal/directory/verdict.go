@@ -54,8 +54,16 @@ func (n *Node) onReport(pt *part, from NodeID, m MsgReport) {
 			continue
 		}
 		seen[it.Inst] = true
-		if v, ok := n.judge(pt, it); ok && v.Action != VerdictKeep {
+		v, ok := n.judge(pt, it)
+		switch {
+		case !ok:
+		case v.Action != VerdictKeep:
 			vs = append(vs, v)
+		default:
+			if r := pt.data.find(it.Name, it.Reg); r != nil && r.Inst == it.Inst && groupsAhead(r, &it) {
+				v.Groups, v.GVer = r.Groups(), r.GVer() // its copy missed a join or leave
+				vs = append(vs, v)
+			}
 		}
 	}
 	if !m.Partial {
@@ -281,6 +289,14 @@ func (n *Node) applyVerdict(pt *part, v Verdict) {
 		return
 	}
 	switch v.Action {
+	case VerdictKeep:
+		if v.Inst == l.rec.Inst {
+			if got := (Record{More: &RecordMore{Groups: v.Groups, GVer: v.GVer}}); groupsAhead(&got, l.rec) {
+				rec := l.rec.clone() // l.rec may be the store's
+				rec.setGroups(v.Groups, v.GVer)
+				l.rec = rec
+			}
+		}
 	case VerdictStop:
 		if l.state == lRunning {
 			n.dropLocal(pt, v.Inst.ID)

@@ -33,6 +33,12 @@ type fact struct {
 	// cluster was split while it was made.
 	ended directory.RegID
 	split bool
+	// joined is set once a Join of the registration (ended, for a
+	// registered name) to group "g" is acknowledged: the name stays in
+	// the group as long as that registration lives, unless at some
+	// point no live node held it in the group (joinLost: every copy
+	// that knew of the join crashed).
+	joined, joinLost bool
 }
 
 // model is the naive reference: clients act on a name one at a time, so
@@ -173,6 +179,10 @@ func (m *model) reply(s *Sim, origin *host, op clientOp, r directory.Reply) {
 		m.set(s, origin, op, r.Answer, registered)
 	case op.op == directory.ReqUnregister && (r.Err == nil || errors.Is(r.Err, directory.ErrNotFound)):
 		m.set(s, origin, op, r.Answer, unregistered) // not found: not registered either
+	case op.op == directory.ReqJoin && r.Err == nil:
+		if f := m.facts[op.name]; f != nil && f.st == registered && f.ended == r.Answer.Reg {
+			f.joined = true
+		}
 	case op.op == directory.ReqRegister || op.op == directory.ReqUnregister:
 		if !errors.Is(r.Err, directory.ErrTooLarge) {
 			m.uncertain(op.name) // it may have happened (a duplicate of the request may have gone on)
@@ -270,6 +280,8 @@ func (s *Sim) check() {
 			s.fail("%s: registration %v was ended, but is back as %v", name, f.ended, r.Inst)
 		case f.st == unregistered && ok && !f.split && !s.model.excused(f):
 			s.fail("%s: unregistered (held by %v), but back as %v", name, f.holders, r.Inst)
+		case f.st == registered && ok && f.joined && !f.joinLost && r.Reg == f.ended && !slices.Contains(r.Groups(), "g"):
+			s.fail("%s: a join of %v to group g was acknowledged, but its record lists groups %v", name, r.Reg, r.Groups())
 		}
 	}
 	// One primary serves each partition, and its replicas hold what it
@@ -340,7 +352,9 @@ func sortedIDs(m map[uint64]*proc) []uint64 {
 func (m *model) crashed(s *Sim) {
 	live := s.live()
 	for name, f := range m.facts { // any order: each fact on its own
-
+		if f.joined && !f.joinLost && f.st == registered {
+			f.joinLost = !slices.ContainsFunc(live, func(h *host) bool { return h.dn.HoldsInGroup(name, f.ended, "g") })
+		}
 		if f.st == unknown || f.lost || f.at > s.lastCrash {
 			continue // no crash since it was acknowledged
 		}

@@ -3,6 +3,7 @@ package dirsim
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -239,20 +240,11 @@ func (sc *scenario) holders(names []string) int {
 // name runs, everywhere the same.
 func TestScenarioStayAndSplit(t *testing.T) {
 	sc := newScenario(t, 3, 40, 1)
-	sc.stays = func(string) bool { return true }
-	sc.registerAll(0)
-	sc.settle()
-	sc.addNode() // the ring moves a share of the names; each stays
-	sc.membershipChanged()
-	sc.settle()
-	var away []string // names run off their primary
+	runners := sc.stayOffPrimary()
+	away := sortedKeys(runners)
 	var where *host
-	for _, h := range sc.live() {
-		for _, name := range h.runs() {
-			if p, _ := h.dn.PrimaryOf(name); p != h.id {
-				away, where = append(away, name), h
-			}
-		}
+	for _, name := range away {
+		where = runners[name]
 	}
 	if len(away) == 0 {
 		t.Fatal("no process stayed off its primary")
@@ -279,6 +271,27 @@ func TestScenarioStayAndSplit(t *testing.T) {
 	}
 	t.Logf("%d names off their primary, %d running twice in the split: one copy each %d steps after the heal", len(away), dup, steps)
 	sc.finish()
+}
+
+// stayOffPrimary registers every name, then adds a node: the ring moves
+// a share of the names, and each of their processes answers stay. It
+// returns the names run off their primary, with the node running each.
+func (sc *scenario) stayOffPrimary() map[string]*host {
+	sc.stays = func(string) bool { return true }
+	sc.registerAll(0)
+	sc.settle()
+	sc.addNode()
+	sc.membershipChanged()
+	sc.settle()
+	away := map[string]*host{}
+	for _, h := range sc.live() {
+		for _, name := range h.runs() {
+			if p, _ := h.dn.PrimaryOf(name); p != h.id {
+				away[name] = h
+			}
+		}
+	}
+	return away
 }
 
 func contains(xs []string, x string) bool {
@@ -401,5 +414,53 @@ func TestScenarioLostChunk(t *testing.T) {
 	}
 	t.Logf("%d snapshots lost a chunk on their way (%v joined): every record kept, replicas equal, in %d steps", len(dropped), joined.id, steps)
 	sc.cut = nil
+	sc.finish()
+}
+
+// A name joins a group while its process runs off its primary (it
+// stayed when the ring moved), with no replicas (k = 0); then the
+// primary crashes, and with it the only copy of the record. The node
+// running the process learned the groups from the primary's answer to
+// its report, so the name comes back in its group.
+func TestScenarioGroupsOutliveTheirCopy(t *testing.T) {
+	sc := newScenario(t, 3, 40, 0)
+	away := map[string]*host{} // names run off their primary, by primary
+	for name, h := range sc.stayOffPrimary() {
+		p, _ := h.dn.PrimaryOf(name)
+		away[name] = sc.hosts[p.Name]
+	}
+	// The names of one primary whose processes all run elsewhere.
+	var victim *host
+	for _, name := range sortedKeys(away) {
+		if p := away[name]; len(p.procs) == 0 {
+			victim = p
+			break
+		}
+	}
+	if victim == nil {
+		t.Fatal("no primary whose names all run elsewhere")
+	}
+	var names []string
+	for _, name := range sortedKeys(away) {
+		if away[name] == victim {
+			names = append(names, name)
+			if r := sc.do(sc.host(0), directory.ReqJoin, name, directory.Spec{}); r.Err != nil {
+				t.Fatalf("join %s: %v", name, r.Err)
+			}
+		}
+	}
+	sc.until(func() bool { return false }, 30) // reports, and the answers that carry the groups
+	sc.crashHost(victim, false)
+	sc.settle()
+	for _, name := range names {
+		h := sc.live()[0]
+		p, _ := h.dn.PrimaryOf(name)
+		r, ok := sc.hosts[p.Name].dn.Lookup(name)
+		if !ok || !slices.Contains(r.Groups(), "g") {
+			t.Errorf("%s: after its primary's crash the record is %+v (found %v); want it in group g", name, r, ok)
+		}
+	}
+	t.Logf("%d names joined g off their primary %v, which crashed: each still in g", len(names), victim.id)
+	sc.stays = nil
 	sc.finish()
 }

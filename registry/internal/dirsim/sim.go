@@ -71,6 +71,11 @@ type Options struct {
 	// Checkpoints makes clients write to the names' processes, and each
 	// process checkpoint its state after every change (sync mode).
 	Checkpoints bool
+	// AloneStarts lets a node that boots after the start see only
+	// itself for a while (as one that finds its peers by DNS, before the
+	// records list them, or before memberlist has joined): it takes
+	// every partition, then hears of the others.
+	AloneStarts bool
 	Seed        uint64 // the schedule
 }
 
@@ -80,7 +85,7 @@ func DefaultOptions(seed uint64) Options {
 	return Options{
 		Nodes: 3 + r.IntN(3), MaxNodes: 6, Names: 12 + r.IntN(20), Partitions: 8 + r.IntN(9),
 		Replicas: r.IntN(3), Steps: 150 + r.IntN(250), Settle: 3000, Faults: true, Trace: true, Seed: seed,
-		Checkpoints: r.IntN(2) == 0,
+		Checkpoints: r.IntN(2) == 0, AloneStarts: r.IntN(2) == 0,
 	}
 }
 
@@ -107,6 +112,8 @@ type host struct {
 	drained bool   // drained and stopped: gone for good
 	drainAt uint64 // when it began draining; 0 if not
 	viewed  bool   // its state machine has had a view
+	// aloneUntil: until then its view lists only itself (AloneStarts)
+	aloneUntil uint64
 	// leader is the primary it sees of each partition, and since when
 	leader      []directory.NodeID
 	leaderSince []uint64
@@ -254,8 +261,11 @@ func (s *Sim) boot(name string, h *host) {
 	}
 	h.dn, h.procs, h.reqs, h.drained, h.drainAt, h.viewed = dn, map[uint64]*proc{}, map[uint64]clientOp{}, false, 0, false
 	h.nextID = uint64(s.rng.IntN(1000)+1) * 1000
-	h.viewAt = s.now
-	s.logf("boot %v", h.id)
+	h.viewAt, h.aloneUntil = s.now, 0
+	if s.opt.AloneStarts && s.now > 0 && s.rng.IntN(2) == 0 {
+		h.aloneUntil = s.now + 1 + uint64(s.rng.IntN(20))
+	}
+	s.logf("boot %v (alone until %d)", h.id, h.aloneUntil)
 }
 
 // reachable reports whether a and b can talk.
@@ -272,11 +282,14 @@ func (s *Sim) refreshViews(now bool) {
 		}
 		var view []directory.NodeID
 		for _, o := range s.live() {
-			if s.reachable(h, o) {
+			if s.reachable(h, o) && (o == h || s.now >= h.aloneUntil) {
 				view = append(view, o.id)
 			}
 		}
 		h.viewAt = ^uint64(0)
+		if s.now < h.aloneUntil {
+			h.viewAt = h.aloneUntil // then it sees the others
+		}
 		if !h.viewed || !slices.Equal(view, h.dn.Members()) {
 			h.viewed = true
 			s.logf("view %v: %v", h.id, view)
