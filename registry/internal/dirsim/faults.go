@@ -85,8 +85,10 @@ func (s *Sim) clientOp() {
 		op = directory.ReqUnregister
 	case r < 0.9:
 		op = directory.ReqWhereis
-	default:
+	case r < 0.96:
 		op = directory.ReqJoin
+	default:
+		op = directory.ReqLeave
 	}
 	s.request(h, op, name, directory.Spec{Kind: "k", Args: []byte(name), Checkpoints: s.opt.Checkpoints})
 }

@@ -183,6 +183,10 @@ func (m *model) reply(s *Sim, origin *host, op clientOp, r directory.Reply) {
 		if f := m.facts[op.name]; f != nil && f.st == registered && f.ended == r.Answer.Reg {
 			f.joined = true
 		}
+	case op.op == directory.ReqJoin || op.op == directory.ReqLeave:
+		if f := m.facts[op.name]; f != nil {
+			f.joined = false // left, or maybe: the model no longer vouches for the join
+		}
 	case op.op == directory.ReqRegister || op.op == directory.ReqUnregister:
 		if !errors.Is(r.Err, directory.ErrTooLarge) {
 			m.uncertain(op.name) // it may have happened (a duplicate of the request may have gone on)
