@@ -64,6 +64,9 @@ func (p *Process) mailboxSize() int {
 func (p *Process) put(ctx context.Context, e envelope, wait bool) error {
 	size := p.mailboxSize()
 	if size == 0 {
+		if h := p.in.Load(); h != idleMark && h != closedMark && p.pushFast(e) {
+			return nil // awake: no lock to share with it
+		}
 		if p.mu.TryLock() {
 			return p.enqueueLocked(e) // nobody else wants the lock: the cheapest way
 		}
