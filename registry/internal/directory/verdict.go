@@ -60,9 +60,18 @@ func (n *Node) onReport(pt *part, from NodeID, m MsgReport) {
 		case v.Action != VerdictKeep:
 			vs = append(vs, v)
 		default:
-			if r := pt.data.find(it.Name, it.Reg); r != nil && r.Inst == it.Inst && groupsAhead(r, &it) {
+			r := pt.data.find(it.Name, it.Reg)
+			switch {
+			case r == nil || r.Inst != it.Inst:
+			case groupsAhead(r, &it):
 				v.Groups, v.GVer = r.Groups(), r.GVer() // its copy missed a join or leave
 				vs = append(vs, v)
+			case groupsAhead(&it, r):
+				// This copy missed one (every copy that saw it was lost,
+				// or has not come back yet): the process's node kept it.
+				rec := *r.clone()
+				rec.setGroups(it.Groups(), it.GVer())
+				n.commit(pt, Op{Kind: OpPut, Rec: rec})
 			}
 		}
 	}
