@@ -370,3 +370,38 @@ func TestClusterShapeMismatchIsRefused(t *testing.T) {
 		}
 	}
 }
+
+// A node that leaves gracefully hands its processes off, and calls by
+// name from another node reach them at their new place at once: the
+// caller's cached refs to the leaving node go when it says it leaves,
+// not when membership reports it gone (which may come after it is).
+func TestCallsByNameOutliveAGracefulLeave(t *testing.T) {
+	nodes := startCCluster(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	caller, leaver := nodes[0], nodes[2]
+	var names []string
+	for i := 0; len(names) < 40; i++ {
+		name := fmt.Sprintf("g-%d", i)
+		if leaver.Registry.Owner(name) != leaver.Name {
+			continue
+		}
+		if _, err := caller.Registry.Register(ctx, name, process.Spec{Kind: "counter"}); err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, name)
+	}
+	for _, name := range names { // the caller caches where each runs
+		if _, err := caller.Registry.Call(ctx, name, "inc"); err != nil {
+			t.Fatalf("call %s: %v", name, err)
+		}
+	}
+	if err := leaver.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range names {
+		if _, err := caller.Registry.Call(ctx, name, "inc"); err != nil {
+			t.Fatalf("call %s right after %s left: %v", name, leaver.Name, err)
+		}
+	}
+}

@@ -339,7 +339,7 @@ func (r *Registry) dirDeliver(ctx context.Context, name string, send func(proces
 			return nil, err2
 		case err2 == nil && ref2 != ref:
 			if !h.serving(name) {
-				h.cache.put(name, ref2, time.Now())
+				h.remember(name, ref2, time.Now())
 			}
 			return send(ref2)
 		}
@@ -374,9 +374,20 @@ func (h *dirHost) whereisCached(ctx context.Context, name string) (ref process.R
 		return process.Ref{}, false, err
 	}
 	if !serving {
-		h.cache.put(name, ref, now)
+		h.remember(name, ref, now)
 	}
 	return ref, false, nil
+}
+
+// remember caches where name runs, unless its node is leaving (the
+// process is about to move, and the node to go).
+func (h *dirHost) remember(name string, ref process.Ref, now time.Time) {
+	h.mu.RLock()
+	leaving := h.node.Leaving(ref.Node)
+	h.mu.RUnlock()
+	if !leaving {
+		h.cache.put(name, ref, now)
+	}
 }
 
 func (r *Registry) dirRegistered(ctx context.Context) ([]Entry, error) {

@@ -15,7 +15,9 @@ import (
 // entry lives), lost a conflict (it forwards too) or ended. Callers drop
 // the entry and ask the primary again when a send finds no process, and
 // the whole cache is dropped on every membership change, when processes
-// move.
+// move. A node that drains says so first: the entries naming it go then,
+// and none is made while it drains (it stops once its processes have
+// moved, and membership may report it gone only after that).
 type refCache struct {
 	ttl time.Duration
 	max int
@@ -71,6 +73,17 @@ func (c *refCache) drop(name string, ref process.Ref) {
 	defer c.mu.Unlock()
 	if e, ok := c.refs[name]; ok && e.ref == ref {
 		delete(c.refs, name)
+	}
+}
+
+// dropNode forgets the refs to processes on node.
+func (c *refCache) dropNode(node string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for name, e := range c.refs {
+		if e.ref.Node == node {
+			delete(c.refs, name)
+		}
 	}
 }
 

@@ -436,6 +436,11 @@ func (h *dirHost) receive(w dirWire) {
 	}
 	for _, msg := range msgs {
 		h.node.Receive(w.From, msg)
+		if _, ok := msg.(directory.MsgLeaving); ok {
+			// Its processes move away, and it stops once they have:
+			// calls by name find them again through their primaries.
+			h.cache.dropNode(w.From.Name)
+		}
 	}
 	h.takeLocked()
 }

@@ -279,6 +279,20 @@ func (n *Node) Drain() {
 	n.recompute()
 }
 
+// Leaving reports whether the node called name told this one it is
+// draining (or is this node, draining): what runs there is moving away.
+func (n *Node) Leaving(name string) bool {
+	if name == n.self.Name {
+		return n.draining
+	}
+	for id := range n.leaving {
+		if id.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
 // Drained reports whether the node holds nothing the cluster needs: no
 // partition role, no copy not yet handed over, no process. left counts
 // what remains (records held, processes run).
