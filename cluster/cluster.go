@@ -352,11 +352,14 @@ func New(cfg Config) (*Cluster, error) {
 			return nil, fmt.Errorf("cluster: %w", err)
 		}
 	}
-	c.ml, err = memberlist.Create(mc)
+	ml, err := memberlist.Create(mc)
 	if err != nil {
 		c.links.Close()
 		return nil, fmt.Errorf("cluster: start membership on %s:%d: %w", cfg.BindAddr, cfg.BindPort, err)
 	}
+	c.mu.Lock()
+	c.ml = ml // memberlist already delivers messages: NotifyMsg reads it under c.mu
+	c.mu.Unlock()
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	if cfg.Cookie.IsRandom() {
 		c.log.Warn("no cookie set: running as a single node; give every node the same cookie" + c.hint() + " to form a cluster")
@@ -599,8 +602,9 @@ func (c *Cluster) Leave(ctx context.Context) error {
 	stopped := c.stopped
 	c.mu.Unlock()
 	if !stopped {
+		deadline := time.Now().Add(timeout)
 		c.announceLeaving(min(timeout/2, maxLeavingWait))
-		if err := c.ml.Leave(timeout); err != nil {
+		if err := c.ml.Leave(max(time.Until(deadline), 0)); err != nil {
 			c.log.Warn("leave broadcast incomplete", "err", err)
 		}
 	}
@@ -760,17 +764,18 @@ func (d *delegate) NotifyMsg(b []byte) {
 		return
 	}
 	c.leaving[name] = time.Now()
-	if c.stopped {
-		return
+	ml := c.ml
+	if c.stopped || ml == nil {
+		return // shutting down, or still starting: the leaver stops waiting in time
 	}
 	// Answer from a goroutine of ours: memberlist calls this from the
 	// connection's handler, which the answer's dial must not hold up.
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
-		for _, n := range c.ml.Members() {
+		for _, n := range ml.Members() {
 			if n.Name == name {
-				if err := c.ml.SendReliable(n, encodeNotice(leavingAckTag, c.cfg.Name)); err != nil {
+				if err := ml.SendReliable(n, encodeNotice(leavingAckTag, c.cfg.Name)); err != nil {
 					c.log.Debug("could not answer a leaving notice", "peer", name, "err", err)
 				}
 				return

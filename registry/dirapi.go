@@ -135,6 +135,7 @@ func registerDirTypes(c *codec.Codec) error {
 		"shoal.dir.report":         directory.MsgReport{},
 		"shoal.dir.check":          directory.MsgCheck{},
 		"shoal.dir.verdict":        directory.MsgVerdict{},
+		"shoal.dir.groups":         directory.MsgGroups{},
 		"shoal.dir.movestate":      directory.MsgMoveState{},
 		"shoal.dir.moved":          directory.MsgMoved{},
 		"shoal.dir.forwarded":      directory.MsgForwarded{},
@@ -383,9 +384,8 @@ func (h *dirHost) whereisCached(ctx context.Context, name string) (ref process.R
 // process is about to move, and the node to go).
 func (h *dirHost) remember(name string, ref process.Ref, now time.Time) {
 	h.mu.RLock()
-	leaving := h.node.Leaving(ref.Node)
-	h.mu.RUnlock()
-	if !leaving {
+	defer h.mu.RUnlock() // a leaving notice (receive, under h.mu) drops it after, not before
+	if !h.node.Leaving(ref.Node) {
 		h.cache.put(name, ref, now)
 	}
 }

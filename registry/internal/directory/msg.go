@@ -122,6 +122,17 @@ type (
 		P     int
 		Items []Verdict
 	}
+	// MsgGroups gives a node the groups of the records of processes it
+	// reported with older ones: it keeps them in its own copy of each
+	// record, so that a primary that lost every copy (k = 0, or every
+	// holder crashed) gets them back from it with the process. A message
+	// of its own, not a verdict: a node of an earlier build drops it
+	// unread (it takes any verdict about an exited process as the
+	// acknowledgement of its exit).
+	MsgGroups struct {
+		P     int
+		Items []GroupsOf
+	}
 	// MsgMoveState is an instance's answer to a move: its handoff action
 	// and state.
 	MsgMoveState struct {
@@ -227,11 +238,12 @@ type Verdict struct {
 	Inst   Inst
 	Action VerdictAction
 	Winner Inst // for VerdictLose
-	// Groups and GVer are the record's groups, in a VerdictKeep sent
-	// because the report showed older ones: the node running the
-	// process keeps them in its own copy of the record, so that a
-	// primary that lost every copy (k = 0, or all holders crashed) gets
-	// them back from it with the process.
+}
+
+// GroupsOf is the groups of the record of a process, for its node.
+type GroupsOf struct {
+	Name   string
+	Inst   Inst
 	Groups []string
 	GVer   uint64
 }
@@ -325,6 +337,7 @@ func (m MsgGiveAck) partition() int      { return m.P }
 func (m MsgReport) partition() int       { return m.P }
 func (m MsgCheck) partition() int        { return m.P }
 func (m MsgVerdict) partition() int      { return m.P }
+func (m MsgGroups) partition() int       { return m.P }
 func (m MsgMoveState) partition() int    { return m.P }
 func (m MsgMoved) partition() int        { return m.P }
 func (m MsgForwarded) partition() int    { return m.P }

@@ -537,6 +537,8 @@ func (n *Node) Receive(from NodeID, msg any) {
 		}
 	case MsgVerdict:
 		n.onVerdict(pt, from, m)
+	case MsgGroups:
+		n.onGroups(pt, from, m)
 	case MsgMoveState:
 		n.onMoveState(pt, from, m)
 	case MsgMoved:

@@ -305,7 +305,14 @@ func (n *Node) syncLocal(pt *part, op *Op) {
 	if l == nil || l.rec.Inst != op.Rec.Inst || l.rec.Reg != op.Rec.Reg {
 		return
 	}
-	if r := pt.data.find(op.Rec.Name, op.Rec.Reg); r != nil && r.Inst == op.Rec.Inst {
+	r := pt.data.find(op.Rec.Name, op.Rec.Reg)
+	switch {
+	case r == nil || r.Inst != op.Rec.Inst:
+	case groupsAhead(l.rec, r): // it heard of a join or leave this copy missed
+		rec := r.clone()
+		rec.setGroups(l.rec.Groups(), l.rec.GVer())
+		l.rec = rec
+	default:
 		l.rec = r // shared with the store: one copy of the record
 	}
 }

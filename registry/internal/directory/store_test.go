@@ -26,6 +26,9 @@ func randomStore(r *rand.Rand) *store {
 			}
 		}
 		rec.setGroups(groups, uint64(r.IntN(3)))
+		if r.IntN(2) == 0 {
+			rec.setFrom(Inst{Node: NodeID{Name: "b", Inc: 1}, ID: uint64(r.IntN(2) + 1)})
+		}
 		if _, dead := s.tombs[reg]; !dead {
 			if cur := s.find(name, reg); cur == nil || rec.better(cur) {
 				s.apply(&Op{Kind: OpPut, Rec: rec})

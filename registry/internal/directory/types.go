@@ -296,6 +296,16 @@ func (r *Record) better(o *Record) bool {
 	if r.Inst != o.Inst {
 		return r.Inst.less(o.Inst)
 	}
+	// A copy that knows where Inst came from (a process's own record
+	// does not) before one that does not; any fixed order after that.
+	// Groups last: a merge takes the best groups of either copy anyway,
+	// so they must not decide which copy gives the rest.
+	if rf, of := r.From(), o.From(); rf != of {
+		if rf.IsZero() != of.IsZero() {
+			return !rf.IsZero()
+		}
+		return rf.less(of)
+	}
 	return groupsAhead(r, o)
 }
 

@@ -41,6 +41,7 @@ func (n *Node) onReport(pt *part, from NodeID, m MsgReport) {
 	}
 	pt.reportSeen[from], pt.reportAt[from] = m.Seq, n.now
 	var vs []Verdict
+	var gs []GroupsOf
 	for _, e := range m.Exited {
 		if e.Inst.Node != from {
 			continue
@@ -63,9 +64,8 @@ func (n *Node) onReport(pt *part, from NodeID, m MsgReport) {
 			r := pt.data.find(it.Name, it.Reg)
 			switch {
 			case r == nil || r.Inst != it.Inst:
-			case groupsAhead(r, &it):
-				v.Groups, v.GVer = r.Groups(), r.GVer() // its copy missed a join or leave
-				vs = append(vs, v)
+			case groupsAhead(r, &it): // its copy missed a join or leave
+				gs = append(gs, GroupsOf{Name: it.Name, Inst: it.Inst, Groups: r.Groups(), GVer: r.GVer()})
 			case groupsAhead(&it, r):
 				// This copy missed one (every copy that saw it was lost,
 				// or has not come back yet): the process's node kept it.
@@ -85,6 +85,9 @@ func (n *Node) onReport(pt *part, from NodeID, m MsgReport) {
 	}
 	if len(vs) > 0 {
 		n.send(from, MsgVerdict{P: pt.id, Items: vs})
+	}
+	if len(gs) > 0 {
+		n.send(from, MsgGroups{P: pt.id, Items: gs})
 	}
 }
 
@@ -284,7 +287,9 @@ func (n *Node) onVerdict(pt *part, from NodeID, m MsgVerdict) {
 			continue
 		}
 		if _, ok := pt.exits[v.Inst.ID]; ok {
-			delete(pt.exits, v.Inst.ID) // acknowledged
+			if v.Action == VerdictStop {
+				delete(pt.exits, v.Inst.ID) // acknowledged
+			}
 			continue
 		}
 		n.applyVerdict(pt, v)
@@ -298,14 +303,6 @@ func (n *Node) applyVerdict(pt *part, v Verdict) {
 		return
 	}
 	switch v.Action {
-	case VerdictKeep:
-		if v.Inst == l.rec.Inst {
-			if got := (Record{More: &RecordMore{Groups: v.Groups, GVer: v.GVer}}); groupsAhead(&got, l.rec) {
-				rec := l.rec.clone() // l.rec may be the store's
-				rec.setGroups(v.Groups, v.GVer)
-				l.rec = rec
-			}
-		}
 	case VerdictStop:
 		if l.state == lRunning {
 			n.dropLocal(pt, v.Inst.ID)
@@ -324,6 +321,25 @@ func (n *Node) applyVerdict(pt *part, v Verdict) {
 			n.effect(Pause{Name: v.Name, Inst: v.Inst, MayStay: !n.draining})
 		case n.moveDue(l):
 			n.resendMove(pt, l) // asked again: the state may be lost
+		}
+	}
+}
+
+// onGroups takes the groups the primary's records list for processes
+// that run here into their local records.
+func (n *Node) onGroups(pt *part, from NodeID, m MsgGroups) {
+	if from != pt.primary {
+		return
+	}
+	for _, g := range m.Items {
+		l := n.insts[g.Inst.ID]
+		if l == nil || int(l.p) != pt.id || g.Inst != l.rec.Inst || g.Name != l.rec.Name {
+			continue
+		}
+		if got := (Record{More: &RecordMore{Groups: g.Groups, GVer: g.GVer}}); groupsAhead(&got, l.rec) {
+			rec := l.rec.clone() // l.rec may be the store's
+			rec.setGroups(g.Groups, g.GVer)
+			l.rec = rec
 		}
 	}
 }
