@@ -301,7 +301,7 @@ func (p *Process) forwardLocked(e envelope) {
 	case kindInfo:
 		_ = rt.Send(to, e.msg)
 	case kindCall:
-		c := e.call
+		c := e.call()
 		if err := c.ctx.Err(); err != nil {
 			c.reply(result{err: fmt.Errorf("call %s: %w", p, err)})
 			return
@@ -311,7 +311,7 @@ func (p *Process) forwardLocked(e envelope) {
 			return
 		}
 		rt.forwarding.Add(1)
-		err := rt.callAsync(c.ctx, to, e.msg, func(v any, err error) {
+		err := rt.callAsync(c.ctx, to, c.msg, func(v any, err error) {
 			rt.forwarding.Add(-1)
 			c.reply(result{val: v, err: err})
 		})

@@ -134,7 +134,7 @@ func (p *Process) TryCallAsync(ctx context.Context, msg any, done func(reply any
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("call %s: %w", p, err)
 	}
-	if err := p.put(ctx, envelope{kind: kindCall, msg: msg, call: &call{ctx: ctx, cb: done}}, false); err != nil {
+	if err := p.put(ctx, callEnvelope(&call{ctx: ctx, cb: done}, msg), false); err != nil {
 		return fmt.Errorf("call %s: %w", p, err)
 	}
 	return nil

@@ -169,7 +169,7 @@ func needsBehavior(e envelope) bool {
 	case kindStop, kindPassivate:
 		return false
 	case kindCall:
-		return !e.call.describe
+		return !e.call().describe
 	case kindCheckpoint:
 		_, answer := e.msg.(ckDone)
 		return !answer
