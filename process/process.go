@@ -257,7 +257,7 @@ func (p *Process) Call(ctx context.Context, msg any) (any, error) {
 	c := p.rt.calls.Get().(*call)
 	c.ctx = ctx
 	if err := p.put(ctx, callEnvelope(c, msg), true); err != nil {
-		c.ctx = nil
+		c.ctx, c.msg = nil, nil
 		p.rt.calls.Put(c)
 		return nil, fmt.Errorf("call %s: %w", p, err)
 	}
@@ -272,8 +272,8 @@ func (p *Process) Call(ctx context.Context, msg any) (any, error) {
 			return nil, fmt.Errorf("call %s: %w", p, ctx.Err())
 		}
 	}
-	// Replied to: nobody holds c any more.
-	c.ctx = nil
+	// Replied to: nobody holds c any more (nor, through it, the message).
+	c.ctx, c.msg = nil, nil
 	p.rt.calls.Put(c)
 	return r.val, r.err
 }
