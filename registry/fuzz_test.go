@@ -41,6 +41,9 @@ func FuzzDirectoryMessage(f *testing.F) {
 				Ckpt:    &directory.Checkpoint{Inst: inst, Seq: 1, State: []byte{3}, Base: directory.CkRef{Inst: inst, Seq: 1}},
 				Orphans: []directory.Checkpoint{{Inst: directory.Inst{Node: self, ID: 2}, Seq: 4, State: []byte{4}}}}}}}},
 		directory.MsgResolve{P: 5, Name: "x", Loser: inst, Winner: inst, State: []byte{1}, Checkpoint: true, Late: true},
+		// Groups for a process's own record, and a drain notice.
+		directory.MsgGroups{P: 4, Items: []directory.GroupsOf{{Name: "x", Inst: directory.Inst{Node: self, ID: 3}, Groups: []string{"g"}, GVer: 2}}},
+		directory.MsgLeaving{},
 		// The operator endpoint's (inspections, drains).
 		dirInspect{Name: "x", ID: 7},
 		dirInspected{In: Inspection{Name: "x", Kind: "k", Groups: []string{"g"}, Generation: 2, Mailbox: 3, Summary: "s", Described: true}},
